@@ -1,0 +1,179 @@
+// The I/O of a destination workflow: read buffered batches from MongoDB, decrypt the
+// destination's credentials, send through its provider, record the outcome. The workflow
+// only ever sees seq ranges, counts and reasons.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { errorMessage, log } from '../src/log.js';
+import type { DestinationStatus } from '../src/model.js';
+import { DeliveryFailure, deliverEvents, type DeliveryReport, type Rejection } from '../src/providers/deliver.js';
+import type { HttpClient } from '../src/providers/http.js';
+import { providerFor } from '../src/providers/index.js';
+import type { DestinationStore } from '../src/store/destinations.js';
+import { batchId, type EventStore } from '../src/store/events.js';
+import type { Collections } from '../src/store/mongo.js';
+import type { AuditEvent } from '../src/model.js';
+import { deliveryFailedType, destinationGoneType, misconfiguredType } from '../workflows/messages.js';
+import type { PendingRange } from '../workflows/ranges.js';
+
+export interface DeliverInput {
+  destinationId: string;
+  tenantId: string;
+  ranges: PendingRange[];
+  maxEvents: number;
+}
+
+/** Seq ranges whose events are settled (delivered or rejected), in order. */
+export interface SettledRange {
+  lo: number;
+  hi: number;
+  count: number;
+}
+
+export interface DeliveryProgress {
+  settled: SettledRange[];
+  delivered: number;
+  rejected: number;
+  /** Events announced but no longer in the buffer (counted as dropped). */
+  lost: number;
+}
+
+/** Attached to a failed delivery: what got through before it failed, and when to retry. */
+export interface DeliveryFailureDetails extends DeliveryProgress {
+  retryAfterMs?: number;
+}
+
+export interface StatusInput {
+  destinationId: string;
+  status: DestinationStatus;
+  statusReason: string;
+  backlogEvents: number;
+  oldestEventAt?: number;
+  windowEndsAt?: number;
+  dropped: number;
+  lastErrorAt?: number;
+}
+
+export interface ActivityDependencies {
+  collections: Collections;
+  destinations: DestinationStore;
+  events: EventStore;
+  http: HttpClient;
+}
+
+interface PlannedBatch extends SettledRange {
+  events: AuditEvent[];
+}
+
+export function createDeliveryActivities({ collections, destinations, events, http }: ActivityDependencies) {
+  async function readPlan(input: DeliverInput): Promise<PlannedBatch[]> {
+    const plan: PlannedBatch[] = [];
+    let total = 0;
+    for (const range of input.ranges) {
+      let seq = range.lo;
+      let readInRange = 0;
+      while (seq <= range.hi && (total < input.maxEvents || plan.length === 0)) {
+        const batch = await events.readBatch(batchId(input.tenantId, seq));
+        if (!batch) {
+          const missing = Math.max(0, range.count - readInRange);
+          log.error('announced events are missing from the buffer', { destinationId: input.destinationId, lo: seq, hi: range.hi, missing });
+          plan.push({ lo: seq, hi: range.hi, count: missing, events: [] });
+          break;
+        }
+        plan.push({ lo: batch.firstSeq, hi: batch.lastSeq, count: batch.count, events: batch.events });
+        readInRange += batch.count;
+        total += batch.count;
+        seq = batch.lastSeq + 1;
+      }
+      if (total >= input.maxEvents) break;
+    }
+    return plan;
+  }
+
+  /** The batches fully inside the first `confirmed` events, with the rejections among them. */
+  function progressOf(plan: PlannedBatch[], confirmed: number, report: DeliveryReport) {
+    const settled: SettledRange[] = [];
+    const eventIds = new Set<string>();
+    let position = 0;
+    for (const batch of plan) {
+      if (position + batch.events.length > confirmed) break;
+      position += batch.events.length;
+      settled.push({ lo: batch.lo, hi: batch.hi, count: batch.count });
+      batch.events.forEach((event) => eventIds.add(event.id));
+    }
+    const rejections = report.rejected.filter((rejection) => eventIds.has(rejection.eventId));
+    const delivered = eventIds.size - rejections.length;
+    const lost = settled.reduce((sum, range, index) => sum + (plan[index].events.length === 0 ? range.count : 0), 0);
+    return { progress: { settled, delivered, rejected: rejections.length, lost }, rejections };
+  }
+
+  async function record(input: DeliverInput, progress: DeliveryProgress, rejections: Rejection[]) {
+    if (rejections.length > 0) {
+      const at = new Date();
+      await collections.rejections
+        .insertMany(
+          rejections.map(({ eventId, reason }) => ({
+            _id: `${input.destinationId}:${eventId}`,
+            tenantId: input.tenantId,
+            destinationId: input.destinationId,
+            eventId,
+            reason,
+            at,
+          })),
+          { ordered: false },
+        )
+        .catch(() => undefined); // a rejection recorded by an earlier attempt stays as it was
+    }
+    if (progress.delivered > 0 || progress.rejected > 0) {
+      await destinations.recordDeliveries(input.destinationId, progress.delivered, progress.rejected, new Date());
+    }
+  }
+
+  return {
+    async deliver(input: DeliverInput): Promise<DeliveryProgress> {
+      const target = await destinations.loadTarget(input.destinationId);
+      if (!target) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
+      const provider = providerFor(target.provider);
+      if (!provider) throw ApplicationFailure.nonRetryable(`provider ${target.provider} is not available`, misconfiguredType);
+
+      const plan = await readPlan(input);
+      const all = plan.flatMap((batch) => batch.events);
+      const context = Context.current();
+      try {
+        const report = await deliverEvents(provider, target, all, { http, now: () => new Date() }, (confirmed) =>
+          context.heartbeat({ confirmed }),
+        );
+        const { progress, rejections } = progressOf(plan, all.length, report);
+        await record(input, progress, rejections);
+        return progress;
+      } catch (error) {
+        if (!(error instanceof DeliveryFailure)) throw error;
+        const { progress, rejections } = progressOf(plan, error.confirmed, error.report);
+        await record(input, progress, rejections).catch((recordError) =>
+          log.warn('could not record delivery progress', { destinationId: input.destinationId, error: errorMessage(recordError) }),
+        );
+        const details: DeliveryFailureDetails = { ...progress, retryAfterMs: error.retryAfterMs };
+        throw ApplicationFailure.create({
+          type: error.failureClass === 'config' ? misconfiguredType : deliveryFailedType,
+          message: error.message,
+          nonRetryable: true,
+          details: [details],
+        });
+      }
+    },
+
+    async recordStatus(input: StatusInput): Promise<void> {
+      await destinations.recordStatus(input.destinationId, {
+        status: input.status,
+        statusReason: input.statusReason,
+        backlog: {
+          events: input.backlogEvents,
+          oldestEventAt: input.oldestEventAt === undefined ? undefined : new Date(input.oldestEventAt),
+          windowEndsAt: input.windowEndsAt === undefined ? undefined : new Date(input.windowEndsAt),
+        },
+        dropped: input.dropped,
+        lastErrorAt: input.lastErrorAt === undefined ? undefined : new Date(input.lastErrorAt),
+      });
+    },
+  };
+}
+
+export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;

@@ -1,0 +1,140 @@
+// The destination handlers, shared by gRPC, gRPC-Web, Connect and the REST aliases.
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError } from '@connectrpc/connect';
+import {
+  type CreateDestinationRequest,
+  type CreateDestinationResponse,
+  CreateDestinationResponseSchema,
+  type DeleteDestinationResponse,
+  DeleteDestinationResponseSchema,
+  type Destination,
+  DestinationSchema,
+  type GetDestinationResponse,
+  GetDestinationResponseSchema,
+  type ListDestinationsResponse,
+  ListDestinationsResponseSchema,
+  type UpdateDestinationRequest,
+  type UpdateDestinationResponse,
+  UpdateDestinationResponseSchema,
+} from '../gen/auditstream/v1/destinations_pb.js';
+import { errorMessage, log } from '../log.js';
+import { providerFor } from '../providers/index.js';
+import type { DestinationStore } from '../store/destinations.js';
+import type { DestinationDoc } from '../store/mongo.js';
+import type { TenantStore } from '../store/tenants.js';
+import type { DestinationWorkflows } from '../temporal/destinations.js';
+import { parseDestinationChanges, parseDestinationId, parseNewDestination } from './validate.js';
+
+export interface DestinationsApiOptions {
+  allowInsecureEndpoints: boolean;
+  deleteFlushDeadlineMs: number;
+}
+
+function notFound(id: string): ConnectError {
+  return new ConnectError(`destination ${id} not found`, Code.NotFound);
+}
+
+function unavailable(what: string, error: unknown): ConnectError {
+  log.error(`${what} failed`, { error: errorMessage(error) });
+  return new ConnectError(`${what} failed: the delivery service is unreachable; try again`, Code.Unavailable);
+}
+
+const date = (value: Date | undefined) => (value ? timestampFromDate(value) : undefined);
+
+export function toDestinationMessage(doc: DestinationDoc): Destination {
+  return create(DestinationSchema, {
+    id: doc._id,
+    name: doc.name,
+    provider: doc.provider,
+    endpoint: doc.endpoint,
+    enabled: doc.enabled,
+    status: doc.status,
+    statusReason: doc.statusReason,
+    credentials: doc.credentialHints,
+    settings: doc.settings,
+    counters: {
+      delivered: BigInt(doc.counters.delivered),
+      dropped: BigInt(doc.counters.dropped),
+      rejected: BigInt(doc.counters.rejected),
+    },
+    backlog: {
+      events: BigInt(doc.backlog.events),
+      oldestEventAt: date(doc.backlog.oldestEventAt),
+      windowEndsAt: date(doc.backlog.windowEndsAt),
+    },
+    createdAt: date(doc.createdAt),
+    updatedAt: date(doc.updatedAt),
+    lastDeliveredAt: date(doc.lastDeliveredAt),
+    lastErrorAt: date(doc.lastErrorAt),
+  });
+}
+
+export class DestinationsApi {
+  constructor(
+    private readonly store: DestinationStore,
+    private readonly tenants: TenantStore,
+    private readonly workflows: DestinationWorkflows,
+    private readonly options: DestinationsApiOptions,
+  ) {}
+
+  private async find(tenantId: string, rawId: string): Promise<DestinationDoc> {
+    const id = parseDestinationId(rawId);
+    const doc = await this.store.get(tenantId, id);
+    if (!doc) throw notFound(id);
+    return doc;
+  }
+
+  async create(tenantId: string, request: CreateDestinationRequest): Promise<CreateDestinationResponse> {
+    const input = parseNewDestination(request, this.options.allowInsecureEndpoints);
+    const doc = await this.store.create(tenantId, input);
+    try {
+      await this.workflows.start(doc);
+    } catch (error) {
+      await this.store.remove(doc);
+      throw unavailable('creating the destination', error);
+    }
+    if (doc.enabled) await this.tenants.setDispatched(tenantId, doc._id, true);
+    log.info('destination created', { tenantId, destinationId: doc._id, provider: doc.provider });
+    return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc) });
+  }
+
+  async get(tenantId: string, id: string): Promise<GetDestinationResponse> {
+    return create(GetDestinationResponseSchema, { destination: toDestinationMessage(await this.find(tenantId, id)) });
+  }
+
+  async list(tenantId: string): Promise<ListDestinationsResponse> {
+    const docs = await this.store.list(tenantId);
+    return create(ListDestinationsResponseSchema, { destinations: docs.map(toDestinationMessage) });
+  }
+
+  async update(tenantId: string, request: UpdateDestinationRequest): Promise<UpdateDestinationResponse> {
+    const existing = await this.find(tenantId, request.id);
+    const provider = providerFor(existing.provider)!;
+    const changes = parseDestinationChanges(request, provider, existing.endpoint, this.options.allowInsecureEndpoints);
+    const updated = await this.store.update(existing, changes);
+    if (updated.enabled !== existing.enabled) await this.tenants.setDispatched(tenantId, updated._id, updated.enabled);
+    try {
+      await this.workflows.reconfigure(updated._id, updated.enabled);
+    } catch (error) {
+      throw unavailable('applying the update to delivery (the change is saved; repeat the update)', error);
+    }
+    log.info('destination updated', { tenantId, destinationId: updated._id, enabled: updated.enabled });
+    return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated) });
+  }
+
+  async delete(tenantId: string, id: string): Promise<DeleteDestinationResponse> {
+    const doc = await this.find(tenantId, id);
+    await this.tenants.setDispatched(tenantId, doc._id, false);
+    await this.store.markDeleting(doc);
+    let result;
+    try {
+      result = await this.workflows.delete(doc._id, this.options.deleteFlushDeadlineMs);
+    } catch (error) {
+      throw unavailable('flushing the destination before deletion', error);
+    }
+    await this.store.remove(doc);
+    log.info('destination deleted', { tenantId, destinationId: doc._id, ...result });
+    return create(DeleteDestinationResponseSchema, { flushed: BigInt(result.flushed), dropped: BigInt(result.dropped) });
+  }
+}

@@ -1,0 +1,29 @@
+// The ingestion handlers: validate, then hand to the group-committing publisher, which
+// answers once the events are durable.
+import { create } from '@bufbuild/protobuf';
+import {
+  type PublishEventRequest,
+  type PublishEventResponse,
+  PublishEventResponseSchema,
+  type PublishEventsRequest,
+  type PublishEventsResponse,
+  PublishEventsResponseSchema,
+} from '../gen/auditstream/v1/events_pb.js';
+import type { Publisher } from '../ingest/publisher.js';
+import { parseEvent, parseEventBatch } from './validate.js';
+
+export class EventsApi {
+  constructor(private readonly publisher: Publisher) {}
+
+  async publishOne(tenantId: string, request: PublishEventRequest): Promise<PublishEventResponse> {
+    const event = parseEvent(request.event, 'event', new Date());
+    const [result] = await this.publisher.publish(tenantId, [event]);
+    return create(PublishEventResponseSchema, result);
+  }
+
+  async publishMany(tenantId: string, request: PublishEventsRequest): Promise<PublishEventsResponse> {
+    const events = parseEventBatch(request.events, new Date());
+    const results = await this.publisher.publish(tenantId, events);
+    return create(PublishEventsResponseSchema, { results });
+  }
+}

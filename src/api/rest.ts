@@ -1,0 +1,97 @@
+// The product page's REST paths, as thin aliases onto the same handlers and JSON shapes as
+// Connect:  POST /v1/audit/siem · GET /v1/audit/siem · GET|PATCH|DELETE /v1/audit/siem/{id}
+import { fromJson, toJson, type DescMessage, type JsonValue, type MessageShape } from '@bufbuild/protobuf';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { codeToHttpStatus, codeToString } from '@connectrpc/connect/protocol-connect';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  CreateDestinationRequestSchema,
+  CreateDestinationResponseSchema,
+  DeleteDestinationResponseSchema,
+  GetDestinationResponseSchema,
+  ListDestinationsResponseSchema,
+  UpdateDestinationRequestSchema,
+  UpdateDestinationResponseSchema,
+} from '../gen/auditstream/v1/destinations_pb.js';
+import { errorMessage, log } from '../log.js';
+import type { ApiKeyStore } from '../store/api-keys.js';
+import { authenticate } from './auth.js';
+import type { DestinationsApi } from './destinations.js';
+import { invalid } from './validate.js';
+
+export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
+const maxBodyBytes = 1024 * 1024;
+
+async function readJson(req: IncomingMessage): Promise<JsonValue> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > maxBodyBytes) throw new ConnectError(`request body is over ${maxBodyBytes} bytes`, Code.ResourceExhausted);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    throw invalid('request body is not valid JSON');
+  }
+}
+
+function parseAs<Desc extends DescMessage>(schema: Desc, json: JsonValue): MessageShape<Desc> {
+  try {
+    return fromJson(schema, json);
+  } catch (error) {
+    throw invalid(errorMessage(error));
+  }
+}
+
+function send(res: ServerResponse, status: number, body: JsonValue): void {
+  const bytes = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length });
+  res.end(bytes);
+}
+
+export function sendError(res: ServerResponse, error: unknown): void {
+  const connectError = ConnectError.from(error);
+  if (connectError.code === Code.Internal || connectError.code === Code.Unknown) {
+    log.error('request failed', { error: errorMessage(error) });
+  }
+  send(res, codeToHttpStatus(connectError.code), { code: codeToString(connectError.code), message: connectError.rawMessage });
+}
+
+const collection = '/v1/audit/siem';
+
+/** Handles the request if it is a REST path; false when it is not one. */
+export function restHandler(keys: ApiKeyStore, api: DestinationsApi) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const path = (req.url ?? '').split('?')[0].replace(/\/+$/, '');
+    if (path !== collection && !path.startsWith(`${collection}/`)) return false;
+    try {
+      const tenantId = await authenticate(keys, req.headers.authorization);
+      const id = path === collection ? undefined : decodeURIComponent(path.slice(collection.length + 1));
+      if (id === undefined && req.method === 'POST') {
+        const request = parseAs(CreateDestinationRequestSchema, await readJson(req));
+        send(res, 201, toJson(CreateDestinationResponseSchema, await api.create(tenantId, request), jsonWriteOptions));
+      } else if (id === undefined && req.method === 'GET') {
+        send(res, 200, toJson(ListDestinationsResponseSchema, await api.list(tenantId), jsonWriteOptions));
+      } else if (id !== undefined && req.method === 'GET') {
+        send(res, 200, toJson(GetDestinationResponseSchema, await api.get(tenantId, id), jsonWriteOptions));
+      } else if (id !== undefined && req.method === 'PATCH') {
+        const body = await readJson(req);
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('request body must be a JSON object');
+        const request = parseAs(UpdateDestinationRequestSchema, { ...body, id });
+        send(res, 200, toJson(UpdateDestinationResponseSchema, await api.update(tenantId, request), jsonWriteOptions));
+      } else if (id !== undefined && req.method === 'DELETE') {
+        send(res, 200, toJson(DeleteDestinationResponseSchema, await api.delete(tenantId, id), jsonWriteOptions));
+      } else {
+        res.setHeader('allow', id === undefined ? 'GET, POST' : 'GET, PATCH, DELETE');
+        send(res, 405, { code: 'unimplemented', message: `${req.method} is not supported on ${path}` });
+      }
+    } catch (error) {
+      sendError(res, error);
+    }
+    return true;
+  };
+}

@@ -1,0 +1,283 @@
+// The API boundary: protobuf requests become trusted domain values here, or are refused
+// with INVALID_ARGUMENT and a message naming the field and what to fix. Nothing is stored
+// before validation passes.
+import { Code, ConnectError } from '@connectrpc/connect';
+import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { AuditEvent as AuditEventMessage } from '../gen/auditstream/v1/events_pb.js';
+import type {
+  CreateDestinationRequest,
+  ProviderSettings as SettingsMessage,
+  UpdateDestinationRequest,
+} from '../gen/auditstream/v1/destinations_pb.js';
+import {
+  eventOutcomes,
+  providerNames,
+  type AuditEvent,
+  type CredentialField,
+  type Credentials,
+  type EventOutcome,
+  type ProviderName,
+  type ProviderSettings,
+} from '../model.js';
+import { availableProviders, providerFor } from '../providers/index.js';
+import type { Provider } from '../providers/provider.js';
+import type { DestinationChanges, NewDestination } from '../store/destinations.js';
+
+export const limits = {
+  name: 200,
+  endpoint: 2048,
+  credential: 4096,
+  setting: 256,
+  eventId: 128,
+  action: 256,
+  field: 1024,
+  metadataBytes: 16 * 1024,
+  metadataDepth: 8,
+  metadataKey: 256,
+  eventsPerBatch: 1000,
+};
+
+export function invalid(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
+
+function bounded(value: string, field: string, max: number): string {
+  if (value.length > max) throw invalid(`${field} is ${value.length} characters long; the limit is ${max}`);
+  return value;
+}
+
+function required(value: string, field: string, max: number): string {
+  if (value.trim() === '') throw invalid(`${field} is required`);
+  return bounded(value, field, max);
+}
+
+// ---- destinations ----
+
+const credentialFieldNames: Record<CredentialField, string> = {
+  token: 'token',
+  accessKeyId: 'access_key_id',
+  secretAccessKey: 'secret_access_key',
+  secret: 'secret',
+};
+
+export function parseProvider(raw: string): Provider {
+  const name = raw.trim().toLowerCase();
+  if (!(providerNames as readonly string[]).includes(name)) {
+    throw invalid(`provider must be one of ${providerNames.join(', ')} (got "${raw}")`);
+  }
+  const provider = providerFor(name as ProviderName);
+  if (!provider) {
+    throw new ConnectError(
+      `provider "${name}" is not available in this version yet; available: ${availableProviders().join(', ')}`,
+      Code.Unimplemented,
+    );
+  }
+  return provider;
+}
+
+export function parseEndpoint(raw: string, allowInsecure: boolean): string {
+  required(raw, 'endpoint', limits.endpoint);
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw invalid(`endpoint must be an absolute https:// URL (got "${raw.slice(0, 100)}")`);
+  }
+  const allowed = allowInsecure ? ['https:', 'http:'] : ['https:'];
+  if (!allowed.includes(url.protocol)) throw invalid(`endpoint must be an https URL (got ${url.protocol}//)`);
+  if (url.username || url.password) {
+    throw invalid('endpoint must not contain a user name or password: put credentials in their own fields');
+  }
+  url.hash = '';
+  return url.toString();
+}
+
+function parseSettings(message: SettingsMessage | undefined, provider: Provider, endpoint: string): ProviderSettings {
+  const settings: ProviderSettings = {};
+  if (message) {
+    for (const key of ['region', 'logGroup', 'logStream', 'index', 'source', 'sourcetype', 'service', 'tags'] as const) {
+      const value = message[key].trim();
+      if (value) settings[key] = bounded(value, `settings.${key}`, limits.setting);
+    }
+  }
+  const problem = provider.validateSettings(settings, new URL(endpoint));
+  if (problem) throw invalid(problem);
+  return settings;
+}
+
+type CredentialInput = { token?: string; accessKeyId?: string; secretAccessKey?: string; secret?: string };
+
+/** The credential fields given in a request; each must belong to the provider. */
+function givenCredentials(input: CredentialInput, provider: Provider): Credentials {
+  const given: Credentials = {};
+  for (const field of Object.keys(credentialFieldNames) as CredentialField[]) {
+    const value = input[field];
+    if (value === undefined || value === '') continue;
+    const name = credentialFieldNames[field];
+    if (!provider.credentialFields.includes(field)) {
+      const expected = provider.credentialFields.map((f) => credentialFieldNames[f]).join(' and ');
+      throw invalid(`${provider.name} destinations take ${expected}; ${name} does not apply`);
+    }
+    if (value.trim() !== value || value === '') throw invalid(`${name} must not start or end with spaces`);
+    given[field] = bounded(value, name, limits.credential);
+  }
+  return given;
+}
+
+function requireComplete(credentials: Credentials, provider: Provider): void {
+  const missing = provider.credentialFields.filter((field) => !credentials[field]);
+  if (missing.length > 0) {
+    throw invalid(`${provider.name} destinations need ${missing.map((f) => credentialFieldNames[f]).join(' and ')}`);
+  }
+}
+
+export function parseNewDestination(request: CreateDestinationRequest, allowInsecure: boolean): NewDestination {
+  const provider = parseProvider(request.provider);
+  const endpoint = parseEndpoint(request.endpoint, allowInsecure);
+  const credentials = givenCredentials(request, provider);
+  requireComplete(credentials, provider);
+  const name = bounded(request.name.trim(), 'name', limits.name) || `${provider.name} ${new URL(endpoint).host}`;
+  return {
+    name,
+    provider: provider.name,
+    endpoint,
+    enabled: request.enabled ?? true,
+    settings: parseSettings(request.settings, provider, endpoint),
+    credentials,
+  };
+}
+
+export function parseDestinationChanges(
+  request: UpdateDestinationRequest,
+  provider: Provider,
+  currentEndpoint: string,
+  allowInsecure: boolean,
+): DestinationChanges {
+  const changes: DestinationChanges = {};
+  if (request.name !== undefined) changes.name = required(request.name, 'name', limits.name).trim();
+  if (request.endpoint !== undefined) changes.endpoint = parseEndpoint(request.endpoint, allowInsecure);
+  if (request.enabled !== undefined) changes.enabled = request.enabled;
+  if (request.settings !== undefined) {
+    changes.settings = parseSettings(request.settings, provider, changes.endpoint ?? currentEndpoint);
+  }
+  const credentialInput: CredentialInput = {};
+  for (const field of Object.keys(credentialFieldNames) as CredentialField[]) {
+    const value = request[field];
+    if (value === undefined) continue;
+    if (value === '') throw invalid(`${credentialFieldNames[field]} cannot be set to empty; leave it out to keep it`);
+    credentialInput[field] = value;
+  }
+  const credentials = givenCredentials(credentialInput, provider);
+  if (Object.keys(credentials).length > 0) changes.credentials = credentials;
+  return changes;
+}
+
+export function parseDestinationId(raw: string): string {
+  if (!/^dst_[a-z0-9]{1,64}$/.test(raw)) throw invalid(`id must be a destination id such as dst_… (got "${raw.slice(0, 80)}")`);
+  return raw;
+}
+
+// ---- events ----
+
+const forbiddenKeys = new Set(['__proto__', 'constructor', 'prototype']);
+
+function checkMetadata(value: unknown, path: string, depth: number, insideArray: boolean): void {
+  if (depth > limits.metadataDepth) throw invalid(`${path} is nested deeper than ${limits.metadataDepth} levels`);
+  if (Array.isArray(value)) {
+    if (insideArray) throw invalid(`${path} is an array inside an array, which cannot be stored; wrap it in an object`);
+    value.forEach((item, index) => checkMetadata(item, `${path}[${index}]`, depth + 1, true));
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [key, child] of Object.entries(value)) {
+    const at = `${path}.${key}`;
+    if (key === '') throw invalid(`${path} has an empty key`);
+    if (key.length > limits.metadataKey) throw invalid(`${path} has a key longer than ${limits.metadataKey} characters`);
+    if (key.startsWith('$')) throw invalid(`${path} key "${key}" starts with "$", which cannot be stored; rename it`);
+    if (key.includes('.')) throw invalid(`${path} key "${key}" contains ".", which cannot be stored; use "_" or nest objects`);
+    if (key.includes('\u0000')) throw invalid(`${path} has a key containing a NUL character`);
+    if (forbiddenKeys.has(key)) throw invalid(`${path} key "${key}" is reserved; rename it`);
+    checkMetadata(child, at, depth + 1, false);
+  }
+}
+
+function parseOptionalTimestamp(value: Timestamp | undefined, field: string, now: Date): Date {
+  if (!value) return now;
+  if (value.nanos < 0 || value.nanos > 999_999_999) throw invalid(`${field} has invalid nanos`);
+  const date = timestampDate(value);
+  const latest = now.getTime() + 24 * 3600_000;
+  if (Number.isNaN(date.getTime()) || date.getTime() < 0 || date.getTime() > latest) {
+    throw invalid(`${field} must be a time between 1970 and one day from now (got ${value.seconds}s)`);
+  }
+  return date;
+}
+
+function optionalText(value: string, field: string): string | undefined {
+  return value === '' ? undefined : bounded(value, field, limits.field);
+}
+
+function compact<T extends Record<string, unknown>>(value: T): T | undefined {
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  return entries.length === 0 ? undefined : (Object.fromEntries(entries) as T);
+}
+
+export function parseEvent(message: AuditEventMessage | undefined, field: string, now: Date): AuditEvent {
+  if (!message) throw invalid(`${field} is required`);
+  const id = message.id === '' ? randomUUID() : message.id;
+  if (!/^[\x21-\x7e]+$/.test(id) || id.length > limits.eventId) {
+    throw invalid(`${field}.id must be 1–${limits.eventId} printable ASCII characters without spaces`);
+  }
+  const outcome = (message.outcome.trim().toLowerCase() || 'unknown') as EventOutcome;
+  if (!eventOutcomes.includes(outcome)) {
+    throw invalid(`${field}.outcome must be one of ${eventOutcomes.join(', ')} (got "${message.outcome.slice(0, 40)}")`);
+  }
+  const actor = message.actor;
+  if (actor && actor.ip !== '' && isIP(actor.ip) === 0) throw invalid(`${field}.actor.ip must be an IPv4 or IPv6 address`);
+  let metadata: Record<string, unknown> | undefined;
+  if (message.metadata && Object.keys(message.metadata).length > 0) {
+    const size = Buffer.byteLength(JSON.stringify(message.metadata));
+    if (size > limits.metadataBytes) throw invalid(`${field}.metadata is ${size} bytes as JSON; the limit is ${limits.metadataBytes}`);
+    checkMetadata(message.metadata, `${field}.metadata`, 0, false);
+    metadata = message.metadata;
+  }
+  const event: AuditEvent = {
+    id,
+    occurredAt: parseOptionalTimestamp(message.occurredAt, `${field}.occurred_at`, now),
+    receivedAt: now,
+    action: required(message.action, `${field}.action`, limits.action),
+    outcome,
+  };
+  const actorValue =
+    actor &&
+    compact({
+      type: optionalText(actor.type, `${field}.actor.type`),
+      id: optionalText(actor.id, `${field}.actor.id`),
+      name: optionalText(actor.name, `${field}.actor.name`),
+      ip: optionalText(actor.ip, `${field}.actor.ip`),
+      userAgent: optionalText(actor.userAgent, `${field}.actor.user_agent`),
+    });
+  if (actorValue) event.actor = actorValue;
+  const resource = message.resource;
+  const resourceValue =
+    resource &&
+    compact({
+      type: optionalText(resource.type, `${field}.resource.type`),
+      id: optionalText(resource.id, `${field}.resource.id`),
+      name: optionalText(resource.name, `${field}.resource.name`),
+    });
+  if (resourceValue) event.resource = resourceValue;
+  const requestId = optionalText(message.requestId, `${field}.request_id`);
+  if (requestId) event.requestId = requestId;
+  if (metadata) event.metadata = metadata;
+  return event;
+}
+
+export function parseEventBatch(messages: AuditEventMessage[], now: Date): AuditEvent[] {
+  if (messages.length === 0) throw invalid('events must hold at least one event');
+  if (messages.length > limits.eventsPerBatch) {
+    throw invalid(`at most ${limits.eventsPerBatch} events per call (got ${messages.length}); split the batch`);
+  }
+  return messages.map((message, index) => parseEvent(message, `events[${index}]`, now));
+}

@@ -1,0 +1,116 @@
+// Every setting of the service, read once from the environment. The README lists them.
+export interface Config {
+  host: string;
+  /** HTTP/1.1 listener: REST, Connect (JSON and binary), gRPC-Web, health. */
+  httpPort: number;
+  /** Cleartext HTTP/2 listener: gRPC (and Connect over h2c). */
+  grpcPort: number;
+  mongodbUri?: string;
+  mongodbDatabase: string;
+  temporalAddress?: string;
+  temporalNamespace: string;
+  taskQueue: string;
+  /** Tag workflows with the AuditTenant/AuditProvider/AuditStatus search attributes. */
+  searchAttributes: boolean;
+  /** Base64 AES-256 key for credentials at rest; when absent, `encryptionKeyFile` is used. */
+  encryptionKey?: string;
+  encryptionKeyFile?: string;
+  /** Lets destinations use http:// and loopback/private addresses. Tests and local trials only. */
+  allowInsecureEndpoints: boolean;
+  /** Extra PEM CA bundle trusted for outbound HTTPS (added to the system roots). */
+  outboundCaFile?: string;
+  outboundTimeoutMs: number;
+  delivery: DeliveryConfig;
+  /** Where `npm start` keeps the local stack's data (FerretDB, Temporal, the local key). */
+  dataDir: string;
+  role: 'all' | 'api' | 'worker';
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export interface DeliveryConfig {
+  /** Buffered events are dropped this long after the first failed delivery attempt. */
+  retryWindowMs: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** Most events one delivery activity reads and sends. */
+  maxEventsPerActivity: number;
+  /** How long a delete waits for buffered events to be flushed. */
+  deleteFlushDeadlineMs: number;
+  /** Smallest gap between two announcements to one destination's workflow. */
+  announceIntervalMs: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const role = env.AUDITSTREAM_ROLE ?? 'all';
+  if (role !== 'all' && role !== 'api' && role !== 'worker') {
+    throw new ConfigError(`AUDITSTREAM_ROLE must be all, api or worker (got "${role}")`);
+  }
+  const logLevel = env.AUDITSTREAM_LOG_LEVEL ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new ConfigError(`AUDITSTREAM_LOG_LEVEL must be debug, info, warn or error (got "${logLevel}")`);
+  }
+  return {
+    host: env.AUDITSTREAM_HOST ?? '127.0.0.1',
+    httpPort: integer(env, 'AUDITSTREAM_HTTP_PORT', 8080),
+    grpcPort: integer(env, 'AUDITSTREAM_GRPC_PORT', 8081),
+    mongodbUri: env.MONGODB_URI || undefined,
+    mongodbDatabase: env.MONGODB_DATABASE ?? 'auditstream',
+    temporalAddress: env.TEMPORAL_ADDRESS || undefined,
+    temporalNamespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: env.AUDITSTREAM_TASK_QUEUE ?? 'auditstream-delivery',
+    searchAttributes: boolean(env, 'AUDITSTREAM_SEARCH_ATTRIBUTES', true),
+    encryptionKey: env.AUDITSTREAM_ENCRYPTION_KEY || undefined,
+    encryptionKeyFile: env.AUDITSTREAM_ENCRYPTION_KEY_FILE || undefined,
+    allowInsecureEndpoints: boolean(env, 'AUDITSTREAM_ALLOW_INSECURE_ENDPOINTS', false),
+    outboundCaFile: env.AUDITSTREAM_OUTBOUND_CA_FILE || undefined,
+    outboundTimeoutMs: duration(env, 'AUDITSTREAM_OUTBOUND_TIMEOUT', 20_000),
+    delivery: {
+      retryWindowMs: duration(env, 'AUDITSTREAM_RETRY_WINDOW', 24 * 3600_000),
+      initialBackoffMs: duration(env, 'AUDITSTREAM_INITIAL_BACKOFF', 1_000),
+      maxBackoffMs: duration(env, 'AUDITSTREAM_MAX_BACKOFF', 300_000),
+      maxEventsPerActivity: integer(env, 'AUDITSTREAM_MAX_EVENTS_PER_DELIVERY', 5_000),
+      deleteFlushDeadlineMs: duration(env, 'AUDITSTREAM_DELETE_FLUSH_DEADLINE', 30_000),
+      announceIntervalMs: duration(env, 'AUDITSTREAM_ANNOUNCE_INTERVAL', 50),
+    },
+    dataDir: env.AUDITSTREAM_DATA_DIR ?? '.local',
+    role,
+    logLevel: logLevel as Config['logLevel'],
+  };
+}
+
+function integer(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a whole number (got "${raw}")`);
+  return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(`${name} must be true or false (got "${raw}")`);
+}
+
+const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Durations are written like 500ms, 30s, 5m, 24h; a bare number is milliseconds. */
+export function parseDuration(raw: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * units[match[2] ?? 'ms']);
+}
+
+function duration(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = parseDuration(raw);
+  if (value === undefined) throw new ConfigError(`${name} must be a duration such as 500ms, 30s, 5m or 24h (got "${raw}")`);
+  return value;
+}

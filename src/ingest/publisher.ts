@@ -1,0 +1,139 @@
+// Group commit: publishes that arrive while a tenant's previous flush is running are
+// written together by the next flush — one sequence allocation, one insert into the audit
+// log, one buffered batch, one announcement per destination — so the cost per event falls
+// as load rises. A publish resolves once its events are durable in MongoDB.
+import { log, errorMessage } from '../log.js';
+import type { AuditEvent } from '../model.js';
+import { batchId, eventKey, type EventStore } from '../store/events.js';
+import type { BatchDoc, EventDoc, OutboxDoc } from '../store/mongo.js';
+import type { TenantStore } from '../store/tenants.js';
+
+export interface PublishResult {
+  id: string;
+  duplicate: boolean;
+}
+
+interface Waiter {
+  events: AuditEvent[];
+  resolve: (results: PublishResult[]) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface Announcer {
+  announce(batch: OutboxDoc): void;
+}
+
+export class Publisher {
+  private readonly queues = new Map<string, Waiter[]>();
+  private readonly flushing = new Set<string>();
+
+  constructor(
+    private readonly tenants: TenantStore,
+    private readonly events: EventStore,
+    private readonly announcer: Announcer,
+    private readonly maxEventsPerFlush = 5_000,
+  ) {}
+
+  publish(tenantId: string, events: AuditEvent[]): Promise<PublishResult[]> {
+    return new Promise((resolve, reject) => {
+      const queue = this.queues.get(tenantId) ?? [];
+      queue.push({ events, resolve, reject });
+      this.queues.set(tenantId, queue);
+      if (!this.flushing.has(tenantId)) {
+        this.flushing.add(tenantId);
+        // Let the publishes of this event-loop turn join the first flush.
+        setImmediate(() => void this.drain(tenantId));
+      }
+    });
+  }
+
+  private async drain(tenantId: string): Promise<void> {
+    const queue = this.queues.get(tenantId)!;
+    while (queue.length > 0) {
+      const waiters: Waiter[] = [];
+      let size = 0;
+      while (queue.length > 0 && (waiters.length === 0 || size + queue[0].events.length <= this.maxEventsPerFlush)) {
+        const waiter = queue.shift()!;
+        waiters.push(waiter);
+        size += waiter.events.length;
+      }
+      try {
+        const results = await this.flush(tenantId, waiters.flatMap((waiter) => waiter.events));
+        let offset = 0;
+        for (const waiter of waiters) {
+          waiter.resolve(results.slice(offset, offset + waiter.events.length));
+          offset += waiter.events.length;
+        }
+      } catch (error) {
+        log.error('ingest flush failed', { tenantId, events: size, error: errorMessage(error) });
+        waiters.forEach((waiter) => waiter.reject(error));
+      }
+    }
+    this.queues.delete(tenantId);
+    this.flushing.delete(tenantId);
+  }
+
+  private async flush(tenantId: string, events: AuditEvent[]): Promise<PublishResult[]> {
+    // The first occurrence of an id within the flush wins; later ones are duplicates.
+    const unique: AuditEvent[] = [];
+    const seen = new Set<string>();
+    const results = events.map((event) => {
+      const duplicate = seen.has(event.id);
+      if (!duplicate) {
+        seen.add(event.id);
+        unique.push(event);
+      }
+      return { id: event.id, duplicate };
+    });
+
+    const allocation = await this.tenants.allocate(tenantId, unique.length);
+    const id = batchId(tenantId, allocation.firstSeq);
+    const docs: EventDoc[] = unique.map((event, index) => ({
+      ...event,
+      _id: eventKey(tenantId, event.id),
+      tenantId,
+      seq: allocation.firstSeq + index,
+      batchId: id,
+    }));
+    const duplicates = await this.events.insertEvents(docs);
+
+    const kept: AuditEvent[] = [];
+    const alreadyAccepted = new Set<string>();
+    for (let index = 0; index < unique.length; index++) {
+      const event = unique[index];
+      if (!duplicates.has(index)) {
+        kept.push(event);
+        continue;
+      }
+      // An earlier publish stored this id. If its batch was written, it is on its way;
+      // if not, that publish crashed before acknowledging, and this one carries the event.
+      const existing = await this.events.findEvent(tenantId, event.id);
+      if (existing && (await this.events.batchExists(existing.batchId))) {
+        alreadyAccepted.add(event.id);
+      } else {
+        await this.events.reassignEvent(tenantId, event.id, docs[index].seq, id);
+        kept.push(event);
+      }
+    }
+    for (const result of results) if (alreadyAccepted.has(result.id)) result.duplicate = true;
+    if (kept.length === 0) return results;
+
+    const createdAt = new Date();
+    const entry: OutboxDoc = {
+      _id: id,
+      tenantId,
+      firstSeq: allocation.firstSeq,
+      lastSeq: allocation.lastSeq,
+      count: kept.length,
+      destinations: allocation.destinations,
+      createdAt,
+    };
+    // Outbox first: if the process dies before the batch is written, the sweeper finds an
+    // outbox entry without a batch and drops it; the unacknowledged publisher retries.
+    await this.events.insertOutbox(entry);
+    const batch: BatchDoc = { ...entry, events: kept };
+    await this.events.insertBatch(batch);
+    this.announcer.announce(entry);
+    return results;
+  }
+}

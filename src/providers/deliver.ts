@@ -1,0 +1,102 @@
+// Delivers a list of events through a provider: packs them into requests within the
+// provider's limits, sends them in order, and turns every answer into progress. A request
+// that is too large, or holds one bad event, is halved until the culprit stands alone and
+// is rejected with the provider's reason: one bad event never blocks the stream.
+import type { AuditEvent } from '../model.js';
+import type { DeliveryTarget } from '../store/destinations.js';
+import type { EncodedEvent, Provider, SendContext } from './provider.js';
+
+export interface Rejection {
+  eventId: string;
+  reason: string;
+}
+
+export interface DeliveryReport {
+  delivered: number;
+  rejected: Rejection[];
+}
+
+/** Delivery stopped: nothing after the first `confirmed` events is known to be stored. */
+export class DeliveryFailure extends Error {
+  constructor(
+    readonly failureClass: 'retry' | 'config',
+    reason: string,
+    readonly confirmed: number,
+    readonly report: DeliveryReport,
+    readonly retryAfterMs?: number,
+  ) {
+    super(reason);
+  }
+}
+
+/** How often one request's "send these again" items are resent before backing off. */
+const itemRetryRounds = 3;
+
+export async function deliverEvents(
+  provider: Provider,
+  target: DeliveryTarget,
+  events: AuditEvent[],
+  context: SendContext,
+  onProgress: (confirmed: number) => void = () => {},
+): Promise<DeliveryReport> {
+  const report: DeliveryReport = { delivered: 0, rejected: [] };
+  const { limits, framing } = provider;
+  let confirmed = 0;
+
+  const reject = (item: EncodedEvent, reason: string): void => {
+    report.rejected.push({ eventId: item.event.id, reason });
+  };
+
+  const sendIsolating = async (items: EncodedEvent[], round = 0): Promise<void> => {
+    const outcome = await provider.send(items, target, context);
+    switch (outcome.kind) {
+      case 'ok':
+        report.delivered += items.length;
+        return;
+      case 'split':
+        if (items.length === 1) return reject(items[0], outcome.reason);
+        await sendIsolating(items.slice(0, items.length >> 1));
+        await sendIsolating(items.slice(items.length >> 1));
+        return;
+      case 'partial': {
+        const rejected = new Set(outcome.rejected.map(({ index }) => index));
+        const retry = new Set(outcome.retry);
+        outcome.rejected.forEach(({ index, reason }) => reject(items[index], reason));
+        report.delivered += items.filter((_, index) => !rejected.has(index) && !retry.has(index)).length;
+        if (retry.size === 0) return;
+        if (round + 1 >= itemRetryRounds) {
+          throw new DeliveryFailure('retry', outcome.reason, confirmed, report);
+        }
+        return sendIsolating(items.filter((_, index) => retry.has(index)), round + 1);
+      }
+      default:
+        throw new DeliveryFailure(outcome.kind, outcome.reason, confirmed, report, 'retryAfterMs' in outcome ? outcome.retryAfterMs : undefined);
+    }
+  };
+
+  let chunk: EncodedEvent[] = [];
+  let chunkBytes = framing.perRequest;
+  const flush = async (handledThrough: number) => {
+    if (chunk.length > 0) await sendIsolating(chunk);
+    chunk = [];
+    chunkBytes = framing.perRequest;
+    confirmed = handledThrough;
+    onProgress(confirmed);
+  };
+
+  for (let index = 0; index < events.length; index++) {
+    const item = provider.encode(events[index], target);
+    const size = item.bytes.length + framing.perEvent;
+    if (item.bytes.length > limits.maxBytesPerEvent || framing.perRequest + size > limits.maxBytesPerRequest) {
+      reject(item, `event is ${item.bytes.length} bytes, over the ${provider.name} limit of ${limits.maxBytesPerEvent} bytes per event`);
+      continue;
+    }
+    if (chunk.length >= limits.maxEventsPerRequest || chunkBytes + size > limits.maxBytesPerRequest) {
+      await flush(index);
+    }
+    chunk.push(item);
+    chunkBytes += size;
+  }
+  await flush(events.length);
+  return report;
+}

@@ -1,0 +1,30 @@
+// The JSON of an audit event as every destination receives it: the same field names as the
+// API's AuditEvent in JSON, so what a customer publishes is what their SIEM gets.
+import type { AuditEvent } from '../model.js';
+
+export interface WireEvent {
+  id: string;
+  occurredAt: string;
+  receivedAt: string;
+  action: string;
+  outcome: string;
+  actor?: AuditEvent['actor'];
+  resource?: AuditEvent['resource'];
+  requestId?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export function toWireEvent(event: AuditEvent): WireEvent {
+  const wire: WireEvent = {
+    id: event.id,
+    occurredAt: event.occurredAt.toISOString(),
+    receivedAt: event.receivedAt.toISOString(),
+    action: event.action,
+    outcome: event.outcome,
+  };
+  if (event.actor) wire.actor = event.actor;
+  if (event.resource) wire.resource = event.resource;
+  if (event.requestId) wire.requestId = event.requestId;
+  if (event.metadata) wire.metadata = event.metadata;
+  return wire;
+}

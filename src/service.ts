@@ -1,0 +1,107 @@
+// The composition root: connects the store and Temporal, then runs the API, the worker,
+// or both, as AUDITSTREAM_ROLE says.
+import { Client, Connection } from '@temporalio/client';
+import { DestinationsApi } from './api/destinations.js';
+import { EventsApi } from './api/events.js';
+import { startApiServer } from './api/server.js';
+import type { Config } from './config.js';
+import { Dispatcher } from './ingest/dispatcher.js';
+import { Publisher } from './ingest/publisher.js';
+import { startSweeper } from './ingest/sweeper.js';
+import { HttpClient } from './providers/http.js';
+import { ApiKeyStore } from './store/api-keys.js';
+import { loadCipher } from './store/crypto.js';
+import { DestinationStore } from './store/destinations.js';
+import { EventStore } from './store/events.js';
+import { connectStore, type Store } from './store/mongo.js';
+import { TenantStore } from './store/tenants.js';
+import { DestinationWorkflows } from './temporal/destinations.js';
+import { startWorker, type RunningWorker } from './temporal/worker.js';
+import { createDeliveryActivities } from '../activities/delivery.js';
+import { join } from 'node:path';
+
+export interface ServiceEndpoints {
+  mongodbUri: string;
+  temporalAddress: string;
+}
+
+export interface RunningService {
+  httpUrl?: string;
+  grpcUrl?: string;
+  store: Store;
+  keys: ApiKeyStore;
+  stop(): Promise<void>;
+}
+
+export async function startService(config: Config, endpoints: ServiceEndpoints): Promise<RunningService> {
+  const store = await connectStore(endpoints.mongodbUri, config.mongodbDatabase);
+  const cipher = loadCipher({
+    key: config.encryptionKey,
+    keyFile: config.encryptionKeyFile ?? join(config.dataDir, 'credentials.key'),
+  });
+  const destinations = new DestinationStore(store.collections, cipher);
+  const events = new EventStore(store.collections);
+  const keys = new ApiKeyStore(store.collections);
+  const stoppers: (() => Promise<void>)[] = [];
+
+  let worker: RunningWorker | undefined;
+  if (config.role !== 'api') {
+    const http = new HttpClient({ timeoutMs: config.outboundTimeoutMs, caFile: config.outboundCaFile });
+    worker = await startWorker({
+      address: endpoints.temporalAddress,
+      namespace: config.temporalNamespace,
+      taskQueue: config.taskQueue,
+      activities: createDeliveryActivities({ collections: store.collections, destinations, events, http }),
+    });
+    stoppers.push(() => worker!.stop(), () => http.close());
+  }
+
+  let api: { httpUrl: string; grpcUrl: string } | undefined;
+  if (config.role !== 'worker') {
+    const connection = Connection.lazy({ address: endpoints.temporalAddress });
+    const client = new Client({ connection, namespace: config.temporalNamespace });
+    const workflows = new DestinationWorkflows(client, config.taskQueue, config.delivery, config.searchAttributes);
+    const tenants = new TenantStore(store.collections);
+    const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, config.delivery.announceIntervalMs);
+    const stopSweeper = startSweeper(events, dispatcher, { intervalMs: 15_000, staleAfterMs: 30_000 });
+    const server = await startApiServer(
+      {
+        keys,
+        destinations: new DestinationsApi(destinations, tenants, workflows, {
+          allowInsecureEndpoints: config.allowInsecureEndpoints,
+          deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,
+        }),
+        events: new EventsApi(new Publisher(tenants, events, dispatcher)),
+        readiness: async () => {
+          await store.db.command({ ping: 1 }).catch((error) => {
+            throw new Error(`MongoDB unreachable: ${error.message}`);
+          });
+          await connection.workflowService.getSystemInfo({}).catch((error) => {
+            throw new Error(`Temporal unreachable: ${error.message}`);
+          });
+        },
+      },
+      config.host,
+      config.httpPort,
+      config.grpcPort,
+    );
+    api = server;
+    stoppers.unshift(async () => {
+      await server.close();
+      stopSweeper();
+      await Promise.race([dispatcher.idle(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      await connection.close();
+    });
+  }
+
+  return {
+    httpUrl: api?.httpUrl,
+    grpcUrl: api?.grpcUrl,
+    store,
+    keys,
+    async stop() {
+      for (const stop of stoppers) await stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,177 @@
+// Destination documents: every read and write names the tenant, and a document of another
+// tenant is treated exactly like a missing one.
+import { randomBytes } from 'node:crypto';
+import type { Backlog, Credentials, DestinationStatus, ProviderName, ProviderSettings } from '../model.js';
+import type { CredentialCipher } from './crypto.js';
+import type { Collections, DestinationDoc } from './mongo.js';
+
+export interface NewDestination {
+  name: string;
+  provider: ProviderName;
+  endpoint: string;
+  enabled: boolean;
+  settings: ProviderSettings;
+  credentials: Credentials;
+}
+
+export interface DestinationChanges {
+  name?: string;
+  endpoint?: string;
+  enabled?: boolean;
+  settings?: ProviderSettings;
+  /** Merged over the stored credentials: fields left out keep their value. */
+  credentials?: Credentials;
+}
+
+/** What a delivery needs: the destination with its credentials decrypted. */
+export interface DeliveryTarget {
+  id: string;
+  tenantId: string;
+  provider: ProviderName;
+  endpoint: string;
+  settings: ProviderSettings;
+  credentials: Credentials;
+}
+
+export interface StatusRecord {
+  status: DestinationStatus;
+  statusReason: string;
+  backlog: Backlog;
+  dropped: number;
+  lastErrorAt?: Date;
+}
+
+const idAlphabet = 'abcdefghijkmnpqrstuvwxyz23456789';
+
+export function newDestinationId(): string {
+  const bytes = randomBytes(20);
+  let id = 'dst_';
+  for (const byte of bytes) id += idAlphabet[byte % idAlphabet.length];
+  return id;
+}
+
+/** "••••1a2b" for long values; short ones show nothing of themselves. */
+export function maskSecret(value: string): string {
+  return value.length >= 12 ? `••••${value.slice(-4)}` : '••••';
+}
+
+function hintsOf(credentials: Credentials): Record<string, string> {
+  const hints: Record<string, string> = {};
+  for (const [field, value] of Object.entries(credentials)) {
+    if (value) hints[field] = maskSecret(value);
+  }
+  return hints;
+}
+
+export class DestinationStore {
+  constructor(
+    private readonly collections: Collections,
+    private readonly cipher: CredentialCipher,
+  ) {}
+
+  private sealCredentials(tenantId: string, id: string, credentials: Credentials) {
+    return this.cipher.seal(JSON.stringify(credentials), `${tenantId}/${id}`);
+  }
+
+  private openCredentials(doc: DestinationDoc): Credentials {
+    return JSON.parse(this.cipher.open(doc.credentials, `${doc.tenantId}/${doc._id}`)) as Credentials;
+  }
+
+  async create(tenantId: string, input: NewDestination): Promise<DestinationDoc> {
+    const id = newDestinationId();
+    const now = new Date();
+    const doc: DestinationDoc = {
+      _id: id,
+      tenantId,
+      name: input.name,
+      provider: input.provider,
+      endpoint: input.endpoint,
+      enabled: input.enabled,
+      settings: input.settings,
+      credentials: this.sealCredentials(tenantId, id, input.credentials),
+      credentialHints: hintsOf(input.credentials),
+      status: 'active',
+      statusReason: '',
+      backlog: { events: 0 },
+      counters: { delivered: 0, dropped: 0, rejected: 0 },
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.collections.destinations.insertOne(doc);
+    return doc;
+  }
+
+  async get(tenantId: string, id: string): Promise<DestinationDoc | null> {
+    const doc = await this.collections.destinations.findOne({ _id: id });
+    if (!doc || doc.tenantId !== tenantId || doc.deletingAt) return null;
+    return doc;
+  }
+
+  async list(tenantId: string): Promise<DestinationDoc[]> {
+    const docs = await this.collections.destinations.find({ tenantId }).toArray();
+    return docs.filter((doc) => !doc.deletingAt).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** Applies the changes; a failed destination that stays enabled goes back to active. */
+  async update(existing: DestinationDoc, changes: DestinationChanges): Promise<DestinationDoc> {
+    const next: DestinationDoc = { ...existing, updatedAt: new Date() };
+    if (changes.name !== undefined) next.name = changes.name;
+    if (changes.endpoint !== undefined) next.endpoint = changes.endpoint;
+    if (changes.enabled !== undefined) next.enabled = changes.enabled;
+    if (changes.settings !== undefined) next.settings = changes.settings;
+    if (changes.credentials !== undefined) {
+      const merged = { ...this.openCredentials(existing), ...changes.credentials };
+      next.credentials = this.sealCredentials(existing.tenantId, existing._id, merged);
+      next.credentialHints = hintsOf(merged);
+    }
+    if (next.enabled && existing.status === 'failed') {
+      next.status = 'active';
+      next.statusReason = '';
+      next.backlog = { events: 0 };
+    }
+    const { _id, ...fields } = next;
+    await this.collections.destinations.updateOne({ _id }, { $set: fields });
+    return next;
+  }
+
+  async markDeleting(doc: DestinationDoc): Promise<void> {
+    await this.collections.destinations.updateOne({ _id: doc._id }, { $set: { deletingAt: new Date() } });
+  }
+
+  async remove(doc: DestinationDoc): Promise<void> {
+    await this.collections.destinations.deleteOne({ _id: doc._id });
+  }
+
+  /** Credentials of a destination decrypted for a delivery; null once it is deleted. */
+  async loadTarget(id: string): Promise<DeliveryTarget | null> {
+    const doc = await this.collections.destinations.findOne({ _id: id });
+    if (!doc) return null;
+    return {
+      id: doc._id,
+      tenantId: doc.tenantId,
+      provider: doc.provider,
+      endpoint: doc.endpoint,
+      settings: doc.settings,
+      credentials: this.openCredentials(doc),
+    };
+  }
+
+  async recordStatus(id: string, record: StatusRecord): Promise<void> {
+    const fields: Partial<DestinationDoc> = {
+      status: record.status,
+      statusReason: record.statusReason,
+      backlog: record.backlog,
+      'counters.dropped': record.dropped,
+    } as Partial<DestinationDoc>;
+    if (record.lastErrorAt) fields.lastErrorAt = record.lastErrorAt;
+    await this.collections.destinations.updateOne({ _id: id }, { $set: fields });
+  }
+
+  async recordDeliveries(id: string, delivered: number, rejected: number, at: Date): Promise<void> {
+    await this.collections.destinations.updateOne(
+      { _id: id },
+      { $inc: { 'counters.delivered': delivered, 'counters.rejected': rejected }, $set: { lastDeliveredAt: at } },
+    );
+  }
+}
+

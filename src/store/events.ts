@@ -1,0 +1,72 @@
+// The audit log (`events`), the delivery buffer (`batches`) and the dispatch outbox.
+import { MongoBulkWriteError } from 'mongodb';
+import type { BatchDoc, Collections, EventDoc, OutboxDoc } from './mongo.js';
+
+const duplicateKey = 11000;
+
+export function batchId(tenantId: string, firstSeq: number): string {
+  return `${tenantId}:${firstSeq}`;
+}
+
+export function eventKey(tenantId: string, eventId: string): string {
+  return `${tenantId}:${eventId}`;
+}
+
+export class EventStore {
+  constructor(private readonly collections: Collections) {}
+
+  /**
+   * Inserts events into the audit log and returns the indexes of those whose id the
+   * tenant had already published (the stored copy wins).
+   */
+  async insertEvents(docs: EventDoc[]): Promise<Set<number>> {
+    const duplicates = new Set<number>();
+    if (docs.length === 0) return duplicates;
+    try {
+      await this.collections.events.insertMany(docs, { ordered: false });
+    } catch (error) {
+      if (!(error instanceof MongoBulkWriteError)) throw error;
+      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+      for (const writeError of writeErrors) {
+        if (writeError.code !== duplicateKey) throw error;
+        duplicates.add(writeError.index);
+      }
+    }
+    return duplicates;
+  }
+
+  async findEvent(tenantId: string, eventId: string): Promise<EventDoc | null> {
+    return this.collections.events.findOne({ _id: eventKey(tenantId, eventId) });
+  }
+
+  /** Moves an event whose first batch was never written into a new batch. */
+  async reassignEvent(tenantId: string, eventId: string, seq: number, newBatchId: string): Promise<void> {
+    await this.collections.events.updateOne({ _id: eventKey(tenantId, eventId) }, { $set: { seq, batchId: newBatchId } });
+  }
+
+  async batchExists(id: string): Promise<boolean> {
+    return (await this.collections.batches.findOne({ _id: id }, { projection: { _id: 1 } })) !== null;
+  }
+
+  async readBatch(id: string): Promise<BatchDoc | null> {
+    return this.collections.batches.findOne({ _id: id });
+  }
+
+  async insertBatch(batch: BatchDoc): Promise<void> {
+    await this.collections.batches.insertOne(batch);
+  }
+
+  async insertOutbox(entry: OutboxDoc): Promise<void> {
+    await this.collections.outbox.insertOne(entry);
+  }
+
+  async removeOutbox(id: string): Promise<void> {
+    await this.collections.outbox.deleteOne({ _id: id });
+  }
+
+  /** Outbox entries older than `before`: announcements that a crash or an outage interrupted. */
+  async staleOutbox(before: Date, limit: number): Promise<OutboxDoc[]> {
+    return this.collections.outbox.find({ createdAt: { $lt: before } }).sort({ createdAt: 1 }).limit(limit).toArray();
+  }
+}
+

@@ -1,0 +1,127 @@
+// The MongoDB collections and their indexes. The hot paths (ingest, delivery reads,
+// destination lookups) are point reads and writes by `_id`: FerretDB answers only those
+// with SQL and scans for anything else (see DESIGN.md, "Data").
+import { MongoClient, type Collection, type Db } from 'mongodb';
+import type { AuditEvent, Backlog, DeliveryCounters, ProviderName, ProviderSettings, DestinationStatus } from '../model.js';
+import type { Sealed } from './crypto.js';
+
+export interface DestinationDoc {
+  _id: string;
+  tenantId: string;
+  name: string;
+  provider: ProviderName;
+  endpoint: string;
+  enabled: boolean;
+  settings: ProviderSettings;
+  credentials: Sealed;
+  credentialHints: Record<string, string>;
+  status: DestinationStatus;
+  statusReason: string;
+  backlog: Backlog;
+  counters: DeliveryCounters;
+  createdAt: Date;
+  updatedAt: Date;
+  lastDeliveredAt?: Date;
+  lastErrorAt?: Date;
+  /** Set while a delete flushes: the destination is gone for the API from then on. */
+  deletingAt?: Date;
+}
+
+/** Per tenant: the sequence counter and the destinations new events are dispatched to. */
+export interface TenantDoc {
+  _id: string;
+  seq: number;
+  destinations: string[];
+}
+
+/** The audit log: one document per accepted event. `_id` is `<tenant>:<event id>`. */
+export interface EventDoc extends AuditEvent {
+  _id: string;
+  tenantId: string;
+  seq: number;
+  batchId: string;
+}
+
+/**
+ * The delivery buffer: the events of one ingest flush, `_id` = `<tenant>:<firstSeq>`, so
+ * a delivery walks batch after batch by `_id` (next = lastSeq + 1).
+ */
+export interface BatchDoc {
+  _id: string;
+  tenantId: string;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+  /** The destinations enabled when the batch's sequence numbers were allocated. */
+  destinations: string[];
+  events: AuditEvent[];
+  createdAt: Date;
+}
+
+/** A batch whose announcement to its destinations' workflows is not yet confirmed. */
+export interface OutboxDoc {
+  _id: string;
+  tenantId: string;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+  destinations: string[];
+  createdAt: Date;
+}
+
+export interface ApiKeyDoc {
+  /** SHA-256 of the key, hex: the key itself is never stored. */
+  _id: string;
+  tenantId: string;
+  name: string;
+  /** The key's first characters, to recognise it in listings. */
+  prefix: string;
+  createdAt: Date;
+}
+
+export interface RejectionDoc {
+  _id: string;
+  tenantId: string;
+  destinationId: string;
+  eventId: string;
+  reason: string;
+  at: Date;
+}
+
+export interface Collections {
+  destinations: Collection<DestinationDoc>;
+  tenants: Collection<TenantDoc>;
+  events: Collection<EventDoc>;
+  batches: Collection<BatchDoc>;
+  outbox: Collection<OutboxDoc>;
+  apiKeys: Collection<ApiKeyDoc>;
+  rejections: Collection<RejectionDoc>;
+}
+
+export interface Store {
+  client: MongoClient;
+  db: Db;
+  collections: Collections;
+  close(): Promise<void>;
+}
+
+export async function connectStore(uri: string, database: string): Promise<Store> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
+  await client.connect();
+  const db = client.db(database);
+  const collections: Collections = {
+    destinations: db.collection('destinations'),
+    tenants: db.collection('tenants'),
+    events: db.collection('events'),
+    batches: db.collection('batches'),
+    outbox: db.collection('dispatch_outbox'),
+    apiKeys: db.collection('api_keys'),
+    rejections: db.collection('rejections'),
+  };
+  await collections.events.createIndexes([
+    { key: { tenantId: 1, occurredAt: 1 }, name: 'tenant_occurred' },
+    { key: { tenantId: 1, seq: 1 }, name: 'tenant_seq' },
+  ]);
+  await collections.destinations.createIndex({ tenantId: 1 }, { name: 'tenant' });
+  return { client, db, collections, close: () => client.close() };
+}

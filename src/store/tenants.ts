@@ -1,0 +1,42 @@
+// The per-tenant document: the event sequence counter and the list of destinations that
+// new events are dispatched to. Both change through one read-modify-write per call, which
+// MongoDB makes atomic and FerretDB does not: calls are serialised per tenant here, and
+// the embedded FerretDB store therefore serves a single API process (see README).
+import { KeyedMutex } from '../keyed-mutex.js';
+import type { Collections, TenantDoc } from './mongo.js';
+
+export interface Allocation {
+  firstSeq: number;
+  lastSeq: number;
+  /** The destinations enabled at the moment the sequence numbers were taken. */
+  destinations: string[];
+}
+
+export class TenantStore {
+  private readonly mutex = new KeyedMutex();
+
+  constructor(private readonly collections: Collections) {}
+
+  /** Takes `count` consecutive sequence numbers for the tenant's next events. */
+  allocate(tenantId: string, count: number): Promise<Allocation> {
+    return this.mutex.run(tenantId, async () => {
+      const doc = await this.collections.tenants.findOneAndUpdate(
+        { _id: tenantId },
+        { $inc: { seq: count }, $setOnInsert: { destinations: [] } },
+        { upsert: true, returnDocument: 'after' },
+      );
+      const tenant = doc as TenantDoc;
+      return { firstSeq: tenant.seq - count + 1, lastSeq: tenant.seq, destinations: tenant.destinations ?? [] };
+    });
+  }
+
+  /** Starts or stops dispatching the tenant's new events to a destination. */
+  setDispatched(tenantId: string, destinationId: string, dispatched: boolean): Promise<void> {
+    return this.mutex.run(tenantId, async () => {
+      const update = dispatched
+        ? { $addToSet: { destinations: destinationId }, $setOnInsert: { seq: 0 } }
+        : { $pull: { destinations: destinationId } };
+      await this.collections.tenants.updateOne({ _id: tenantId }, update, { upsert: dispatched });
+    });
+  }
+}

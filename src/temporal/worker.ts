@@ -1,0 +1,36 @@
+// The delivery worker: runs destination workflows and their activities on one task queue.
+// Workers scale out by running more processes with AUDITSTREAM_ROLE=worker.
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
+import type { DeliveryActivities } from '../../activities/delivery.js';
+
+export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+export interface RunningWorker {
+  stop(): Promise<void>;
+}
+
+export async function startWorker(options: {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  activities: DeliveryActivities;
+  workflowBundle?: WorkflowBundle;
+}): Promise<RunningWorker> {
+  const connection = await NativeConnection.connect({ address: options.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    activities: options.activities,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+  });
+  const running = worker.run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
