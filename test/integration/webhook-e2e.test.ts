@@ -1,0 +1,121 @@
+// End to end on the real stack: destinations created through REST and Connect JSON, an
+// event published with a plain @grpc/grpc-js client, delivered over HTTPS with a signature
+// the receiver verifies as a customer would.
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { closeClients, connectJson, eventually, grpcClient, issueKey, rest, stack, temporalClient } from '../support/clients.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/receiver.js';
+
+const receivers: WebhookReceiver[] = [];
+afterAll(async () => {
+  await Promise.all(receivers.map((receiver) => receiver.close()));
+  await closeClients();
+});
+
+describe('webhook destination, end to end', () => {
+  it('delivers a gRPC-published event to destinations created over REST and Connect, signed', async () => {
+    const key = await issueKey(`tenant-${randomUUID()}`);
+    const restSecret = `rest-secret-${randomUUID()}`;
+    const connectSecret = `connect-secret-${randomUUID()}`;
+    const restReceiver = await startWebhookReceiver(stack.pki, restSecret);
+    const connectReceiver = await startWebhookReceiver(stack.pki, connectSecret);
+    receivers.push(restReceiver, connectReceiver);
+
+    const created = await rest(key, 'POST', '/v1/audit/siem', {
+      name: 'SIEM over REST',
+      provider: 'webhook',
+      endpoint: restReceiver.url,
+      secret: restSecret,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.destination).toMatchObject({ provider: 'webhook', status: 'active', enabled: true });
+    expect(created.body.destination.id).toMatch(/^dst_/);
+    const viaConnect = await connectJson(key, 'DestinationService', 'CreateDestination', {
+      provider: 'webhook',
+      endpoint: connectReceiver.url,
+      secret: connectSecret,
+    });
+    expect(viaConnect.status).toBe(200);
+    expect(viaConnect.body.destination.status).toBe('active');
+
+    const events = grpcClient('EventService', key);
+    const published = await events.call<{ id: string; duplicate: boolean }>('PublishEvent', {
+      event: {
+        id: 'evt-login-1',
+        occurred_at: { seconds: 1_795_000_000, nanos: 0 },
+        action: 'user.login',
+        outcome: 'success',
+        actor: { type: 'user', id: 'u-42', name: 'Ada', ip: '203.0.113.9', user_agent: 'curl/8' },
+        resource: { type: 'session', id: 's-1' },
+        request_id: 'req-7',
+        metadata: { fields: { mfa: { boolValue: true }, region: { stringValue: 'eu-west-1' } } },
+      },
+    });
+    events.close();
+    expect(published.id).toBe('evt-login-1');
+    expect(published.duplicate ?? false).toBe(false); // proto3 leaves a false bool off the wire
+
+    for (const receiver of [restReceiver, connectReceiver]) {
+      const [event] = await receiver.waitForEvents(1);
+      expect(event).toEqual({
+        id: 'evt-login-1',
+        occurredAt: new Date(1_795_000_000_000).toISOString(),
+        receivedAt: expect.any(String),
+        action: 'user.login',
+        outcome: 'success',
+        actor: { type: 'user', id: 'u-42', name: 'Ada', ip: '203.0.113.9', userAgent: 'curl/8' },
+        resource: { type: 'session', id: 's-1' },
+        requestId: 'req-7',
+        metadata: { mfa: true, region: 'eu-west-1' },
+      });
+      expect(receiver.badSignatures).toEqual([]);
+      const [delivery] = receiver.accepted;
+      expect(delivery.deliveryId).toMatch(/^dlv_[0-9a-f]{32}$/);
+      expect(delivery.deliveryIdHeader).toBe(delivery.deliveryId);
+    }
+
+    const id = created.body.destination.id as string;
+    const read = await eventually(
+      () => rest(key, 'GET', `/v1/audit/siem/${id}`),
+      (response) => response.body.destination.counters.delivered === '1',
+    );
+    expect(read.body.destination).toMatchObject({ status: 'active', statusReason: '', counters: { delivered: '1', dropped: '0', rejected: '0' } });
+    expect(read.body.destination.lastDeliveredAt).toEqual(expect.any(String));
+
+    const temporal = await temporalClient();
+    const snapshot = await temporal.workflow.getHandle(`destination-${id}`).query('status');
+    expect(snapshot).toMatchObject({ status: 'active', delivered: 1, backlogEvents: 0 });
+  });
+
+  it('lists, updates and deletes through REST with the same JSON shapes as Connect', async () => {
+    const key = await issueKey(`tenant-${randomUUID()}`);
+    const secret = `secret-${randomUUID()}`;
+    const receiver = await startWebhookReceiver(stack.pki, secret);
+    receivers.push(receiver);
+    const created = await rest(key, 'POST', '/v1/audit/siem', { provider: 'webhook', endpoint: receiver.url, secret });
+    const id = created.body.destination.id as string;
+
+    const listed = await rest(key, 'GET', '/v1/audit/siem');
+    const listedViaConnect = await connectJson(key, 'DestinationService', 'ListDestinations', {});
+    expect(listed.status).toBe(200);
+    expect(listed.body).toEqual(listedViaConnect.body);
+    expect(listed.body.destinations.map((d: { id: string }) => d.id)).toEqual([id]);
+
+    const renamed = await rest(key, 'PATCH', `/v1/audit/siem/${id}`, { name: 'renamed', enabled: false });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.destination).toMatchObject({ id, name: 'renamed', enabled: false });
+
+    const deleted = await rest(key, 'DELETE', `/v1/audit/siem/${id}`);
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toEqual({ flushed: '0', dropped: '0' });
+    expect((await rest(key, 'GET', `/v1/audit/siem/${id}`)).status).toBe(404);
+    expect((await rest(key, 'DELETE', `/v1/audit/siem/${id}`)).status).toBe(404);
+  });
+
+  it('answers health and readiness', async () => {
+    expect((await fetch(`${stack.httpUrl}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${stack.httpUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+});

@@ -1,0 +1,98 @@
+// How tests reach the running service: as users do (REST, Connect JSON, gRPC with
+// @grpc/grpc-js from the .proto files), plus direct access to the real MongoDB and Temporal
+// for checks no API exposes.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { Client, Connection } from '@temporalio/client';
+import { MongoClient } from 'mongodb';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { inject } from 'vitest';
+import { ApiKeyStore } from '../../src/store/api-keys.js';
+import { projectRoot } from '../../src/stack/local.js';
+import type { StackInfo } from './global-setup.js';
+
+export const stack: StackInfo = inject('stack');
+
+export interface JsonResponse {
+  status: number;
+  body: any;
+}
+
+export async function rest(key: string | undefined, method: string, path: string, body?: unknown): Promise<JsonResponse> {
+  const response = await fetch(`${stack.httpUrl}${path}`, {
+    method,
+    headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** A unary Connect call with the JSON codec, e.g. connectJson(key, 'DestinationService', 'CreateDestination', {...}). */
+export async function connectJson(key: string | undefined, service: string, method: string, body: unknown): Promise<JsonResponse> {
+  const response = await fetch(`${stack.httpUrl}/auditstream.v1.${service}/${method}`, {
+    method: 'POST',
+    headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+let mongo: MongoClient | undefined;
+export async function database() {
+  mongo ??= await new MongoClient(stack.mongodbUri).connect();
+  return mongo.db(stack.database);
+}
+
+export async function issueKey(tenantId: string): Promise<string> {
+  const db = await database();
+  const keys = new ApiKeyStore({ apiKeys: db.collection('api_keys') } as never);
+  return (await keys.issue(tenantId, 'test key')).key;
+}
+
+let temporal: Client | undefined;
+export async function temporalClient(): Promise<Client> {
+  temporal ??= new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+  return temporal;
+}
+
+export async function closeClients(): Promise<void> {
+  await mongo?.close();
+  mongo = undefined;
+  await temporal?.connection.close();
+  temporal = undefined;
+}
+
+const definition = protoLoader.loadSync(['auditstream/v1/events.proto', 'auditstream/v1/destinations.proto'], {
+  includeDirs: [join(projectRoot, 'proto')],
+  keepCase: true,
+  longs: String,
+  defaults: false,
+});
+const proto = grpc.loadPackageDefinition(definition) as any;
+
+/** A gRPC client for a service of auditstream.v1, built from the .proto files at run time. */
+export function grpcClient(service: 'EventService' | 'DestinationService', key: string) {
+  const Service = proto.auditstream.v1[service];
+  const client = new Service(stack.grpcUrl.replace('http://', ''), grpc.credentials.createInsecure());
+  const call = <T>(method: string, request: unknown): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${key}`);
+      client[method](request, metadata, (error: grpc.ServiceError | null, response: T) => (error ? reject(error) : resolve(response)));
+    });
+  return { call, close: () => client.close() };
+}
+
+export async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await probe();
+  while (!accept(last)) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs}ms; last value: ${JSON.stringify(last)}`);
+    await sleep(100);
+    last = await probe();
+  }
+  return last;
+}

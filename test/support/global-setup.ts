@@ -1,0 +1,75 @@
+// Starts the real stack once per test run — FerretDB, the Temporal dev server, and the
+// service itself as its own process — on free ports in a temporary directory, and tears it
+// all down at the end.
+import type { TestProject } from 'vitest/node';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/stack/processes.js';
+import { startLocalStack } from '../../src/stack/local.js';
+import { startServiceProcess } from './service-process.js';
+import { makeTestPki, type TestPki } from './tls.js';
+
+export interface StackInfo {
+  dir: string;
+  mongodbUri: string;
+  database: string;
+  temporalAddress: string;
+  httpUrl: string;
+  grpcUrl: string;
+  pki: TestPki;
+  serviceLog: string;
+  /** The environment the service runs with, for tests that start more of it. */
+  serviceEnv: Record<string, string>;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    stack: StackInfo;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const dir = mkdtempSync(join(tmpdir(), 'auditstream-test-'));
+  const pki = makeTestPki(dir);
+  const stack = await startLocalStack({ dataDir: join(dir, 'stack'), mongodb: true, temporal: true, headless: true });
+  const serviceEnv: Record<string, string> = {
+    MONGODB_URI: stack.mongodbUri!,
+    MONGODB_DATABASE: 'auditstream_test',
+    TEMPORAL_ADDRESS: stack.temporalAddress!,
+    AUDITSTREAM_HTTP_PORT: String(await freePort()),
+    AUDITSTREAM_GRPC_PORT: String(await freePort()),
+    AUDITSTREAM_DATA_DIR: join(dir, 'service'),
+    AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
+    AUDITSTREAM_OUTBOUND_TIMEOUT: '5s',
+    AUDITSTREAM_INITIAL_BACKOFF: '200ms',
+    AUDITSTREAM_MAX_BACKOFF: '2s',
+    AUDITSTREAM_RETRY_WINDOW: '20s',
+    AUDITSTREAM_DELETE_FLUSH_DEADLINE: '5s',
+    AUDITSTREAM_LOG_LEVEL: 'info',
+  };
+  const serviceLog = join(dir, 'service.log');
+  let service;
+  try {
+    service = await startServiceProcess(serviceEnv, serviceLog);
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+  project.provide('stack', {
+    dir,
+    mongodbUri: stack.mongodbUri!,
+    database: 'auditstream_test',
+    temporalAddress: stack.temporalAddress!,
+    httpUrl: service.httpUrl,
+    grpcUrl: service.grpcUrl,
+    pki,
+    serviceLog,
+    serviceEnv,
+  });
+  return async () => {
+    await service.stop();
+    await stack.stop();
+    if (!process.env.AUDITSTREAM_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  };
+}

@@ -1,0 +1,58 @@
+// Runs the service as users do, in its own process (`tsx src/main.ts`), so tests can also
+// kill it for real.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { projectRoot } from '../../src/stack/local.js';
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  httpUrl: string;
+  grpcUrl: string;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+export async function startServiceProcess(env: Record<string, string>, logFile: string): Promise<ServiceProcess> {
+  const child = spawn(join(projectRoot, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], {
+    cwd: projectRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = createWriteStream(logFile, { flags: 'a' });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const httpUrl = `http://127.0.0.1:${env.AUDITSTREAM_HTTP_PORT}`;
+  const grpcUrl = `http://127.0.0.1:${env.AUDITSTREAM_GRPC_PORT}`;
+  const role = env.AUDITSTREAM_ROLE ?? 'all';
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the service exited with code ${child.exitCode} while starting; see ${logFile}`);
+    if (Date.now() > deadline) throw new Error(`the service did not become ready in 90s; see ${logFile}`);
+    if (role === 'worker') {
+      // A worker has no listener: it is ready once it says so.
+      const { readFileSync } = await import('node:fs');
+      if (readFileSync(logFile, 'utf8').includes("state: 'RUNNING'")) break;
+    } else {
+      const ready = await fetch(`${httpUrl}/readyz`).then((r) => r.ok, () => false);
+      if (ready) break;
+    }
+    await sleep(200);
+  }
+  return {
+    child,
+    httpUrl,
+    grpcUrl,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { buildWebhookRequest, deliveryIdOf, envelopeBytes } from '../../src/providers/webhook/request.js';
+import { signatureHeaderValue, verifySignature } from '../../src/providers/webhook/signature.js';
+import { encodeWebhookEvent } from '../../src/providers/webhook/encode.js';
+import type { AuditEvent } from '../../src/model.js';
+
+const event = (id: string): AuditEvent => ({
+  id,
+  occurredAt: new Date('2026-01-01T00:00:00Z'),
+  receivedAt: new Date('2026-01-01T00:00:01Z'),
+  action: 'user.login',
+  outcome: 'success',
+});
+const target = { id: 'dst_a', tenantId: 't', provider: 'webhook' as const, endpoint: 'https://x.example/h', settings: {}, credentials: { secret: 'shh-secret' } };
+
+describe('webhook signature', () => {
+  it('signs "<t>.<exact body bytes>" with HMAC-SHA256 and verifies within tolerance', () => {
+    const now = new Date('2026-06-01T12:00:00Z');
+    const request = buildWebhookRequest([encodeWebhookEvent(event('e1'))], target, now);
+    const t = Math.floor(now.getTime() / 1000);
+    const expected = createHmac('sha256', 'shh-secret').update(`${t}.${request.body.toString('utf8')}`).digest('hex');
+    expect(request.headers['x-truthlocks-signature']).toBe(`t=${t},v1=${expected}`);
+    expect(verifySignature(request.headers['x-truthlocks-signature'], request.body, 'shh-secret', t + 299)).toEqual({ ok: true, timestamp: t });
+    expect(verifySignature(request.headers['x-truthlocks-signature'], request.body, 'shh-secret', t + 301)).toEqual({ ok: false, reason: 'timestamp outside tolerance' });
+    expect(verifySignature(request.headers['x-truthlocks-signature'], request.body, 'other', t)).toEqual({ ok: false, reason: 'signature mismatch' });
+    const tampered = Buffer.from(request.body.toString('utf8').replace('user.login', 'user.logout'));
+    expect(verifySignature(request.headers['x-truthlocks-signature'], tampered, 'shh-secret', t).ok).toBe(false);
+  });
+
+  it('accepts any of several v1 signatures (secret rotation)', () => {
+    const body = Buffer.from('{"events":[]}');
+    const header = signatureHeaderValue(['old-secret', 'new-secret'], 1000, body);
+    expect(verifySignature(header, body, 'old-secret', 1000).ok).toBe(true);
+    expect(verifySignature(header, body, 'new-secret', 1000).ok).toBe(true);
+  });
+
+  it('carries a delivery id, stable for the same events, in the body and a header', () => {
+    const events = [encodeWebhookEvent(event('e1')), encodeWebhookEvent(event('e2'))];
+    const request = buildWebhookRequest(events, target, new Date());
+    const body = JSON.parse(request.body.toString('utf8'));
+    expect(body.deliveryId).toBe(deliveryIdOf('dst_a', events));
+    expect(request.headers['x-truthlocks-delivery-id']).toBe(body.deliveryId);
+    expect(deliveryIdOf('dst_a', events)).toBe(deliveryIdOf('dst_a', [...events]));
+    expect(deliveryIdOf('dst_a', events)).not.toBe(deliveryIdOf('dst_a', events.slice(1)));
+    expect(body.events.map((e: { id: string }) => e.id)).toEqual(['e1', 'e2']);
+    const eventBytes = events.reduce((sum, e) => sum + e.bytes.length, 0) + 1;
+    expect(request.body.length).toBe(envelopeBytes + eventBytes);
+  });
+});
