@@ -99,6 +99,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       rejected: state.rejected,
       dropped: state.dropped,
       failures: state.failures,
+      stateBytes: JSON.stringify(state).length,
     };
   }
 
@@ -262,14 +263,20 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   void mirrorLoop();
   changed();
 
+  const hasWork = () =>
+    deleteRequest !== undefined ||
+    gone ||
+    workflowInfo().continueAsNewSuggested ||
+    (state.enabled && state.status !== 'failed' && state.pending.length > 0);
+
   for (;;) {
-    await condition(
-      () =>
-        deleteRequest !== undefined ||
-        gone ||
-        workflowInfo().continueAsNewSuggested ||
-        (state.enabled && state.status !== 'failed' && state.pending.length > 0),
-    );
+    // A degraded destination that is disabled still loses its buffer when the window ends.
+    const degradedUntil = state.status === 'degraded' && state.pending.length > 0 ? windowEndsAt() : undefined;
+    if (degradedUntil === undefined) await condition(hasWork);
+    else if (!(await condition(hasWork, Math.max(1, degradedUntil - Date.now())))) {
+      exhaustWindow(state.statusReason);
+      continue;
+    }
     if (deleteRequest !== undefined || gone) {
       deleteResult = await flushForDelete(deleteRequest ?? { flushDeadlineMs: 0 });
       await condition(() => allHandlersFinished() && mirroredVersion === statusVersion);

@@ -50,6 +50,8 @@ export interface DestinationSnapshot {
   rejected: number;
   dropped: number;
   failures: number;
+  /** Size of the workflow's whole carried state as JSON: it must stay small whatever the backlog. */
+  stateBytes: number;
 }
 
 export interface EventsReady {

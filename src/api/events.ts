@@ -1,6 +1,7 @@
 // The ingestion handlers: validate, then hand to the group-committing publisher, which
 // answers once the events are durable.
 import { create } from '@bufbuild/protobuf';
+import { Code, ConnectError } from '@connectrpc/connect';
 import {
   type PublishEventRequest,
   type PublishEventResponse,
@@ -12,18 +13,24 @@ import {
 import type { Publisher } from '../ingest/publisher.js';
 import { parseEvent, parseEventBatch } from './validate.js';
 
+/** A failure to store is the caller's cue to retry: nothing of the call was acknowledged. */
+function storeUnavailable(error: unknown): never {
+  if (error instanceof ConnectError) throw error;
+  throw new ConnectError('the event store is unreachable; nothing was accepted, retry the call', Code.Unavailable);
+}
+
 export class EventsApi {
   constructor(private readonly publisher: Publisher) {}
 
   async publishOne(tenantId: string, request: PublishEventRequest): Promise<PublishEventResponse> {
     const event = parseEvent(request.event, 'event', new Date());
-    const [result] = await this.publisher.publish(tenantId, [event]);
+    const [result] = await this.publisher.publish(tenantId, [event]).catch(storeUnavailable);
     return create(PublishEventResponseSchema, result);
   }
 
   async publishMany(tenantId: string, request: PublishEventsRequest): Promise<PublishEventsResponse> {
     const events = parseEventBatch(request.events, new Date());
-    const results = await this.publisher.publish(tenantId, events);
+    const results = await this.publisher.publish(tenantId, events).catch(storeUnavailable);
     return create(PublishEventsResponseSchema, { results });
   }
 }

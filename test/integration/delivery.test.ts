@@ -1,0 +1,187 @@
+// Delivery semantics on the real stack, with the retry window shortened to 10 s by the
+// test configuration: status transitions, the window, disable/enable, delete, duplicates,
+// ordering and group commit.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { closeClients, connectJson, database, rest, temporalClient } from '../support/clients.js';
+import { newTenant, type TestTenant } from '../support/tenant.js';
+
+const tenants: TestTenant[] = [];
+async function tenant() {
+  const created = await newTenant();
+  tenants.push(created);
+  return created;
+}
+afterEach(async () => {
+  await Promise.all(tenants.splice(0).map((t) => t.close()));
+});
+afterAll(closeClients);
+
+const numbered = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}` }));
+
+describe('status', () => {
+  it('turns degraded within seconds of the first failure, with an actionable reason and the backlog, then active with every event', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    let failuresLeft = 3;
+    receiver.respondWith(() => (failuresLeft-- > 0 ? { status: 503, body: 'maintenance' } : { status: 200 }));
+    const startedAt = Date.now();
+    await t.publish(numbered('flaky', 5));
+
+    const degraded = await t.waitForDestination(id, (d) => d.status === 'degraded', 5_000);
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+    expect(degraded.statusReason).toBe('webhook answered HTTP 503: maintenance');
+    expect(degraded.backlog.events).toBe('5');
+    expect(degraded.backlog.windowEndsAt).toEqual(expect.any(String));
+    expect(degraded.lastErrorAt).toEqual(expect.any(String));
+
+    const active = await t.waitForDestination(id, (d) => d.status === 'active' && d.counters.delivered === '5');
+    expect(active.statusReason).toBe('');
+    expect(new Set(receiver.acceptedEventIds())).toEqual(new Set(numbered('flaky', 5).map((e) => e.id)));
+    expect(await t.workflowStatus(id)).toMatchObject({ status: 'active', backlogEvents: 0, failures: 0 });
+  });
+
+  it('says why when the connection is refused', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    await receiver.close();
+    await t.publish(numbered('refused', 1));
+    const degraded = await t.waitForDestination(id, (d) => d.status === 'degraded', 5_000);
+    expect(degraded.statusReason).toBe('connection refused');
+  });
+
+  it('fails when the window is spent, drops and counts every buffered event, and re-enables on update', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    receiver.respondWith(() => ({ status: 500 }));
+    await t.publish(numbered('doomed', 7));
+    const failed = await t.waitForDestination(id, (d) => d.status === 'failed', 30_000);
+    expect(failed.counters.dropped).toBe('7');
+    expect(failed.counters.delivered).toBe('0');
+    expect(failed.statusReason).toMatch(/^retries exhausted: .*7 buffered events dropped\. Last error: webhook answered HTTP 500/);
+    expect(await t.workflowStatus(id)).toMatchObject({ status: 'failed', dropped: 7, backlogEvents: 0 });
+
+    // Nothing is sent while failed; what arrives meanwhile is dropped and counted.
+    receiver.respondWith(() => ({ status: 200 }));
+    await t.publish(numbered('while-failed', 2));
+    await t.waitForDestination(id, (d) => d.counters.dropped === '9');
+    expect(receiver.accepted).toEqual([]);
+
+    const updated = await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { endpoint: receiver.url, enabled: true });
+    expect(updated.body.destination).toMatchObject({ status: 'active', statusReason: '' });
+    await t.publish(numbered('after-fix', 3));
+    await receiver.waitForEvents(3);
+    await sleep(300);
+    expect(receiver.acceptedEventIds().sort()).toEqual(['after-fix-0', 'after-fix-1', 'after-fix-2']);
+    expect(await t.workflowStatus(id)).toMatchObject({ status: 'active', dropped: 9 });
+  });
+
+  it('isolates one event the destination refuses, rejects it with the reason, and delivers the rest', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    receiver.respondWith(({ delivery }) =>
+      delivery.events.some((e) => e.id === 'poison') ? { status: 413, body: 'too large' } : { status: 200 },
+    );
+    await t.publish([...numbered('good', 6), { id: 'poison' }, ...numbered('more', 3)]);
+    const done = await t.waitForDestination(id, (d) => d.counters.delivered === '9' && d.counters.rejected === '1');
+    expect(done.status).toBe('active');
+    expect(receiver.acceptedEventIds()).not.toContain('poison');
+    const rejection = await (await database()).collection('rejections').findOne({ destinationId: id });
+    expect(rejection).toMatchObject({ eventId: 'poison', reason: 'webhook answered HTTP 413: too large' });
+  });
+});
+
+describe('enable, disable, delete', () => {
+  it('never sends events accepted while disabled, and sends those buffered before the disable after re-enable', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    receiver.respondWith(() => ({ status: 503 }));
+    await t.publish(numbered('before-disable', 2));
+    await t.waitForDestination(id, (d) => d.status === 'degraded');
+    await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: false });
+    await t.publish(numbered('while-disabled', 3));
+    receiver.respondWith(() => ({ status: 200 }));
+    await sleep(1_000);
+    expect(receiver.accepted).toEqual([]);
+
+    await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: true });
+    await t.publish(numbered('after-enable', 1));
+    await receiver.waitForEvents(3);
+    await sleep(500);
+    expect(receiver.acceptedEventIds().sort()).toEqual(['after-enable-0', 'before-disable-0', 'before-disable-1']);
+  });
+
+  it('creates a disabled destination that receives nothing until enabled', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook({ enabled: false });
+    await t.publish(numbered('early', 2));
+    await sleep(500);
+    await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: true });
+    await t.publish(numbered('late', 1));
+    await receiver.waitForEvents(1);
+    await sleep(300);
+    expect(receiver.acceptedEventIds()).toEqual(['late-0']);
+  });
+
+  it('flushes buffered events on delete and reports them, then ends the workflow', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    receiver.respondWith(() => ({ status: 503 }));
+    await t.publish(numbered('flush', 4));
+    await t.waitForDestination(id, (d) => d.status === 'degraded');
+    setTimeout(() => receiver.respondWith(() => ({ status: 200 })), 300);
+    const deleted = await rest(t.key, 'DELETE', `/v1/audit/siem/${id}`);
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toEqual({ flushed: '4', dropped: '0' });
+    expect(new Set(receiver.acceptedEventIds()).size).toBe(4);
+    const workflow = (await temporalClient()).workflow.getHandle(`destination-${id}`);
+    expect(await workflow.result()).toEqual({ flushed: 4, dropped: 0 });
+    expect((await workflow.describe()).status.name).toBe('COMPLETED');
+    expect((await rest(t.key, 'GET', `/v1/audit/siem/${id}`)).status).toBe(404);
+  });
+
+  it('reports what the delete flush could not deliver before its deadline as dropped', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    receiver.respondWith(() => ({ status: 503 }));
+    await t.publish(numbered('stuck', 3));
+    await t.waitForDestination(id, (d) => d.status === 'degraded');
+    const deleted = await rest(t.key, 'DELETE', `/v1/audit/siem/${id}`);
+    expect(deleted.body).toEqual({ flushed: '0', dropped: '3' });
+  });
+});
+
+describe('events', () => {
+  it('stores an id published twice once, and delivers it', async () => {
+    const t = await tenant();
+    const { receiver } = await t.addWebhook();
+    expect(await t.publish([{ id: 'same' }])).toEqual([{ id: 'same', duplicate: false }]);
+    expect(await t.publish([{ id: 'same' }, { id: 'other' }, { id: 'other' }])).toEqual([
+      { id: 'same', duplicate: true },
+      { id: 'other', duplicate: false },
+      { id: 'other', duplicate: true },
+    ]);
+    await receiver.waitForEvents(2);
+    await sleep(300);
+    expect(await (await database()).collection('events').countDocuments({ tenantId: t.id })).toBe(2);
+    expect(receiver.acceptedEventIds().filter((x) => x === 'same').length).toBe(1);
+  });
+
+  it('delivers in acceptance order, and group-commits concurrent publishes', async () => {
+    const t = await tenant();
+    const { receiver } = await t.addWebhook();
+    const calls = 60;
+    await Promise.all(
+      Array.from({ length: calls }, (_, i) =>
+        connectJson(t.key, 'EventService', 'PublishEvent', { event: { id: `c-${i}`, action: 'test.concurrent' } }),
+      ),
+    );
+    await receiver.waitForEvents(calls);
+    const db = await database();
+    const bySeq = (await db.collection('events').find({ tenantId: t.id }).sort({ seq: 1 }).toArray()).map((e) => e.id);
+    const arrived = [...new Set(receiver.acceptedEventIds())];
+    expect(arrived).toEqual(bySeq);
+    const batches = await db.collection('batches').countDocuments({ tenantId: t.id });
+    expect(batches).toBeLessThan(calls / 2);
+  });
+});

@@ -1,0 +1,58 @@
+// A fresh tenant with its own key, webhook receivers and helpers, for one test.
+import { randomUUID } from 'node:crypto';
+import { connectJson, database, eventually, issueKey, rest, stack, temporalClient } from './clients.js';
+import { startWebhookReceiver, type WebhookReceiver } from './receiver.js';
+
+export interface TestTenant {
+  id: string;
+  key: string;
+  receivers: WebhookReceiver[];
+  addWebhook(options?: { enabled?: boolean }): Promise<{ id: string; receiver: WebhookReceiver; secret: string }>;
+  publish(events: { id?: string; action?: string }[]): Promise<{ id: string; duplicate: boolean }[]>;
+  destination(id: string): Promise<any>;
+  waitForDestination(id: string, accept: (destination: any) => boolean, timeoutMs?: number): Promise<any>;
+  workflowStatus(id: string): Promise<any>;
+  close(): Promise<void>;
+}
+
+export async function newTenant(): Promise<TestTenant> {
+  const id = `tenant-${randomUUID()}`;
+  const key = await issueKey(id);
+  const tenant: TestTenant = {
+    id,
+    key,
+    receivers: [],
+    async addWebhook(options = {}) {
+      const secret = `secret-${randomUUID()}`;
+      const receiver = await startWebhookReceiver(stack.pki, secret);
+      tenant.receivers.push(receiver);
+      const created = await rest(key, 'POST', '/v1/audit/siem', { provider: 'webhook', endpoint: receiver.url, secret, ...options });
+      if (created.status !== 201) throw new Error(`create failed: ${JSON.stringify(created.body)}`);
+      return { id: created.body.destination.id, receiver, secret };
+    },
+    async publish(events) {
+      const response = await connectJson(key, 'EventService', 'PublishEvents', {
+        events: events.map((event) => ({ action: 'test.event', ...event })),
+      });
+      if (response.status !== 200) throw new Error(`publish failed: ${JSON.stringify(response.body)}`);
+      return response.body.results.map((r: { id: string; duplicate?: boolean }) => ({ id: r.id, duplicate: r.duplicate ?? false }));
+    },
+    async destination(destinationId) {
+      return (await rest(key, 'GET', `/v1/audit/siem/${destinationId}`)).body.destination;
+    },
+    waitForDestination(destinationId, accept, timeoutMs = 30_000) {
+      return eventually(() => tenant.destination(destinationId), accept, timeoutMs);
+    },
+    async workflowStatus(destinationId) {
+      return (await temporalClient()).workflow.getHandle(`destination-${destinationId}`).query('status');
+    },
+    async close() {
+      await Promise.all(tenant.receivers.map((receiver) => receiver.close()));
+    },
+  };
+  return tenant;
+}
+
+export async function storedEventCount(tenantId: string): Promise<number> {
+  return (await database()).collection('events').countDocuments({ tenantId });
+}
