@@ -137,10 +137,15 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       const plan = await readPlan(input);
       const all = plan.flatMap((batch) => batch.events);
       const context = Context.current();
+      // Heartbeats go on while a request is in flight, so a dead worker is noticed within the
+      // heartbeat timeout whatever the destination's own timeout is.
+      let confirmed = 0;
+      const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 2_000);
       try {
-        const report = await deliverEvents(provider, target, all, { http, now: () => new Date() }, (confirmed) =>
-          context.heartbeat({ confirmed }),
-        );
+        const report = await deliverEvents(provider, target, all, { http, now: () => new Date() }, (count) => {
+          confirmed = count;
+          context.heartbeat({ confirmed });
+        });
         const { progress, rejections } = progressOf(plan, all.length, report);
         await record(input, progress, rejections);
         return progress;
@@ -157,6 +162,8 @@ export function createDeliveryActivities({ collections, destinations, events, ht
           nonRetryable: true,
           details: [details],
         });
+      } finally {
+        clearInterval(heartbeat);
       }
     },
 

@@ -38,6 +38,10 @@ export interface DeliveryConfig {
   deleteFlushDeadlineMs: number;
   /** Smallest gap between two announcements to one destination's workflow. */
   announceIntervalMs: number;
+  /** How often the outbox is swept for announcements a crash or an outage interrupted. */
+  sweepIntervalMs: number;
+  /** An outbox entry older than this is considered interrupted and announced again. */
+  sweepStaleAfterMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -75,6 +79,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxEventsPerActivity: integer(env, 'AUDITSTREAM_MAX_EVENTS_PER_DELIVERY', 5_000),
       deleteFlushDeadlineMs: duration(env, 'AUDITSTREAM_DELETE_FLUSH_DEADLINE', 30_000),
       announceIntervalMs: duration(env, 'AUDITSTREAM_ANNOUNCE_INTERVAL', 50),
+      sweepIntervalMs: duration(env, 'AUDITSTREAM_SWEEP_INTERVAL', 15_000),
+      sweepStaleAfterMs: duration(env, 'AUDITSTREAM_SWEEP_STALE_AFTER', 30_000),
     },
     dataDir: env.AUDITSTREAM_DATA_DIR ?? '.local',
     role,

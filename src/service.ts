@@ -13,7 +13,7 @@ import { ApiKeyStore } from './store/api-keys.js';
 import { loadCipher } from './store/crypto.js';
 import { DestinationStore } from './store/destinations.js';
 import { EventStore } from './store/events.js';
-import { connectStore, type Store } from './store/mongo.js';
+import { connectStore, ensureIndexes, type Store } from './store/mongo.js';
 import { TenantStore } from './store/tenants.js';
 import { DestinationWorkflows } from './temporal/destinations.js';
 import { startWorker, type RunningWorker } from './temporal/worker.js';
@@ -58,12 +58,16 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
 
   let api: { httpUrl: string; grpcUrl: string } | undefined;
   if (config.role !== 'worker') {
+    await ensureIndexes(store.collections);
     const connection = Connection.lazy({ address: endpoints.temporalAddress });
     const client = new Client({ connection, namespace: config.temporalNamespace });
     const workflows = new DestinationWorkflows(client, config.taskQueue, config.delivery, config.searchAttributes);
     const tenants = new TenantStore(store.collections);
     const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, config.delivery.announceIntervalMs);
-    const stopSweeper = startSweeper(events, dispatcher, { intervalMs: 15_000, staleAfterMs: 30_000 });
+    const stopSweeper = startSweeper(events, dispatcher, {
+      intervalMs: config.delivery.sweepIntervalMs,
+      staleAfterMs: config.delivery.sweepStaleAfterMs,
+    });
     const server = await startApiServer(
       {
         keys,

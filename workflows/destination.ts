@@ -188,7 +188,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     const events = pendingCount(ranges);
     const { deliver } = proxyActivities<DeliveryActivities>({
       startToCloseTimeout: '5m',
-      heartbeatTimeout: '1m',
+      heartbeatTimeout: '10s',
       ...(deadline === undefined ? {} : { scheduleToCloseTimeout: Math.max(1_000, deadline - Date.now()) }),
       // Retries here cover the worker and the store (a crash, a timeout); the destination's own
       // failures are non-retryable and come back to the loop below, which backs off.

@@ -105,6 +105,30 @@ export interface Store {
   close(): Promise<void>;
 }
 
+const indexes = {
+  events: [
+    { key: { tenantId: 1, occurredAt: 1 }, name: 'tenant_occurred' },
+    { key: { tenantId: 1, seq: 1 }, name: 'tenant_seq' },
+  ],
+  destinations: [{ key: { tenantId: 1 }, name: 'tenant' }],
+} as const;
+
+/**
+ * Creates the indexes the audit log and listings use, skipping those that exist:
+ * FerretDB 1.24 on SQLite panics (and drops the connection) when asked to create an index
+ * that is already there, so a restart must not ask again.
+ */
+export async function ensureIndexes(collections: Collections): Promise<void> {
+  for (const name of ['events', 'destinations'] as const) {
+    const collection: Collection<DestinationDoc> | Collection<EventDoc> = collections[name];
+    const existing = new Set(
+      (await collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string),
+    );
+    const missing = indexes[name].filter((index) => !existing.has(index.name));
+    if (missing.length > 0) await collection.createIndexes(missing.map((index) => ({ name: index.name, key: { ...index.key } })));
+  }
+}
+
 export async function connectStore(uri: string, database: string): Promise<Store> {
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
   await client.connect();
@@ -118,10 +142,5 @@ export async function connectStore(uri: string, database: string): Promise<Store
     apiKeys: db.collection('api_keys'),
     rejections: db.collection('rejections'),
   };
-  await collections.events.createIndexes([
-    { key: { tenantId: 1, occurredAt: 1 }, name: 'tenant_occurred' },
-    { key: { tenantId: 1, seq: 1 }, name: 'tenant_seq' },
-  ]);
-  await collections.destinations.createIndex({ tenantId: 1 }, { name: 'tenant' });
   return { client, db, collections, close: () => client.close() };
 }

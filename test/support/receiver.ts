@@ -23,6 +23,8 @@ export interface ReceivedDelivery {
 
 export interface Reply {
   status: number;
+  /** Hold the answer this long, to keep a delivery in flight. */
+  delayMs?: number;
   body?: string;
   headers?: Record<string, string>;
 }
@@ -81,8 +83,13 @@ export async function startWebhookReceiver(pki: TestPki, secret: string): Promis
       };
       receiver.attempts!++;
       const reply = responder({ attempt: receiver.attempts!, delivery });
-      if (reply.status >= 200 && reply.status < 300) receiver.accepted!.push(delivery);
-      res.writeHead(reply.status, reply.headers).end(reply.body ?? '');
+      const answer = () => {
+        if (res.destroyed) return;
+        if (reply.status >= 200 && reply.status < 300) receiver.accepted!.push(delivery);
+        res.writeHead(reply.status, reply.headers).end(reply.body ?? '');
+      };
+      if (reply.delayMs) setTimeout(answer, reply.delayMs);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

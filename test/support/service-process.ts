@@ -1,8 +1,7 @@
 // Runs the service as users do, in its own process (`tsx src/main.ts`), so tests can also
 // kill it for real.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { join } from 'node:path';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../../src/stack/local.js';
 
@@ -15,26 +14,31 @@ export interface ServiceProcess {
 }
 
 export async function startServiceProcess(env: Record<string, string>, logFile: string): Promise<ServiceProcess> {
-  const child = spawn(join(projectRoot, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], {
+  // One process (not the tsx CLI, which runs the program in a child): a SIGKILL must kill the service.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: projectRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = createWriteStream(logFile, { flags: 'a' });
+  await new Promise((resolve) => log.once('open', resolve));
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const httpUrl = `http://127.0.0.1:${env.AUDITSTREAM_HTTP_PORT}`;
   const grpcUrl = `http://127.0.0.1:${env.AUDITSTREAM_GRPC_PORT}`;
   const role = env.AUDITSTREAM_ROLE ?? 'all';
+  const runningBefore = existsSync(logFile) ? readFileSync(logFile, 'utf8').split("state: 'RUNNING'").length : 1;
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`the service exited with code ${child.exitCode} while starting; see ${logFile}`);
+    if (child.exitCode !== null) {
+      const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+      throw new Error(`the service exited with code ${child.exitCode} while starting; ${logFile} ends with:\n${tail}`);
+    }
     if (Date.now() > deadline) throw new Error(`the service did not become ready in 90s; see ${logFile}`);
     if (role === 'worker') {
       // A worker has no listener: it is ready once it says so.
-      const { readFileSync } = await import('node:fs');
-      if (readFileSync(logFile, 'utf8').includes("state: 'RUNNING'")) break;
+      if (existsSync(logFile) && readFileSync(logFile, 'utf8').split("state: 'RUNNING'").length > runningBefore) break;
     } else {
       const ready = await fetch(`${httpUrl}/readyz`).then((r) => r.ok, () => false);
       if (ready) break;

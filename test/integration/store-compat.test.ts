@@ -1,0 +1,72 @@
+// Each store feature the code relies on, proven on the FerretDB 1.24 the tests run against
+// (MongoDB 6+ supports them all): if a FerretDB upgrade breaks one, this says which.
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EventStore } from '../../src/store/events.js';
+import { connectStore, ensureIndexes, type Store } from '../../src/store/mongo.js';
+import { TenantStore } from '../../src/store/tenants.js';
+import { stack } from '../support/clients.js';
+
+const stores: Store[] = [];
+async function store() {
+  const connected = await connectStore(stack.mongodbUri, `compat_${randomUUID().slice(0, 8)}`);
+  stores.push(connected);
+  return connected;
+}
+afterAll(async () => {
+  for (const s of stores) {
+    await s.db.dropDatabase();
+    await s.close();
+  }
+});
+
+describe('store features on FerretDB', () => {
+  it('creates indexes idempotently (FerretDB panics if asked to create an existing one)', async () => {
+    const s = await store();
+    await ensureIndexes(s.collections);
+    await ensureIndexes(s.collections);
+    const names = (await s.collections.events.listIndexes().toArray()).map((index) => index.name).sort();
+    expect(names).toEqual(['_id_', 'tenant_occurred', 'tenant_seq']);
+  });
+
+  it('allocates consecutive sequence numbers with $inc + upsert, serialised per tenant', async () => {
+    const s = await store();
+    const tenants = new TenantStore(s.collections);
+    const allocations = await Promise.all(Array.from({ length: 20 }, () => tenants.allocate('t', 5)));
+    const ranges = allocations.map((a) => [a.firstSeq, a.lastSeq]).sort((a, b) => a[0] - b[0]);
+    expect(ranges[0]).toEqual([1, 5]);
+    expect(ranges[19]).toEqual([96, 100]);
+    ranges.forEach(([lo], i) => expect(lo).toBe(i * 5 + 1));
+  });
+
+  it('keeps the dispatch list with $addToSet and $pull', async () => {
+    const s = await store();
+    const tenants = new TenantStore(s.collections);
+    await tenants.setDispatched('t', 'dst_a', true);
+    await tenants.setDispatched('t', 'dst_a', true);
+    await tenants.setDispatched('t', 'dst_b', true);
+    await tenants.setDispatched('t', 'dst_a', false);
+    expect((await tenants.allocate('t', 1)).destinations).toEqual(['dst_b']);
+  });
+
+  it('reports each duplicate _id of an unordered insertMany and stores the rest', async () => {
+    const s = await store();
+    const events = new EventStore(s.collections);
+    const doc = (id: string) => ({
+      _id: `t:${id}`, tenantId: 't', seq: 1, batchId: 't:1', id, occurredAt: new Date(), receivedAt: new Date(), action: 'a', outcome: 'unknown' as const,
+    });
+    expect(await events.insertEvents([doc('a'), doc('b')])).toEqual(new Set());
+    expect(await events.insertEvents([doc('c'), doc('a'), doc('d'), doc('b')])).toEqual(new Set([1, 3]));
+    expect(await s.collections.events.countDocuments({})).toBe(4);
+  });
+
+  it('reads outbox entries older than a time, oldest first', async () => {
+    const s = await store();
+    const events = new EventStore(s.collections);
+    const entry = (id: string, at: number) => ({ _id: id, tenantId: 't', firstSeq: 1, lastSeq: 1, count: 1, destinations: [], createdAt: new Date(at) });
+    await events.insertOutbox(entry('late', 3_000));
+    await events.insertOutbox(entry('early', 1_000));
+    await events.insertOutbox(entry('new', 9_000));
+    expect((await events.staleOutbox(new Date(5_000), 10)).map((e) => e._id)).toEqual(['early', 'late']);
+  });
+});
