@@ -41,6 +41,9 @@ const { recordStatus } = proxyActivities<DeliveryActivities>({
   summary: 'mirror status into MongoDB',
 });
 
+/** Events sent by a retry while the destination is failing. */
+const probeEvents = 100;
+
 interface AttemptFailure {
   reason: string;
   progress?: DeliveryFailureDetails;
@@ -184,8 +187,11 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
 
   /** One delivery activity over the oldest pending ranges; true when it succeeded. */
   async function deliverOnce(deadline?: number): Promise<{ ok: boolean; retryAfterMs?: number }> {
-    const ranges = head(state.pending, policy.maxEventsPerActivity);
-    const events = pendingCount(ranges);
+    // While failing, each retry is a small probe: a long outage must not re-read the
+    // whole backlog on every attempt. The first success goes back to full batches.
+    const maxEvents = state.failures > 0 ? Math.min(probeEvents, policy.maxEventsPerActivity) : policy.maxEventsPerActivity;
+    const ranges = head(state.pending, maxEvents);
+    const events = Math.min(maxEvents, pendingCount(ranges));
     const { deliver } = proxyActivities<DeliveryActivities>({
       startToCloseTimeout: '5m',
       heartbeatTimeout: '10s',
@@ -193,14 +199,14 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       // Retries here cover the worker and the store (a crash, a timeout); the destination's own
       // failures are non-retryable and come back to the loop below, which backs off.
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
-      summary: `deliver ${events} events (seq ${ranges[0].lo}–${ranges[ranges.length - 1].hi})`,
+      summary: `deliver up to ${events} events from seq ${ranges[0].lo}`,
     });
     try {
       const progress = await deliver({
         destinationId: input.destinationId,
         tenantId: input.tenantId,
         ranges,
-        maxEvents: policy.maxEventsPerActivity,
+        maxEvents,
       });
       apply(progress);
       if (state.status !== 'active' || state.failures > 0) {

@@ -96,3 +96,17 @@ export async function eventually<T>(probe: () => Promise<T>, accept: (value: T) 
   }
   return last;
 }
+
+/** A workflow's whole history as searchable text, with every payload decoded from base64. */
+export async function historyText(workflowId: string): Promise<string> {
+  const history = await (await temporalClient()).workflow.getHandle(workflowId).fetchHistory();
+  const parts: string[] = [];
+  const visit = (value: unknown, key?: string): void => {
+    if (value instanceof Uint8Array) parts.push(Buffer.from(value).toString('utf8'));
+    else if (typeof value === 'string') parts.push(key === 'data' ? Buffer.from(value, 'base64').toString('utf8') : value);
+    else if (Array.isArray(value)) value.forEach((item) => visit(item));
+    else if (value && typeof value === 'object') Object.entries(value).forEach(([k, v]) => visit(v, k));
+  };
+  visit(JSON.parse(JSON.stringify(history)));
+  return parts.join('\n');
+}

@@ -1,0 +1,75 @@
+// The service's real pieces wired in-process against a given Temporal test environment
+// (time-skipping or a dev server started for one test) and the shared FerretDB, for tests
+// that must control time or the server's settings.
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createDeliveryActivities } from '../../activities/delivery.js';
+import { DestinationsApi } from '../../src/api/destinations.js';
+import { loadConfig, type DeliveryConfig } from '../../src/config.js';
+import { Dispatcher } from '../../src/ingest/dispatcher.js';
+import { Publisher } from '../../src/ingest/publisher.js';
+import { HttpClient } from '../../src/providers/http.js';
+import { CredentialCipher } from '../../src/store/crypto.js';
+import { DestinationStore } from '../../src/store/destinations.js';
+import { EventStore } from '../../src/store/events.js';
+import { connectStore, type Store } from '../../src/store/mongo.js';
+import { TenantStore } from '../../src/store/tenants.js';
+import { DestinationWorkflows } from '../../src/temporal/destinations.js';
+import { workflowsPath } from '../../src/temporal/worker.js';
+import { stack } from './clients.js';
+
+export interface Pipeline {
+  store: Store;
+  destinations: DestinationsApi;
+  publisher: Publisher;
+  workflows: DestinationWorkflows;
+  /** Runs a fresh worker (a Worker runs once) until `body` is done. */
+  withWorker<T>(body: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+let bundle: Promise<WorkflowBundle> | undefined;
+/** The workflow code is bundled once per test file and shared by every worker. */
+function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: { log: () => {}, trace: () => {}, debug: () => {}, info: () => {}, warn: () => {}, error: () => {} } });
+  return bundle;
+}
+
+export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: Partial<DeliveryConfig> = {}): Promise<Pipeline> {
+  const policy = { ...loadConfig({}).delivery, ...delivery };
+  const store = await connectStore(stack.mongodbUri, `pipeline_${randomUUID().slice(0, 8)}`);
+  const cipher = new CredentialCipher(new Map([[1, randomBytes(32)]]), 1);
+  const destinationStore = new DestinationStore(store.collections, cipher);
+  const events = new EventStore(store.collections);
+  const tenants = new TenantStore(store.collections);
+  const taskQueue = `pipeline-${randomUUID()}`;
+  const workflows = new DestinationWorkflows(env.client, taskQueue, policy, false);
+  const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, 0);
+  const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile });
+  const activities = createDeliveryActivities({ collections: store.collections, destinations: destinationStore, events, http });
+  return {
+    store,
+    destinations: new DestinationsApi(destinationStore, tenants, workflows, {
+      allowInsecureEndpoints: false,
+      deleteFlushDeadlineMs: policy.deleteFlushDeadlineMs,
+    }),
+    publisher: new Publisher(tenants, events, dispatcher),
+    workflows,
+    async withWorker(body) {
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        namespace: env.namespace ?? 'default',
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        activities,
+      });
+      return worker.runUntil(body);
+    },
+    async close() {
+      await http.close();
+      await store.db.dropDatabase();
+      await store.close();
+    },
+  };
+}
