@@ -34,6 +34,8 @@ export interface DeliveryProgress {
   rejected: number;
   /** Events announced but no longer in the buffer (counted as dropped). */
   lost: number;
+  /** What the destination's answers say the user should know, shown as the status reason. */
+  note?: string;
 }
 
 /** Attached to a failed delivery: what got through before it failed, and when to retry. */
@@ -102,7 +104,9 @@ export function createDeliveryActivities({ collections, destinations, events, ht
     const rejections = report.rejected.filter((rejection) => eventIds.has(rejection.eventId));
     const delivered = eventIds.size - rejections.length;
     const lost = settled.reduce((sum, range, index) => sum + (plan[index].events.length === 0 ? range.count : 0), 0);
-    return { progress: { settled, delivered, rejected: rejections.length, lost }, rejections };
+    const progress: DeliveryProgress = { settled, delivered, rejected: rejections.length, lost };
+    if (report.note) progress.note = report.note;
+    return { progress, rejections };
   }
 
   async function record(input: DeliverInput, progress: DeliveryProgress, rejections: Rejection[]) {
@@ -132,7 +136,6 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       const target = await destinations.loadTarget(input.destinationId);
       if (!target) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
       const provider = providerFor(target.provider);
-      if (!provider) throw ApplicationFailure.nonRetryable(`provider ${target.provider} is not available`, misconfiguredType);
 
       const plan = await readPlan(input);
       const all = plan.flatMap((batch) => batch.events);

@@ -29,8 +29,13 @@ export interface Credentials {
   accessKeyId?: string;
   secretAccessKey?: string;
   secret?: string;
+  /** The webhook secret before the last change, still signed with during the rotation period. */
+  previousSecret?: string;
+  /** When `secret` last changed (ISO time). */
+  secretRotatedAt?: string;
 }
-export type CredentialField = keyof Credentials;
+/** The credential fields a user can set. */
+export type CredentialField = 'token' | 'accessKeyId' | 'secretAccessKey' | 'secret';
 
 export interface ProviderSettings {
   region?: string;
@@ -41,6 +46,7 @@ export interface ProviderSettings {
   sourcetype?: string;
   service?: string;
   tags?: string;
+  indexerAck?: boolean;
 }
 
 export interface DeliveryCounters {

@@ -44,16 +44,17 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
   const keys = new ApiKeyStore(store.collections);
   const stoppers: (() => Promise<void>)[] = [];
 
+  const http = new HttpClient({ timeoutMs: config.outboundTimeoutMs, caFile: config.outboundCaFile });
+  stoppers.push(() => http.close());
   let worker: RunningWorker | undefined;
   if (config.role !== 'api') {
-    const http = new HttpClient({ timeoutMs: config.outboundTimeoutMs, caFile: config.outboundCaFile });
     worker = await startWorker({
       address: endpoints.temporalAddress,
       namespace: config.temporalNamespace,
       taskQueue: config.taskQueue,
       activities: createDeliveryActivities({ collections: store.collections, destinations, events, http }),
     });
-    stoppers.push(() => worker!.stop(), () => http.close());
+    stoppers.unshift(() => worker!.stop());
   }
 
   let api: { httpUrl: string; grpcUrl: string } | undefined;
@@ -74,6 +75,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
         destinations: new DestinationsApi(destinations, tenants, workflows, {
           allowInsecureEndpoints: config.allowInsecureEndpoints,
           deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,
+          http,
         }),
         events: new EventsApi(new Publisher(tenants, events, dispatcher)),
         readiness: async () => {

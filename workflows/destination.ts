@@ -209,10 +209,11 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
         maxEvents,
       });
       apply(progress);
-      if (state.status !== 'active' || state.failures > 0) {
+      const reason = progress.note ?? '';
+      if (state.status !== 'active' || state.failures > 0 || state.statusReason !== reason) {
         state.failures = 0;
         state.failingSince = undefined;
-        setStatus('active', '');
+        setStatus('active', reason);
       }
       return { ok: true };
     } catch (error) {

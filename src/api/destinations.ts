@@ -14,21 +14,29 @@ import {
   GetDestinationResponseSchema,
   type ListDestinationsResponse,
   ListDestinationsResponseSchema,
+  type TestDestinationRequest,
+  type TestDestinationResponse,
+  TestDestinationResponseSchema,
   type UpdateDestinationRequest,
   type UpdateDestinationResponse,
   UpdateDestinationResponseSchema,
 } from '../gen/auditstream/v1/destinations_pb.js';
+import { randomUUID } from 'node:crypto';
+import type { AuditEvent } from '../model.js';
+import type { HttpClient } from '../providers/http.js';
 import { errorMessage, log } from '../log.js';
 import { providerFor } from '../providers/index.js';
-import type { DestinationStore } from '../store/destinations.js';
+import type { DeliveryTarget, DestinationStore } from '../store/destinations.js';
 import type { DestinationDoc } from '../store/mongo.js';
 import type { TenantStore } from '../store/tenants.js';
 import type { DestinationWorkflows } from '../temporal/destinations.js';
-import { parseDestinationChanges, parseDestinationId, parseNewDestination } from './validate.js';
+import { invalid, parseDestinationChanges, parseDestinationId, parseNewDestination } from './validate.js';
 
 export interface DestinationsApiOptions {
   allowInsecureEndpoints: boolean;
   deleteFlushDeadlineMs: number;
+  /** Outbound HTTPS for test deliveries. */
+  http: HttpClient;
 }
 
 function notFound(id: string): ConnectError {
@@ -136,5 +144,42 @@ export class DestinationsApi {
     await this.store.remove(doc);
     log.info('destination deleted', { tenantId, destinationId: doc._id, ...result });
     return create(DeleteDestinationResponseSchema, { flushed: BigInt(result.flushed), dropped: BigInt(result.dropped) });
+  }
+
+  /** Sends one synthetic test event to a saved destination or a draft and reports the answer. */
+  async test(tenantId: string, request: TestDestinationRequest): Promise<TestDestinationResponse> {
+    let target: DeliveryTarget;
+    if (request.target.case === 'id') {
+      const doc = await this.find(tenantId, request.target.value);
+      target = (await this.store.loadTarget(doc._id))!;
+    } else if (request.target.case === 'draft') {
+      const draft = parseNewDestination(request.target.value, this.options.allowInsecureEndpoints);
+      target = { id: `draft-${randomUUID()}`, tenantId, ...draft };
+    } else {
+      throw invalid('give the id of a saved destination, or a draft destination to test');
+    }
+    const now = new Date();
+    const event: AuditEvent = {
+      id: `auditstream-test-${randomUUID()}`,
+      occurredAt: now,
+      receivedAt: now,
+      action: 'auditstream.test_event',
+      outcome: 'success',
+      metadata: { test: true, note: 'Sent by auditstream to test this destination. Safe to ignore.' },
+    };
+    const provider = providerFor(target.provider);
+    const outcome = await provider.send([provider.encode(event, target)], target, { http: this.options.http, now: () => new Date() });
+    const answer = (ok: boolean, kind: string, message: string) =>
+      create(TestDestinationResponseSchema, { ok, outcome: kind, message, eventId: event.id });
+    switch (outcome.kind) {
+      case 'ok':
+        return answer(true, 'ok', outcome.note ?? `${provider.name} accepted the test event`);
+      case 'partial':
+        return answer(false, outcome.rejected.length > 0 ? 'rejected' : 'retry', outcome.rejected[0]?.reason ?? outcome.reason);
+      case 'split':
+        return answer(false, 'rejected', outcome.reason);
+      default:
+        return answer(false, outcome.kind, outcome.reason);
+    }
   }
 }

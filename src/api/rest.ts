@@ -1,6 +1,7 @@
 // The product page's REST paths, as thin aliases onto the same handlers and JSON shapes as
 // Connect:  POST /v1/audit/siem · GET /v1/audit/siem · GET|PATCH|DELETE /v1/audit/siem/{id}
-import { fromJson, toJson, type DescMessage, type JsonValue, type MessageShape } from '@bufbuild/protobuf';
+// and test deliveries: POST /v1/audit/siem/test (a draft) · POST /v1/audit/siem/{id}/test
+import { create, fromJson, toJson, type DescMessage, type JsonValue, type MessageShape } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { codeToHttpStatus, codeToString } from '@connectrpc/connect/protocol-connect';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,6 +11,8 @@ import {
   DeleteDestinationResponseSchema,
   GetDestinationResponseSchema,
   ListDestinationsResponseSchema,
+  TestDestinationRequestSchema,
+  TestDestinationResponseSchema,
   UpdateDestinationRequestSchema,
   UpdateDestinationResponseSchema,
 } from '../gen/auditstream/v1/destinations_pb.js';
@@ -70,8 +73,18 @@ export function restHandler(keys: ApiKeyStore, api: DestinationsApi) {
     if (path !== collection && !path.startsWith(`${collection}/`)) return false;
     try {
       const tenantId = await authenticate(keys, req.headers.authorization);
-      const id = path === collection ? undefined : decodeURIComponent(path.slice(collection.length + 1));
-      if (id === undefined && req.method === 'POST') {
+      const rest = path === collection ? [] : path.slice(collection.length + 1).split('/').map(decodeURIComponent);
+      const testing = rest[rest.length - 1] === 'test' && req.method === 'POST';
+      const id = testing ? rest[0] === 'test' ? undefined : rest[0] : rest[0];
+      if (testing) {
+        const request = id === undefined
+          ? { target: { case: 'draft' as const, value: parseAs(CreateDestinationRequestSchema, await readJson(req)) } }
+          : { target: { case: 'id' as const, value: id } };
+        const response = await api.test(tenantId, create(TestDestinationRequestSchema, request));
+        send(res, 200, toJson(TestDestinationResponseSchema, response, jsonWriteOptions));
+      } else if (rest.length > 1) {
+        send(res, 404, { code: 'not_found', message: `no such path ${path}` });
+      } else if (id === undefined && req.method === 'POST') {
         const request = parseAs(CreateDestinationRequestSchema, await readJson(req));
         send(res, 201, toJson(CreateDestinationResponseSchema, await api.create(tenantId, request), jsonWriteOptions));
       } else if (id === undefined && req.method === 'GET') {

@@ -39,6 +39,7 @@ function routes({ destinations, events }: ApiDependencies) {
       listDestinations: (_req, ctx) => destinations.list(ctx.values.get(tenantKey)!),
       updateDestination: (req, ctx) => destinations.update(ctx.values.get(tenantKey)!, req),
       deleteDestination: (req, ctx) => destinations.delete(ctx.values.get(tenantKey)!, req.id),
+      testDestination: (req, ctx) => destinations.test(ctx.values.get(tenantKey)!, req),
     });
     router.service(EventService, {
       publishEvent: (req, ctx) => events.publishOne(ctx.values.get(tenantKey)!, req),

@@ -21,7 +21,7 @@ import {
   type ProviderName,
   type ProviderSettings,
 } from '../model.js';
-import { availableProviders, providerFor } from '../providers/index.js';
+import { providerFor } from '../providers/index.js';
 import type { Provider } from '../providers/provider.js';
 import type { DestinationChanges, NewDestination } from '../store/destinations.js';
 
@@ -67,14 +67,7 @@ export function parseProvider(raw: string): Provider {
   if (!(providerNames as readonly string[]).includes(name)) {
     throw invalid(`provider must be one of ${providerNames.join(', ')} (got "${raw}")`);
   }
-  const provider = providerFor(name as ProviderName);
-  if (!provider) {
-    throw new ConnectError(
-      `provider "${name}" is not available in this version yet; available: ${availableProviders().join(', ')}`,
-      Code.Unimplemented,
-    );
-  }
-  return provider;
+  return providerFor(name as ProviderName);
 }
 
 export function parseEndpoint(raw: string, allowInsecure: boolean): string {
@@ -101,6 +94,7 @@ function parseSettings(message: SettingsMessage | undefined, provider: Provider,
       const value = message[key].trim();
       if (value) settings[key] = bounded(value, `settings.${key}`, limits.setting);
     }
+    if (message.indexerAck) settings.indexerAck = true;
   }
   const problem = provider.validateSettings(settings, new URL(endpoint));
   if (problem) throw invalid(problem);

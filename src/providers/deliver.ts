@@ -14,6 +14,8 @@ export interface Rejection {
 export interface DeliveryReport {
   delivered: number;
   rejected: Rejection[];
+  /** Something the destination's answers say the user should know (the last one wins). */
+  note?: string;
 }
 
 /** Delivery stopped: nothing after the first `confirmed` events is known to be stored. */
@@ -52,6 +54,7 @@ export async function deliverEvents(
     switch (outcome.kind) {
       case 'ok':
         report.delivered += items.length;
+        if (outcome.note) report.note = outcome.note;
         return;
       case 'split':
         if (items.length === 1) return reject(items[0], outcome.reason);

@@ -29,9 +29,12 @@ const maxResponseBytes = 64 * 1024;
 
 export class HttpClient {
   private readonly agent: Agent;
+  /** The CAs trusted for outbound TLS when an extra bundle is configured (for SDK-based providers too). */
+  readonly ca?: string[];
 
-  constructor(private readonly options: HttpClientOptions) {
+  constructor(readonly options: HttpClientOptions) {
     const ca = options.caFile ? [...rootCertificates, readFileSync(options.caFile, 'utf8')] : undefined;
+    this.ca = ca;
     this.agent = new Agent({
       connect: { ca, timeout: options.timeoutMs },
       headersTimeout: options.timeoutMs,

@@ -13,8 +13,8 @@ export interface EncodedEvent {
 }
 
 export type SendOutcome =
-  /** Every event of the request is stored. */
-  | { kind: 'ok' }
+  /** Every event of the request is stored; `note` tells the user something worth knowing. */
+  | { kind: 'ok'; note?: string }
   /** Some events are refused for good (`rejected`), some should be sent again (`retry`); the rest are stored. */
   | { kind: 'partial'; rejected: { index: number; reason: string }[]; retry: number[]; reason: string }
   /** The request is too large, or holds a bad event somewhere: send it again in halves. */
@@ -42,7 +42,10 @@ export interface Provider {
   /** The credential fields this provider needs, all required. */
   credentialFields: CredentialField[];
   limits: ProviderLimits;
-  /** Bytes the request adds around its events (framing), and per event (separators). */
+  /**
+   * Exact request size: perRequest + Σ(event bytes + perEvent). With separators between
+   * events, perEvent is the separator and perRequest has one separator taken off.
+   */
   framing: { perRequest: number; perEvent: number };
   /** Checks provider settings at the API boundary: an error message, or undefined when fine. */
   validateSettings(settings: ProviderSettings, endpoint: URL): string | undefined;

@@ -1,7 +1,7 @@
 // Destination documents: every read and write names the tenant, and a document of another
 // tenant is treated exactly like a missing one.
 import { randomBytes } from 'node:crypto';
-import type { Backlog, Credentials, DestinationStatus, ProviderName, ProviderSettings } from '../model.js';
+import type { Backlog, CredentialField, Credentials, DestinationStatus, ProviderName, ProviderSettings } from '../model.js';
 import type { CredentialCipher } from './crypto.js';
 import type { Collections, DestinationDoc } from './mongo.js';
 
@@ -55,12 +55,38 @@ export function maskSecret(value: string): string {
   return value.length >= 12 ? `••••${value.slice(-4)}` : '••••';
 }
 
+const hintedFields: CredentialField[] = ['token', 'accessKeyId', 'secretAccessKey', 'secret'];
+
 function hintsOf(credentials: Credentials): Record<string, string> {
   const hints: Record<string, string> = {};
-  for (const [field, value] of Object.entries(credentials)) {
+  for (const field of hintedFields) {
+    const value = credentials[field];
     if (value) hints[field] = maskSecret(value);
   }
   return hints;
+}
+
+/**
+ * A new webhook secret starts a rotation: the previous one stays valid (both signatures
+ * are sent) until `webhookRotationMs` after the change, so receivers can switch over.
+ */
+export const webhookRotationMs = 24 * 3600_000;
+
+function applyCredentialChange(current: Credentials, change: Credentials, now: Date): Credentials {
+  const merged: Credentials = { ...current, ...change };
+  if (change.secret !== undefined && current.secret && change.secret !== current.secret) {
+    merged.previousSecret = current.secret;
+    merged.secretRotatedAt = now.toISOString();
+  }
+  return merged;
+}
+
+/** The secrets a webhook request is signed with right now: the current one, and the previous during a rotation. */
+export function signingSecrets(credentials: Credentials, now: Date): string[] {
+  const secrets = [credentials.secret!];
+  const rotatedAt = credentials.secretRotatedAt ? Date.parse(credentials.secretRotatedAt) : NaN;
+  if (credentials.previousSecret && now.getTime() - rotatedAt < webhookRotationMs) secrets.push(credentials.previousSecret);
+  return secrets;
 }
 
 export class DestinationStore {
@@ -120,7 +146,7 @@ export class DestinationStore {
     if (changes.enabled !== undefined) next.enabled = changes.enabled;
     if (changes.settings !== undefined) next.settings = changes.settings;
     if (changes.credentials !== undefined) {
-      const merged = { ...this.openCredentials(existing), ...changes.credentials };
+      const merged = applyCredentialChange(this.openCredentials(existing), changes.credentials, next.updatedAt);
       next.credentials = this.sealCredentials(existing.tenantId, existing._id, merged);
       next.credentialHints = hintsOf(merged);
     }

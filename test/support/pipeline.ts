@@ -53,6 +53,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
     destinations: new DestinationsApi(destinationStore, tenants, workflows, {
       allowInsecureEndpoints: false,
       deleteFlushDeadlineMs: policy.deleteFlushDeadlineMs,
+      http,
     }),
     publisher: new Publisher(tenants, events, dispatcher),
     workflows,

@@ -1,6 +1,6 @@
 // One POST per batch: `{"deliveryId":"dlv_…","events":[…]}`, signed over its exact bytes.
 import { createHash } from 'node:crypto';
-import type { DeliveryTarget } from '../../store/destinations.js';
+import { signingSecrets, type DeliveryTarget } from '../../store/destinations.js';
 import type { HttpRequest } from '../http.js';
 import type { EncodedEvent } from '../provider.js';
 import { deliveryIdHeader, signatureHeader, signatureHeaderValue } from './signature.js';
@@ -28,7 +28,7 @@ export function buildWebhookRequest(events: EncodedEvent[], target: DeliveryTarg
   parts.push(Buffer.from(suffix));
   const body = Buffer.concat(parts);
   const timestamp = Math.floor(now.getTime() / 1000);
-  const secrets = [target.credentials.secret!];
+  const secrets = signingSecrets(target.credentials, now);
   return {
     url: target.endpoint,
     body,

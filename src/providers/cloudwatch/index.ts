@@ -1,0 +1,88 @@
+// AWS CloudWatch Logs through the official SDK (SigV4, retries off: the workflow retries).
+// The log group and stream are created when missing.
+import {
+  CloudWatchLogsClient,
+  CreateLogGroupCommand,
+  CreateLogStreamCommand,
+  PutLogEventsCommand,
+} from '@aws-sdk/client-cloudwatch-logs';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { createHash } from 'node:crypto';
+import https from 'node:https';
+import type { DeliveryTarget } from '../../store/destinations.js';
+import type { HttpClient } from '../http.js';
+import type { Provider, SendOutcome } from '../provider.js';
+import { classifyCloudWatchError, rejectedIndexes } from './classify.js';
+import { encodeCloudWatchEvent } from './encode.js';
+import { buildLogBatches, type LogBatch } from './request.js';
+
+const clients = new Map<string, CloudWatchLogsClient>();
+
+function clientFor(target: DeliveryTarget, http: HttpClient): CloudWatchLogsClient {
+  const { accessKeyId, secretAccessKey } = target.credentials;
+  const key = createHash('sha256').update(`${target.id}\n${target.endpoint}\n${target.settings.region}\n${accessKeyId}\n${secretAccessKey}`).digest('hex');
+  let client = clients.get(key);
+  if (!client) {
+    client = new CloudWatchLogsClient({
+      region: target.settings.region!,
+      endpoint: target.endpoint,
+      credentials: { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! },
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler({
+        httpsAgent: new https.Agent({ keepAlive: true, ...(http.ca ? { ca: http.ca } : {}) }),
+        connectionTimeout: http.options.timeoutMs,
+        requestTimeout: http.options.timeoutMs,
+      }),
+    });
+    clients.set(key, client);
+  }
+  return client;
+}
+
+async function ensureGroupAndStream(client: CloudWatchLogsClient, group: string, stream: string): Promise<void> {
+  const ignoreExisting = (error: { name?: string }) => {
+    if (error.name !== 'ResourceAlreadyExistsException') throw error;
+  };
+  await client.send(new CreateLogGroupCommand({ logGroupName: group })).catch(ignoreExisting);
+  await client.send(new CreateLogStreamCommand({ logGroupName: group, logStreamName: stream })).catch(ignoreExisting);
+}
+
+export const cloudwatch: Provider = {
+  name: 'cloudwatch',
+  credentialFields: ['accessKeyId', 'secretAccessKey'],
+  limits: { maxEventsPerRequest: 10_000, maxBytesPerRequest: 1_048_576, maxBytesPerEvent: 262_144 - 26 },
+  framing: { perRequest: 0, perEvent: 26 },
+  validateSettings(settings) {
+    if (!settings.region || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(settings.region)) return 'cloudwatch destinations need settings.region, e.g. "eu-west-1"';
+    if (!settings.logGroup || !/^[.\-_/#A-Za-z0-9]{1,512}$/.test(settings.logGroup)) {
+      return 'cloudwatch destinations need settings.log_group (letters, digits and . - _ / #)';
+    }
+    if (!settings.logStream || !/^[^:*]{1,512}$/.test(settings.logStream)) return 'cloudwatch destinations need settings.log_stream (no ":" or "*")';
+    return undefined;
+  },
+  encode: (event) => encodeCloudWatchEvent(event),
+  async send(events, target, context): Promise<SendOutcome> {
+    const client = clientFor(target, context.http);
+    const group = target.settings.logGroup!;
+    const stream = target.settings.logStream!;
+    const put = (batch: LogBatch) =>
+      client.send(new PutLogEventsCommand({ logGroupName: group, logStreamName: stream, logEvents: batch.logEvents }));
+    const rejected: { index: number; reason: string }[] = [];
+    for (const batch of buildLogBatches(events)) {
+      let answer;
+      try {
+        answer = await put(batch).catch(async (error: { name?: string }) => {
+          if (error.name !== 'ResourceNotFoundException') throw error;
+          await ensureGroupAndStream(client, group, stream);
+          return put(batch);
+        });
+      } catch (error) {
+        return classifyCloudWatchError(error, context.http.options.timeoutMs);
+      }
+      for (const { index, reason } of rejectedIndexes(answer.rejectedLogEventsInfo, batch.logEvents.length)) {
+        rejected.push({ index: batch.positions[index], reason });
+      }
+    }
+    return rejected.length === 0 ? { kind: 'ok' } : { kind: 'partial', rejected, retry: [], reason: rejected[0].reason };
+  },
+};

@@ -1,0 +1,31 @@
+// Datadog Log Management (Logs API v2), any site: the endpoint is the site's intake URL.
+import { postAndClassify } from '../http-send.js';
+import type { Provider } from '../provider.js';
+import { classifyDatadogResponse } from './classify.js';
+import { acceptanceWindowMs, encodeDatadogEvent } from './encode.js';
+import { buildDatadogRequest } from './request.js';
+
+export const datadog: Provider = {
+  name: 'datadog',
+  credentialFields: ['token'],
+  limits: { maxEventsPerRequest: 1_000, maxBytesPerRequest: 5 * 1024 * 1024, maxBytesPerEvent: 1024 * 1024 },
+  framing: { perRequest: 1, perEvent: 1 }, // "[" + "]" − one ","
+  validateSettings: (settings) =>
+    settings.tags && !/^[^,:\s]+:[^,\s]*(,[^,:\s]+:[^,\s]*)*$/.test(settings.tags)
+      ? 'settings.tags must look like "key:value,key2:value2"'
+      : undefined,
+  encode: (event, target) => encodeDatadogEvent(event, target.settings, new Date()),
+  async send(events, target, context) {
+    const outcome = await postAndClassify(buildDatadogRequest(events, target), context, (response) =>
+      classifyDatadogResponse(response, context.now()),
+    );
+    const late = events.filter(({ event }) => context.now().getTime() - event.occurredAt.getTime() > acceptanceWindowMs).length;
+    if (outcome.kind === 'ok' && late > 0) {
+      return {
+        kind: 'ok',
+        note: `${late} events were older than Datadog's 18-hour window and were sent with the time of sending; their own time is in original_timestamp`,
+      };
+    }
+    return outcome;
+  },
+};

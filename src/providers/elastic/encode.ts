@@ -1,0 +1,24 @@
+// ECS-shaped documents for the _bulk API, each carrying the original audit event too.
+import type { AuditEvent } from '../../model.js';
+import type { EncodedEvent } from '../provider.js';
+import { toWireEvent } from '../wire-event.js';
+
+export const defaultIndex = 'logs-auditstream-default';
+
+export function ecsDocument(event: AuditEvent): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
+    '@timestamp': event.occurredAt.toISOString(),
+    event: { id: event.id, action: event.action, outcome: event.outcome, kind: 'event', created: event.receivedAt.toISOString() },
+    auditstream: toWireEvent(event),
+  };
+  if (event.actor?.id || event.actor?.name) doc.user = { id: event.actor.id, name: event.actor.name };
+  if (event.actor?.ip) doc.source = { ip: event.actor.ip };
+  if (event.actor?.userAgent) doc.user_agent = { original: event.actor.userAgent };
+  return doc;
+}
+
+/** The action line and the document, NDJSON: `create` with the event id, so a resend is a 409. */
+export function encodeElasticEvent(event: AuditEvent, index: string): EncodedEvent {
+  const action = JSON.stringify({ create: { _index: index, _id: event.id } });
+  return { event, bytes: Buffer.from(`${action}\n${JSON.stringify(ecsDocument(event))}\n`, 'utf8') };
+}

@@ -1,0 +1,20 @@
+// Elasticsearch _bulk ingest into an index or data stream (settings.index).
+import { postAndClassify } from '../http-send.js';
+import type { Provider } from '../provider.js';
+import { classifyBulkResponse } from './classify.js';
+import { defaultIndex, encodeElasticEvent } from './encode.js';
+import { buildBulkRequest } from './request.js';
+
+export const elastic: Provider = {
+  name: 'elastic',
+  credentialFields: ['token'],
+  limits: { maxEventsPerRequest: 1_000, maxBytesPerRequest: 5 * 1024 * 1024, maxBytesPerEvent: 1024 * 1024 },
+  framing: { perRequest: 0, perEvent: 0 },
+  validateSettings: (settings) =>
+    settings.index && !/^[a-z0-9][a-z0-9._-]*$/.test(settings.index)
+      ? 'settings.index must be a lowercase Elasticsearch index or data stream name'
+      : undefined,
+  encode: (event, target) => encodeElasticEvent(event, target.settings.index ?? defaultIndex),
+  send: (events, target, context) =>
+    postAndClassify(buildBulkRequest(events, target), context, (response) => classifyBulkResponse(response, events.length, context.now())),
+};

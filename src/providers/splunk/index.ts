@@ -1,0 +1,45 @@
+// Splunk HTTP Event Collector. With indexer acknowledgement on, a batch counts as delivered
+// only once Splunk says it is indexed; otherwise it is sent again (at least once).
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Provider, SendOutcome } from '../provider.js';
+import { postAndClassify } from '../http-send.js';
+import { classifyHecResponse, parseHecAnswer } from './classify.js';
+import { encodeSplunkEvent } from './encode.js';
+import { buildAckRequest, buildHecRequest } from './request.js';
+
+const ackTimeoutMs = 30_000;
+const ackPollMs = 500;
+
+export const splunk: Provider = {
+  name: 'splunk',
+  credentialFields: ['token'],
+  limits: { maxEventsPerRequest: 5_000, maxBytesPerRequest: 1024 * 1024, maxBytesPerEvent: 256 * 1024 },
+  framing: { perRequest: 0, perEvent: 0 },
+  validateSettings: () => undefined,
+  encode: (event, target) => encodeSplunkEvent(event, target.settings),
+  async send(events, target, context) {
+    let ackId: number | undefined;
+    const outcome = await postAndClassify(buildHecRequest(events, target), context, (response) => {
+      const result = classifyHecResponse(response, events.length, context.now());
+      if (result.kind === 'ok') ackId = parseHecAnswer(response.body).ackId;
+      return result;
+    });
+    if (outcome.kind !== 'ok' || !target.settings.indexerAck) return outcome;
+    if (ackId === undefined) return { kind: 'config', reason: 'indexer acknowledgement is on, but Splunk returned no ackId: enable it on the token' };
+    return waitForAck(ackId);
+
+    async function waitForAck(id: number): Promise<SendOutcome> {
+      const deadline = Date.now() + ackTimeoutMs;
+      while (Date.now() < deadline) {
+        const answer = await postAndClassify(buildAckRequest([id], target), context, (response) => {
+          if (response.status !== 200) return classifyHecResponse(response, events.length, context.now());
+          const acks = (JSON.parse(response.body) as { acks?: Record<string, boolean> }).acks ?? {};
+          return acks[String(id)] ? { kind: 'ok' } : { kind: 'retry', reason: 'not yet acknowledged' };
+        });
+        if (answer.kind === 'ok' || answer.kind === 'config') return answer;
+        await sleep(ackPollMs);
+      }
+      return { kind: 'retry', reason: `Splunk did not acknowledge indexing within ${ackTimeoutMs / 1000}s; the batch will be sent again` };
+    }
+  },
+};
