@@ -15,6 +15,8 @@ export interface ReceivedEvent {
 }
 
 export interface ReceivedDelivery {
+  signatureHeader: string;
+  body: Buffer;
   deliveryId: string;
   deliveryIdHeader: string | undefined;
   timestamp: number;
@@ -76,6 +78,8 @@ export async function startWebhookReceiver(pki: TestPki, secret: string): Promis
       }
       const parsed = JSON.parse(body.toString('utf8')) as { deliveryId: string; events: ReceivedEvent[] };
       const delivery: ReceivedDelivery = {
+        signatureHeader: req.headers['x-truthlocks-signature'] as string,
+        body,
         deliveryId: parsed.deliveryId,
         deliveryIdHeader: req.headers['x-truthlocks-delivery-id'] as string | undefined,
         timestamp: check.timestamp,
