@@ -35,6 +35,7 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     AUDITSTREAM_GRPC_PORT: String(await freePort()),
     AUDITSTREAM_DATA_DIR: join(dir, 'service'),
     AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
+    AUDITSTREAM_ALLOW_PRIVATE_NETWORKS: '127.0.0.1/32',
     AUDITSTREAM_LOG_LEVEL: 'warn',
     ...env,
   });

@@ -15,8 +15,10 @@ export interface Config {
   /** Base64 AES-256 key for credentials at rest; when absent, `encryptionKeyFile` is used. */
   encryptionKey?: string;
   encryptionKeyFile?: string;
-  /** Lets destinations use http:// and loopback/private addresses. Tests and local trials only. */
+  /** Lets destinations use http:// endpoints. Tests and local trials only. */
   allowInsecureEndpoints: boolean;
+  /** Non-public networks (CIDRs) destinations may reach anyway. Tests and local trials only. */
+  allowPrivateNetworks: string[];
   /** Extra PEM CA bundle trusted for outbound HTTPS (added to the system roots). */
   outboundCaFile?: string;
   outboundTimeoutMs: number;
@@ -70,6 +72,7 @@ export function loadConfig(env: Env = process.env): Config {
     encryptionKey: env.AUDITSTREAM_ENCRYPTION_KEY || undefined,
     encryptionKeyFile: env.AUDITSTREAM_ENCRYPTION_KEY_FILE || undefined,
     allowInsecureEndpoints: boolean(env, 'AUDITSTREAM_ALLOW_INSECURE_ENDPOINTS', false),
+    allowPrivateNetworks: (env.AUDITSTREAM_ALLOW_PRIVATE_NETWORKS ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean),
     outboundCaFile: env.AUDITSTREAM_OUTBOUND_CA_FILE || undefined,
     outboundTimeoutMs: duration(env, 'AUDITSTREAM_OUTBOUND_TIMEOUT', 20_000),
     delivery: {

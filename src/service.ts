@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { Dispatcher } from './ingest/dispatcher.js';
 import { Publisher } from './ingest/publisher.js';
 import { startSweeper } from './ingest/sweeper.js';
+import { EgressPolicy } from './providers/egress.js';
 import { HttpClient } from './providers/http.js';
 import { ApiKeyStore } from './store/api-keys.js';
 import { loadCipher } from './store/crypto.js';
@@ -44,7 +45,11 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
   const keys = new ApiKeyStore(store.collections);
   const stoppers: (() => Promise<void>)[] = [];
 
-  const http = new HttpClient({ timeoutMs: config.outboundTimeoutMs, caFile: config.outboundCaFile });
+  const http = new HttpClient({
+    timeoutMs: config.outboundTimeoutMs,
+    caFile: config.outboundCaFile,
+    egress: new EgressPolicy(config.allowPrivateNetworks),
+  });
   stoppers.push(() => http.close());
   let worker: RunningWorker | undefined;
   if (config.role !== 'api') {

@@ -93,8 +93,15 @@ export class DestinationsApi {
     return doc;
   }
 
+  /** The endpoint must not name or resolve to a non-public address (see providers/egress.ts). */
+  private async checkEgress(endpoint: string): Promise<void> {
+    const refusal = await this.options.http.options.egress.checkHost(new URL(endpoint).hostname);
+    if (refusal) throw invalid(`endpoint ${refusal}: destinations must be reachable on a public address`);
+  }
+
   async create(tenantId: string, request: CreateDestinationRequest): Promise<CreateDestinationResponse> {
     const input = parseNewDestination(request, this.options.allowInsecureEndpoints);
+    await this.checkEgress(input.endpoint);
     const doc = await this.store.create(tenantId, input);
     try {
       await this.workflows.start(doc);
@@ -120,6 +127,7 @@ export class DestinationsApi {
     const existing = await this.find(tenantId, request.id);
     const provider = providerFor(existing.provider)!;
     const changes = parseDestinationChanges(request, provider, existing.endpoint, this.options.allowInsecureEndpoints);
+    if (changes.endpoint) await this.checkEgress(changes.endpoint);
     const updated = await this.store.update(existing, changes);
     if (updated.enabled !== existing.enabled) await this.tenants.setDispatched(tenantId, updated._id, updated.enabled);
     try {
@@ -154,6 +162,7 @@ export class DestinationsApi {
       target = (await this.store.loadTarget(doc._id))!;
     } else if (request.target.case === 'draft') {
       const draft = parseNewDestination(request.target.value, this.options.allowInsecureEndpoints);
+      await this.checkEgress(draft.endpoint);
       target = { id: `draft-${randomUUID()}`, tenantId, ...draft };
     } else {
       throw invalid('give the id of a saved destination, or a draft destination to test');

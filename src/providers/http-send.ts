@@ -12,7 +12,7 @@ export async function postAndClassify(
   try {
     return await classify(await context.http.post(request));
   } catch (error) {
-    if (error instanceof NetworkError) return { kind: 'retry', reason: error.message };
+    if (error instanceof NetworkError) return { kind: error.refused ? 'config' : 'retry', reason: error.message };
     throw error;
   }
 }

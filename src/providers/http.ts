@@ -3,7 +3,9 @@
 // into reasons a user can act on ("connection refused", "TLS: certificate ...").
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent, request } from 'undici';
+import { Agent, buildConnector, request } from 'undici';
+import type { Socket } from 'node:net';
+import { EgressBlockedError, EgressPolicy } from './egress.js';
 
 export interface HttpRequest {
   url: string;
@@ -18,11 +20,17 @@ export interface HttpResponse {
 }
 
 /** A request that got no HTTP answer. The message is safe to show to the user. */
-export class NetworkError extends Error {}
+export class NetworkError extends Error {
+  /** True when the endpoint itself is refused (egress policy): retrying cannot help. */
+  constructor(message: string, readonly refused = false) {
+    super(message);
+  }
+}
 
 export interface HttpClientOptions {
   timeoutMs: number;
   caFile?: string;
+  egress: EgressPolicy;
 }
 
 const maxResponseBytes = 64 * 1024;
@@ -35,8 +43,20 @@ export class HttpClient {
   constructor(readonly options: HttpClientOptions) {
     const ca = options.caFile ? [...rootCertificates, readFileSync(options.caFile, 'utf8')] : undefined;
     this.ca = ca;
+    const connect = buildConnector({ ca, timeout: options.timeoutMs, lookup: options.egress.lookup } as buildConnector.BuildOptions);
     this.agent = new Agent({
-      connect: { ca, timeout: options.timeoutMs },
+      // Every connection is checked against the egress policy on the address it reached.
+      connect: (connectOptions, callback) => {
+        // An IP literal never goes through DNS: check it before any packet is sent.
+        const literal = options.egress.refuseLiteral(connectOptions.hostname);
+        if (literal) return callback(literal, null);
+        connect(connectOptions, (error, socket) => {
+          if (error || !socket) return callback(error ?? new Error('no socket'), null);
+          const blocked = options.egress.verifySocket(socket as Socket, connectOptions.hostname);
+          if (blocked) return callback(blocked, null);
+          callback(null, socket);
+        });
+      },
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
@@ -53,7 +73,7 @@ export class HttpClient {
       });
       return { status: response.statusCode, headers: response.headers, body: await readCapped(response.body) };
     } catch (error) {
-      throw new NetworkError(describeNetworkError(error, this.options.timeoutMs));
+      throw new NetworkError(describeNetworkError(error, this.options.timeoutMs), error instanceof EgressBlockedError);
     }
   }
 
@@ -77,6 +97,8 @@ export function describeNetworkError(error: unknown, timeoutMs: number): string 
   const code = err.code ?? err.cause?.code ?? '';
   const message = err.cause?.message ?? err.message ?? String(error);
   switch (code) {
+    case 'EGRESS_BLOCKED':
+      return message;
     case 'ECONNREFUSED':
       return 'connection refused';
     case 'ENOTFOUND':

@@ -41,6 +41,8 @@ export default async function setup(project: TestProject) {
     AUDITSTREAM_GRPC_PORT: String(await freePort()),
     AUDITSTREAM_DATA_DIR: join(dir, 'service'),
     AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
+    // The receivers of the tests listen on loopback; nothing else private is reachable.
+    AUDITSTREAM_ALLOW_PRIVATE_NETWORKS: '127.0.0.1/32',
     AUDITSTREAM_OUTBOUND_TIMEOUT: '5s',
     AUDITSTREAM_INITIAL_BACKOFF: '200ms',
     AUDITSTREAM_MAX_BACKOFF: '2s',

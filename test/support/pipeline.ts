@@ -9,6 +9,7 @@ import { DestinationsApi } from '../../src/api/destinations.js';
 import { loadConfig, type DeliveryConfig } from '../../src/config.js';
 import { Dispatcher } from '../../src/ingest/dispatcher.js';
 import { Publisher } from '../../src/ingest/publisher.js';
+import { EgressPolicy } from '../../src/providers/egress.js';
 import { HttpClient } from '../../src/providers/http.js';
 import { CredentialCipher } from '../../src/store/crypto.js';
 import { DestinationStore } from '../../src/store/destinations.js';
@@ -46,7 +47,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const taskQueue = `pipeline-${randomUUID()}`;
   const workflows = new DestinationWorkflows(env.client, taskQueue, policy, false);
   const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, 0);
-  const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile });
+  const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
   const activities = createDeliveryActivities({ collections: store.collections, destinations: destinationStore, events, http });
   return {
     store,

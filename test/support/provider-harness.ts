@@ -3,13 +3,14 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Credentials, ProviderName, ProviderSettings } from '../../src/model.js';
 import { deliverEvents } from '../../src/providers/deliver.js';
+import { EgressPolicy } from '../../src/providers/egress.js';
 import { HttpClient } from '../../src/providers/http.js';
 import { providerFor } from '../../src/providers/index.js';
 import type { SendContext } from '../../src/providers/provider.js';
 import type { DeliveryTarget } from '../../src/store/destinations.js';
 import { stack } from './clients.js';
 
-export const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile });
+export const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
 export const context: SendContext = { http, now: () => new Date() };
 
 export function target(provider: ProviderName, endpoint: string, credentials: Credentials, settings: ProviderSettings = {}): DeliveryTarget {

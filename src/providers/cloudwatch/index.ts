@@ -29,7 +29,7 @@ function clientFor(target: DeliveryTarget, http: HttpClient): CloudWatchLogsClie
       credentials: { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! },
       maxAttempts: 1,
       requestHandler: new NodeHttpHandler({
-        httpsAgent: new https.Agent({ keepAlive: true, ...(http.ca ? { ca: http.ca } : {}) }),
+        httpsAgent: new https.Agent({ keepAlive: true, lookup: http.options.egress.lookup, ...(http.ca ? { ca: http.ca } : {}) }),
         connectionTimeout: http.options.timeoutMs,
         requestTimeout: http.options.timeoutMs,
       }),
@@ -62,6 +62,8 @@ export const cloudwatch: Provider = {
   },
   encode: (event) => encodeCloudWatchEvent(event),
   async send(events, target, context): Promise<SendOutcome> {
+    const blocked = context.http.options.egress.refuseLiteral(new URL(target.endpoint).hostname);
+    if (blocked) return { kind: 'config', reason: blocked.message };
     const client = clientFor(target, context.http);
     const group = target.settings.logGroup!;
     const stream = target.settings.logStream!;

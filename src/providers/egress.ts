@@ -1,0 +1,95 @@
+// Outbound requests go to public addresses only: a destination URL must not become a way
+// into the internal network (loopback, private ranges, link-local — cloud metadata at
+// 169.254.169.254 among them —, unique-local, multicast, unspecified). The check runs on
+// what DNS answers and again on the address each connection actually reached, so a name
+// that re-resolves to an internal address later (DNS rebinding) is caught too.
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { BlockList, isIP, type Socket } from 'node:net';
+
+const forbidden: [string, number, 'ipv4' | 'ipv6', string][] = [
+  ['0.0.0.0', 8, 'ipv4', 'unspecified'],
+  ['10.0.0.0', 8, 'ipv4', 'private'],
+  ['100.64.0.0', 10, 'ipv4', 'shared (carrier-grade NAT)'],
+  ['127.0.0.0', 8, 'ipv4', 'loopback'],
+  ['169.254.0.0', 16, 'ipv4', 'link-local (cloud metadata)'],
+  ['172.16.0.0', 12, 'ipv4', 'private'],
+  ['192.0.0.0', 24, 'ipv4', 'reserved'],
+  ['192.168.0.0', 16, 'ipv4', 'private'],
+  ['198.18.0.0', 15, 'ipv4', 'benchmarking'],
+  ['224.0.0.0', 4, 'ipv4', 'multicast'],
+  ['240.0.0.0', 4, 'ipv4', 'reserved'],
+  ['::', 128, 'ipv6', 'unspecified'],
+  ['::1', 128, 'ipv6', 'loopback'],
+  ['64:ff9b::', 96, 'ipv6', 'NAT64'],
+  ['fc00::', 7, 'ipv6', 'unique-local'],
+  ['fe80::', 10, 'ipv6', 'link-local'],
+  ['ff00::', 8, 'ipv6', 'multicast'],
+];
+
+export class EgressBlockedError extends Error {
+  readonly code = 'EGRESS_BLOCKED';
+}
+
+export class EgressPolicy {
+  private readonly allowed = new BlockList();
+
+  /** `allowedNetworks`: CIDRs let through anyway (tests and local trials: 127.0.0.1/32). */
+  constructor(readonly allowedNetworks: string[] = []) {
+    for (const cidr of allowedNetworks) {
+      const [address, bits] = cidr.split('/');
+      const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+      if (isIP(address) === 0) throw new Error(`not a network in CIDR form: "${cidr}"`);
+      this.allowed.addSubnet(address, Number(bits ?? (family === 'ipv6' ? 128 : 32)), family);
+    }
+  }
+
+  /** Why an address may not be connected to, or undefined when it may. */
+  refusal(address: string): string | undefined {
+    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (this.allowed.check(address, family)) return undefined;
+    for (const [network, bits, networkFamily, label] of forbidden) {
+      const list = new BlockList();
+      list.addSubnet(network, bits, networkFamily);
+      if (list.check(address, family)) return `${address} is not a public address (${label})`;
+    }
+    return undefined;
+  }
+
+  /** A drop-in for dns.lookup that refuses names resolving to non-public addresses. */
+  readonly lookup = (hostname: string, options: object, callback: (...args: any[]) => void): void => {
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+      if (error) return callback(error);
+      const blocked = addresses.map((a) => this.refusal(a.address)).find(Boolean);
+      if (blocked) return callback(new EgressBlockedError(`refused to connect to ${hostname}: ${blocked}`));
+      if ((options as { all?: boolean }).all) return callback(null, addresses);
+      callback(null, addresses[0].address, addresses[0].family);
+    });
+  };
+
+  /** An error for a host given as a non-public IP literal, which no DNS lookup would check. */
+  refuseLiteral(hostname: string): EgressBlockedError | undefined {
+    const host = hostname.replace(/^\[|\]$/g, '');
+    const blocked = isIP(host) ? this.refusal(host) : undefined;
+    return blocked ? new EgressBlockedError(`refused to connect to ${host}: ${blocked}`) : undefined;
+  }
+
+  /** Checks the address a connection actually reached; destroys it when it is not allowed. */
+  verifySocket(socket: Socket, host: string): EgressBlockedError | undefined {
+    const remote = socket.remoteAddress;
+    const blocked = remote ? this.refusal(remote) : `no remote address for ${host}`;
+    if (!blocked) return undefined;
+    socket.destroy();
+    return new EgressBlockedError(`refused to connect to ${host}: ${blocked}`);
+  }
+
+  /** For the API: the endpoint's host must not name or resolve to a non-public address. */
+  async checkHost(hostname: string): Promise<string | undefined> {
+    const host = hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host)) return this.refusal(host);
+    const addresses = await new Promise<LookupAddress[] | undefined>((resolve) =>
+      dnsLookup(host, { all: true }, (error, found) => resolve(error ? undefined : found)),
+    );
+    // A name that does not resolve yet is checked again on every connection.
+    return addresses?.map((a) => this.refusal(a.address)).find(Boolean);
+  }
+}
