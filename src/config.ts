@@ -12,8 +12,8 @@ export interface Config {
   taskQueue: string;
   /** Tag workflows with the AuditTenant/AuditProvider/AuditStatus search attributes. */
   searchAttributes: boolean;
-  /** Base64 AES-256 key for credentials at rest; when absent, `encryptionKeyFile` is used. */
-  encryptionKey?: string;
+  /** AES-256 keys for credentials at rest, "1:<base64>,2:<base64>"; when absent, `encryptionKeyFile` is used. */
+  encryptionKeys?: string;
   encryptionKeyFile?: string;
   /** Lets destinations use http:// endpoints. Tests and local trials only. */
   allowInsecureEndpoints: boolean;
@@ -23,6 +23,8 @@ export interface Config {
   outboundCaFile?: string;
   outboundTimeoutMs: number;
   delivery: DeliveryConfig;
+  /** Per-tenant limits: publishing in events per second, management in calls per second. */
+  limits: { publish: { rate: number; burst: number }; manage: { rate: number; burst: number } };
   /** Where `npm start` keeps the local stack's data (FerretDB, Temporal, the local key). */
   dataDir: string;
   role: 'all' | 'api' | 'worker';
@@ -69,12 +71,16 @@ export function loadConfig(env: Env = process.env): Config {
     temporalNamespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.AUDITSTREAM_TASK_QUEUE ?? 'auditstream-delivery',
     searchAttributes: boolean(env, 'AUDITSTREAM_SEARCH_ATTRIBUTES', true),
-    encryptionKey: env.AUDITSTREAM_ENCRYPTION_KEY || undefined,
+    encryptionKeys: env.AUDITSTREAM_ENCRYPTION_KEYS || env.AUDITSTREAM_ENCRYPTION_KEY || undefined,
     encryptionKeyFile: env.AUDITSTREAM_ENCRYPTION_KEY_FILE || undefined,
     allowInsecureEndpoints: boolean(env, 'AUDITSTREAM_ALLOW_INSECURE_ENDPOINTS', false),
     allowPrivateNetworks: (env.AUDITSTREAM_ALLOW_PRIVATE_NETWORKS ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean),
     outboundCaFile: env.AUDITSTREAM_OUTBOUND_CA_FILE || undefined,
     outboundTimeoutMs: duration(env, 'AUDITSTREAM_OUTBOUND_TIMEOUT', 20_000),
+    limits: {
+      publish: { rate: integer(env, 'AUDITSTREAM_PUBLISH_RATE', 10_000), burst: integer(env, 'AUDITSTREAM_PUBLISH_BURST', 20_000) },
+      manage: { rate: integer(env, 'AUDITSTREAM_MANAGE_RATE', 10), burst: integer(env, 'AUDITSTREAM_MANAGE_BURST', 50) },
+    },
     delivery: {
       retryWindowMs: duration(env, 'AUDITSTREAM_RETRY_WINDOW', 24 * 3600_000),
       initialBackoffMs: duration(env, 'AUDITSTREAM_INITIAL_BACKOFF', 1_000),

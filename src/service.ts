@@ -3,6 +3,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DestinationsApi } from './api/destinations.js';
 import { EventsApi } from './api/events.js';
+import { Admission } from './api/limits.js';
 import { startApiServer } from './api/server.js';
 import type { Config } from './config.js';
 import { Dispatcher } from './ingest/dispatcher.js';
@@ -21,6 +22,10 @@ import { startWorker, type RunningWorker } from './temporal/worker.js';
 import { createDeliveryActivities } from '../activities/delivery.js';
 import { join } from 'node:path';
 
+export function keyFileOf(config: Config): string {
+  return config.encryptionKeyFile ?? join(config.dataDir, 'credentials.key');
+}
+
 export interface ServiceEndpoints {
   mongodbUri: string;
   temporalAddress: string;
@@ -36,10 +41,7 @@ export interface RunningService {
 
 export async function startService(config: Config, endpoints: ServiceEndpoints): Promise<RunningService> {
   const store = await connectStore(endpoints.mongodbUri, config.mongodbDatabase);
-  const cipher = loadCipher({
-    key: config.encryptionKey,
-    keyFile: config.encryptionKeyFile ?? join(config.dataDir, 'credentials.key'),
-  });
+  const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
   const destinations = new DestinationStore(store.collections, cipher);
   const events = new EventStore(store.collections);
   const keys = new ApiKeyStore(store.collections);
@@ -77,6 +79,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
     const server = await startApiServer(
       {
         keys,
+        admission: new Admission(config.limits),
         destinations: new DestinationsApi(destinations, tenants, workflows, {
           allowInsecureEndpoints: config.allowInsecureEndpoints,
           deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,

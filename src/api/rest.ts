@@ -19,18 +19,26 @@ import {
 import { errorMessage, log } from '../log.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
 import { authenticate } from './auth.js';
+import type { Admission } from './limits.js';
 import type { DestinationsApi } from './destinations.js';
 import { invalid } from './validate.js';
 
 export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
 const maxBodyBytes = 1024 * 1024;
 
+/** A body over the limit: 413 (RESOURCE_EXHAUSTED alone would map to 429). */
+class BodyTooLarge extends Error {
+  constructor() {
+    super(`request body is over ${maxBodyBytes} bytes`);
+  }
+}
+
 async function readJson(req: IncomingMessage): Promise<JsonValue> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += chunk.length;
-    if (size > maxBodyBytes) throw new ConnectError(`request body is over ${maxBodyBytes} bytes`, Code.ResourceExhausted);
+    if (size > maxBodyBytes) throw new BodyTooLarge();
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
@@ -57,22 +65,26 @@ function send(res: ServerResponse, status: number, body: JsonValue): void {
 }
 
 export function sendError(res: ServerResponse, error: unknown): void {
-  const connectError = ConnectError.from(error);
+  const connectError = error instanceof BodyTooLarge ? new ConnectError(error.message, Code.ResourceExhausted) : ConnectError.from(error);
   if (connectError.code === Code.Internal || connectError.code === Code.Unknown) {
     log.error('request failed', { error: errorMessage(error) });
   }
-  send(res, codeToHttpStatus(connectError.code), { code: codeToString(connectError.code), message: connectError.rawMessage });
+  connectError.metadata.forEach((value, name) => res.setHeader(name, value));
+  const status = error instanceof BodyTooLarge ? 413 : codeToHttpStatus(connectError.code);
+  send(res, status, { code: codeToString(connectError.code), message: connectError.rawMessage });
 }
 
 const collection = '/v1/audit/siem';
 
 /** Handles the request if it is a REST path; false when it is not one. */
-export function restHandler(keys: ApiKeyStore, api: DestinationsApi) {
+export function restHandler(keys: ApiKeyStore, admission: Admission, api: DestinationsApi) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const path = (req.url ?? '').split('?')[0].replace(/\/+$/, '');
     if (path !== collection && !path.startsWith(`${collection}/`)) return false;
     try {
-      const tenantId = await authenticate(keys, req.headers.authorization);
+      const caller = await authenticate(keys, req.headers.authorization);
+      admission.admit(caller.tenantId, caller.scopes, 'manage');
+      const tenantId = caller.tenantId;
       const rest = path === collection ? [] : path.slice(collection.length + 1).split('/').map(decodeURIComponent);
       const testing = rest[rest.length - 1] === 'test' && req.method === 'POST';
       const id = testing ? rest[0] === 'test' ? undefined : rest[0] : rest[0];

@@ -1,7 +1,7 @@
 // The listeners. Node cannot serve HTTP/1.1 and cleartext HTTP/2 on one port, so without
 // TLS there are two: HTTP/1.1 (REST, Connect JSON/binary, gRPC-Web, health) and h2c (gRPC,
 // and Connect too). Both run the same Connect handlers.
-import type { ConnectRouter } from '@connectrpc/connect';
+import type { ConnectRouter, HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { once } from 'node:events';
 import http from 'node:http';
@@ -10,13 +10,15 @@ import type { AddressInfo } from 'node:net';
 import { DestinationService } from '../gen/auditstream/v1/destinations_pb.js';
 import { EventService } from '../gen/auditstream/v1/events_pb.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
-import { authInterceptor, tenantKey } from './auth.js';
+import { authInterceptor, callerKey } from './auth.js';
+import type { Admission } from './limits.js';
 import type { DestinationsApi } from './destinations.js';
 import type { EventsApi } from './events.js';
 import { jsonWriteOptions, restHandler } from './rest.js';
 
 export interface ApiDependencies {
   keys: ApiKeyStore;
+  admission: Admission;
   destinations: DestinationsApi;
   events: EventsApi;
   /** Resolves when MongoDB and Temporal answer; rejects with what is not reachable. */
@@ -32,24 +34,25 @@ export interface ApiServer {
 const maxMessageBytes = 8 * 1024 * 1024;
 
 function routes({ destinations, events }: ApiDependencies) {
+  const tenant = (ctx: HandlerContext) => ctx.values.get(callerKey)!.tenantId;
   return (router: ConnectRouter) => {
     router.service(DestinationService, {
-      createDestination: (req, ctx) => destinations.create(ctx.values.get(tenantKey)!, req),
-      getDestination: (req, ctx) => destinations.get(ctx.values.get(tenantKey)!, req.id),
-      listDestinations: (_req, ctx) => destinations.list(ctx.values.get(tenantKey)!),
-      updateDestination: (req, ctx) => destinations.update(ctx.values.get(tenantKey)!, req),
-      deleteDestination: (req, ctx) => destinations.delete(ctx.values.get(tenantKey)!, req.id),
-      testDestination: (req, ctx) => destinations.test(ctx.values.get(tenantKey)!, req),
+      createDestination: (req, ctx) => destinations.create(tenant(ctx), req),
+      getDestination: (req, ctx) => destinations.get(tenant(ctx), req.id),
+      listDestinations: (_req, ctx) => destinations.list(tenant(ctx)),
+      updateDestination: (req, ctx) => destinations.update(tenant(ctx), req),
+      deleteDestination: (req, ctx) => destinations.delete(tenant(ctx), req.id),
+      testDestination: (req, ctx) => destinations.test(tenant(ctx), req),
     });
     router.service(EventService, {
-      publishEvent: (req, ctx) => events.publishOne(ctx.values.get(tenantKey)!, req),
-      publishEvents: (req, ctx) => events.publishMany(ctx.values.get(tenantKey)!, req),
+      publishEvent: (req, ctx) => events.publishOne(tenant(ctx), req),
+      publishEvents: (req, ctx) => events.publishMany(tenant(ctx), req),
     });
   };
 }
 
 export async function startApiServer(deps: ApiDependencies, host: string, httpPort: number, grpcPort: number): Promise<ApiServer> {
-  const rest = restHandler(deps.keys, deps.destinations);
+  const rest = restHandler(deps.keys, deps.admission, deps.destinations);
   const fallback = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/healthz') {
@@ -71,7 +74,7 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
   };
   const handler = connectNodeAdapter({
     routes: routes(deps),
-    interceptors: [authInterceptor(deps.keys)],
+    interceptors: [authInterceptor(deps.keys, deps.admission)],
     fallback: (req, res) => void fallback(req as http.IncomingMessage, res as http.ServerResponse),
     jsonOptions: jsonWriteOptions,
     readMaxBytes: maxMessageBytes,

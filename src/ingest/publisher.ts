@@ -5,7 +5,7 @@
 import { log, errorMessage } from '../log.js';
 import type { AuditEvent } from '../model.js';
 import { batchId, eventKey, type EventStore } from '../store/events.js';
-import type { BatchDoc, EventDoc, OutboxDoc } from '../store/mongo.js';
+import type { EventDoc, OutboxDoc } from '../store/mongo.js';
 import type { TenantStore } from '../store/tenants.js';
 
 export interface PublishResult {
@@ -88,6 +88,22 @@ export class Publisher {
 
     const allocation = await this.tenants.allocate(tenantId, unique.length);
     const id = batchId(tenantId, allocation.firstSeq);
+    const entry: OutboxDoc = {
+      _id: id,
+      tenantId,
+      firstSeq: allocation.firstSeq,
+      lastSeq: allocation.lastSeq,
+      count: unique.length,
+      destinations: allocation.destinations,
+      createdAt: new Date(),
+    };
+    // Write order is what makes a crash at any point safe without any read:
+    // 1. the outbox entry (a crash right after leaves an entry without batch: the sweeper drops it);
+    // 2. the batch (from here on, the sweeper delivers it);
+    // 3. the audit log, whose duplicate ids are events an earlier publish already put in a
+    //    batch (that batch was written before its audit-log entries), so they leave this one.
+    await this.events.insertOutbox(entry);
+    await this.events.insertBatch({ ...entry, events: unique });
     const docs: EventDoc[] = unique.map((event, index) => ({
       ...event,
       _id: eventKey(tenantId, event.id),
@@ -96,43 +112,18 @@ export class Publisher {
       batchId: id,
     }));
     const duplicates = await this.events.insertEvents(docs);
-
-    const kept: AuditEvent[] = [];
-    const alreadyAccepted = new Set<string>();
-    for (let index = 0; index < unique.length; index++) {
-      const event = unique[index];
-      if (!duplicates.has(index)) {
-        kept.push(event);
-        continue;
-      }
-      // An earlier publish stored this id. If its batch was written, it is on its way;
-      // if not, that publish crashed before acknowledging, and this one carries the event.
-      const existing = await this.events.findEvent(tenantId, event.id);
-      if (existing && (await this.events.batchExists(existing.batchId))) {
-        alreadyAccepted.add(event.id);
-      } else {
-        await this.events.reassignEvent(tenantId, event.id, docs[index].seq, id);
-        kept.push(event);
-      }
+    const duplicateIds = new Set([...duplicates].map((index) => unique[index].id));
+    for (const result of results) if (duplicateIds.has(result.id)) result.duplicate = true;
+    if (duplicates.size === unique.length) {
+      await this.events.removeBatch(id);
+      await this.events.removeOutbox(id);
+      return results;
     }
-    for (const result of results) if (alreadyAccepted.has(result.id)) result.duplicate = true;
-    if (kept.length === 0) return results;
-
-    const createdAt = new Date();
-    const entry: OutboxDoc = {
-      _id: id,
-      tenantId,
-      firstSeq: allocation.firstSeq,
-      lastSeq: allocation.lastSeq,
-      count: kept.length,
-      destinations: allocation.destinations,
-      createdAt,
-    };
-    // Outbox first: if the process dies before the batch is written, the sweeper finds an
-    // outbox entry without a batch and drops it; the unacknowledged publisher retries.
-    await this.events.insertOutbox(entry);
-    const batch: BatchDoc = { ...entry, events: kept };
-    await this.events.insertBatch(batch);
+    if (duplicates.size > 0) {
+      const kept = unique.filter((_, index) => !duplicates.has(index));
+      await this.events.replaceBatchEvents(id, kept);
+      entry.count = kept.length;
+    }
     this.announcer.announce(entry);
     return results;
   }

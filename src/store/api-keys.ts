@@ -1,11 +1,20 @@
-// API keys map to one tenant each. Only a SHA-256 of the key is stored; it is the document
-// `_id`, so resolving a key is one point read.
-import { createHash, randomBytes } from 'node:crypto';
+// API keys map to one tenant each, optionally limited to scopes. Only a SHA-256 of the key
+// is stored; it is the document `_id`, so resolving a key is one point read, and there is
+// no cache: a revoked key stops working on the next call.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyDoc, Collections } from './mongo.js';
+
+export const scopes = ['publish', 'manage', 'read'] as const;
+export type Scope = (typeof scopes)[number];
 
 export interface IssuedKey {
   key: string;
   doc: ApiKeyDoc;
+}
+
+export interface Caller {
+  tenantId: string;
+  scopes: Scope[];
 }
 
 export function hashKey(key: string): string {
@@ -15,20 +24,37 @@ export function hashKey(key: string): string {
 export class ApiKeyStore {
   constructor(private readonly collections: Collections) {}
 
-  async issue(tenantId: string, name: string): Promise<IssuedKey> {
+  async issue(tenantId: string, name: string, keyScopes: Scope[] = [...scopes]): Promise<IssuedKey> {
     const key = `ask_${randomBytes(24).toString('base64url')}`;
-    const doc: ApiKeyDoc = { _id: hashKey(key), tenantId, name, prefix: key.slice(0, 8), createdAt: new Date() };
+    const doc: ApiKeyDoc = { _id: hashKey(key), tenantId, name, prefix: key.slice(0, 10), scopes: keyScopes, createdAt: new Date() };
     await this.collections.apiKeys.insertOne(doc);
     return { key, doc };
   }
 
-  /** The tenant of a presented key, or null when the key is unknown or revoked. */
-  async tenantOf(key: string): Promise<string | null> {
-    const doc = await this.collections.apiKeys.findOne({ _id: hashKey(key) });
-    return doc?.tenantId ?? null;
+  /** Who presents this key, or null when it is unknown or revoked. */
+  async callerOf(key: string): Promise<Caller | null> {
+    const hash = hashKey(key);
+    const doc = await this.collections.apiKeys.findOne({ _id: hash });
+    if (!doc || doc.revokedAt) return null;
+    // The lookup is by hash; comparing again in constant time keeps timing independent of the stored value.
+    if (!timingSafeEqual(Buffer.from(doc._id, 'hex'), Buffer.from(hash, 'hex'))) return null;
+    return { tenantId: doc.tenantId, scopes: doc.scopes ?? [...scopes] };
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.tenantOf(key)) !== null;
+    return (await this.callerOf(key)) !== null;
+  }
+
+  /** Keys of a tenant (or all), newest first, without anything that could be used as a key. */
+  async list(tenantId?: string): Promise<ApiKeyDoc[]> {
+    const docs = await this.collections.apiKeys.find(tenantId ? { tenantId } : {}).toArray();
+    return docs.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+  }
+
+  /** Revokes the keys whose prefix (as listed) or hash is given; returns how many. */
+  async revoke(prefixOrHash: string): Promise<number> {
+    const matches = (await this.list()).filter((doc) => !doc.revokedAt && (doc._id === prefixOrHash || doc.prefix === prefixOrHash));
+    for (const doc of matches) await this.collections.apiKeys.updateOne({ _id: doc._id }, { $set: { revokedAt: new Date() } });
+    return matches.length;
   }
 }

@@ -12,25 +12,33 @@ export interface Sealed {
   data: string;
 }
 
-export class CredentialCipher {
-  private readonly keys: Map<number, Buffer>;
+export interface Keyring {
+  current: number;
+  keys: Map<number, Buffer>;
+}
 
-  /** `keys` maps key versions to 32-byte keys; new records are sealed with `currentVersion`. */
-  constructor(keys: Map<number, Buffer>, private readonly currentVersion: number) {
-    for (const [version, key] of keys) {
-      if (key.length !== 32) throw new Error(`encryption key version ${version} must be 32 bytes (AES-256), got ${key.length}`);
-    }
-    if (!keys.has(currentVersion)) throw new Error(`no encryption key for version ${currentVersion}`);
-    this.keys = keys;
+export class CredentialCipher {
+  private keyring: Keyring;
+
+  /**
+   * `reload` is asked for a fresh keyring when a ciphertext names a key version this
+   * process does not know yet (the key was rotated while it ran).
+   */
+  constructor(keyring: Keyring, private readonly reload?: () => Keyring) {
+    this.keyring = checked(keyring);
+  }
+
+  get currentVersion(): number {
+    return this.keyring.current;
   }
 
   seal(plaintext: string, associatedData: string): Sealed {
     const nonce = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentVersion)!, nonce);
+    const cipher = createCipheriv('aes-256-gcm', this.keyring.keys.get(this.keyring.current)!, nonce);
     cipher.setAAD(Buffer.from(associatedData, 'utf8'));
     const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return {
-      keyVersion: this.currentVersion,
+      keyVersion: this.keyring.current,
       nonce: nonce.toString('base64'),
       tag: cipher.getAuthTag().toString('base64'),
       data: data.toString('base64'),
@@ -38,7 +46,8 @@ export class CredentialCipher {
   }
 
   open(sealed: Sealed, associatedData: string): string {
-    const key = this.keys.get(sealed.keyVersion);
+    if (!this.keyring.keys.has(sealed.keyVersion) && this.reload) this.keyring = checked(this.reload());
+    const key = this.keyring.keys.get(sealed.keyVersion);
     if (!key) throw new Error(`credentials are sealed with key version ${sealed.keyVersion}, which is not configured`);
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.nonce, 'base64'));
     decipher.setAAD(Buffer.from(associatedData, 'utf8'));
@@ -47,21 +56,51 @@ export class CredentialCipher {
   }
 }
 
-/**
- * The key comes from AUDITSTREAM_ENCRYPTION_KEY (base64) in production. For the local
- * stack a key file is generated once (mode 0600) and reused, so data survives restarts.
- */
-export function loadCipher(options: { key?: string; keyFile?: string }): CredentialCipher {
-  let encoded = options.key;
-  if (!encoded) {
-    if (!options.keyFile) throw new Error('set AUDITSTREAM_ENCRYPTION_KEY (base64 of 32 random bytes)');
-    if (!existsSync(options.keyFile)) {
-      mkdirSync(dirname(options.keyFile), { recursive: true });
-      writeFileSync(options.keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
-    }
-    encoded = readFileSync(options.keyFile, 'utf8').trim();
+function checked(keyring: Keyring): Keyring {
+  for (const [version, key] of keyring.keys) {
+    if (key.length !== 32) throw new Error(`encryption key version ${version} must be 32 bytes (AES-256), got ${key.length}`);
   }
-  const key = Buffer.from(encoded, 'base64');
-  if (key.length !== 32) throw new Error('the encryption key must be base64 of exactly 32 bytes');
-  return new CredentialCipher(new Map([[1, key]]), 1);
+  if (!keyring.keys.has(keyring.current)) throw new Error(`no encryption key for version ${keyring.current}`);
+  return keyring;
+}
+
+/** "1:<base64>,2:<base64>" (the highest version seals) or a single base64 key (version 1). */
+export function parseKeys(value: string): Keyring {
+  const keys = new Map<number, Buffer>();
+  for (const entry of value.split(',').map((part) => part.trim()).filter(Boolean)) {
+    const match = /^(\d+):(.+)$/.exec(entry);
+    keys.set(match ? Number(match[1]) : 1, Buffer.from(match ? match[2] : entry, 'base64'));
+  }
+  if (keys.size === 0) throw new Error('no encryption key given');
+  return { current: Math.max(...keys.keys()), keys };
+}
+
+function readKeyFile(file: string): Keyring {
+  return parseKeys(readFileSync(file, 'utf8').trim());
+}
+
+/** Adds a fresh key version to a key file and returns the new version. */
+export function addKeyVersion(file: string): number {
+  const keyring = readKeyFile(file);
+  const version = keyring.current + 1;
+  keyring.keys.set(version, randomBytes(32));
+  const text = [...keyring.keys].map(([v, key]) => `${v}:${key.toString('base64')}`).join(',');
+  writeFileSync(file, text + '\n', { mode: 0o600 });
+  return version;
+}
+
+/**
+ * Production passes AUDITSTREAM_ENCRYPTION_KEYS ("1:<base64>,2:<base64>") or
+ * AUDITSTREAM_ENCRYPTION_KEY (one base64 key). For the local stack a key file is generated
+ * once (mode 0600), reused, and re-read when a rotation added a version.
+ */
+export function loadCipher(options: { keys?: string; keyFile?: string }): CredentialCipher {
+  if (options.keys) return new CredentialCipher(parseKeys(options.keys));
+  if (!options.keyFile) throw new Error('set AUDITSTREAM_ENCRYPTION_KEYS (base64 of 32 random bytes)');
+  const file = options.keyFile;
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  }
+  return new CredentialCipher(readKeyFile(file), () => readKeyFile(file));
 }

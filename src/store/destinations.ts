@@ -182,6 +182,29 @@ export class DestinationStore {
     };
   }
 
+  /**
+   * Re-seals every destination's credentials with the current key version (key rotation).
+   * Safe while the service runs: a record changed meanwhile (other nonce) is left to the
+   * next run rather than overwritten.
+   */
+  async reencryptAll(): Promise<{ reencrypted: number; current: number }> {
+    let reencrypted = 0;
+    let current = 0;
+    for (const doc of await this.collections.destinations.find({}).toArray()) {
+      if (doc.credentials.keyVersion === this.cipher.currentVersion) {
+        current++;
+        continue;
+      }
+      const sealed = this.sealCredentials(doc.tenantId, doc._id, this.openCredentials(doc));
+      const result = await this.collections.destinations.updateOne(
+        { _id: doc._id, 'credentials.nonce': doc.credentials.nonce },
+        { $set: { credentials: sealed } },
+      );
+      reencrypted += result.modifiedCount;
+    }
+    return { reencrypted, current };
+  }
+
   async recordStatus(id: string, record: StatusRecord): Promise<void> {
     const fields: Partial<DestinationDoc> = {
       status: record.status,

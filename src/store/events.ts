@@ -1,5 +1,6 @@
 // The audit log (`events`), the delivery buffer (`batches`) and the dispatch outbox.
 import { MongoBulkWriteError } from 'mongodb';
+import type { AuditEvent } from '../model.js';
 import type { BatchDoc, Collections, EventDoc, OutboxDoc } from './mongo.js';
 
 const duplicateKey = 11000;
@@ -35,15 +36,6 @@ export class EventStore {
     return duplicates;
   }
 
-  async findEvent(tenantId: string, eventId: string): Promise<EventDoc | null> {
-    return this.collections.events.findOne({ _id: eventKey(tenantId, eventId) });
-  }
-
-  /** Moves an event whose first batch was never written into a new batch. */
-  async reassignEvent(tenantId: string, eventId: string, seq: number, newBatchId: string): Promise<void> {
-    await this.collections.events.updateOne({ _id: eventKey(tenantId, eventId) }, { $set: { seq, batchId: newBatchId } });
-  }
-
   async batchExists(id: string): Promise<boolean> {
     return (await this.collections.batches.findOne({ _id: id }, { projection: { _id: 1 } })) !== null;
   }
@@ -54,6 +46,15 @@ export class EventStore {
 
   async insertBatch(batch: BatchDoc): Promise<void> {
     await this.collections.batches.insertOne(batch);
+  }
+
+  /** Leaves only `events` in a batch that is not announced yet. */
+  async replaceBatchEvents(id: string, events: AuditEvent[]): Promise<void> {
+    await this.collections.batches.updateOne({ _id: id }, { $set: { events, count: events.length } });
+  }
+
+  async removeBatch(id: string): Promise<void> {
+    await this.collections.batches.deleteOne({ _id: id });
   }
 
   async insertOutbox(entry: OutboxDoc): Promise<void> {

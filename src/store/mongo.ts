@@ -76,7 +76,10 @@ export interface ApiKeyDoc {
   name: string;
   /** The key's first characters, to recognise it in listings. */
   prefix: string;
+  /** What the key may do; absent on keys issued before scopes existed: everything. */
+  scopes?: ('publish' | 'manage' | 'read')[];
   createdAt: Date;
+  revokedAt?: Date;
 }
 
 export interface RejectionDoc {

@@ -49,6 +49,10 @@ export default async function setup(project: TestProject) {
     AUDITSTREAM_RETRY_WINDOW: '10s',
     AUDITSTREAM_DELETE_FLUSH_DEADLINE: '5s',
     AUDITSTREAM_LOG_LEVEL: 'info',
+    AUDITSTREAM_PUBLISH_RATE: '2000',
+    AUDITSTREAM_PUBLISH_BURST: '3000',
+    AUDITSTREAM_MANAGE_RATE: '50',
+    AUDITSTREAM_MANAGE_BURST: '100',
   };
   const serviceLog = join(dir, 'service.log');
   let service;

@@ -40,7 +40,7 @@ function workflowBundle(): Promise<WorkflowBundle> {
 export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: Partial<DeliveryConfig> = {}): Promise<Pipeline> {
   const policy = { ...loadConfig({}).delivery, ...delivery };
   const store = await connectStore(stack.mongodbUri, `pipeline_${randomUUID().slice(0, 8)}`);
-  const cipher = new CredentialCipher(new Map([[1, randomBytes(32)]]), 1);
+  const cipher = new CredentialCipher({ current: 1, keys: new Map([[1, randomBytes(32)]]) });
   const destinationStore = new DestinationStore(store.collections, cipher);
   const events = new EventStore(store.collections);
   const tenants = new TenantStore(store.collections);

@@ -5,7 +5,7 @@ import { CredentialCipher } from '../../src/store/crypto.js';
 import { maskSecret } from '../../src/store/destinations.js';
 
 describe('credential cipher', () => {
-  const cipher = new CredentialCipher(new Map([[1, randomBytes(32)]]), 1);
+  const cipher = new CredentialCipher({ current: 1, keys: new Map([[1, randomBytes(32)]]) });
 
   it('round-trips with a fresh nonce each time', () => {
     const a = cipher.seal('{"secret":"s"}', 't1/dst_1');

@@ -1,0 +1,76 @@
+// Operator commands, run next to the service with the same configuration (environment):
+//   npm run admin -- keys create --tenant <id> [--name <text>] [--scopes publish,manage,read]
+//   npm run admin -- keys list [--tenant <id>]
+//   npm run admin -- keys revoke <prefix>
+//   npm run admin -- rotate-key [--new]
+// With the local stack (no MONGODB_URI), `npm start` must be running.
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config.js';
+import { ApiKeyStore, scopes, type Scope } from '../store/api-keys.js';
+import { addKeyVersion, loadCipher } from '../store/crypto.js';
+import { DestinationStore } from '../store/destinations.js';
+import { connectStore } from '../store/mongo.js';
+import { keyFileOf } from '../service.js';
+import { projectRoot } from '../stack/local.js';
+
+const usage = `usage:
+  admin keys create --tenant <id> [--name <text>] [--scopes ${scopes.join(',')}]
+  admin keys list [--tenant <id>]
+  admin keys revoke <prefix>
+  admin rotate-key [--new]   re-encrypt all credentials with the newest key (--new: add one to the local key file first)`;
+
+async function main(argv: string[]): Promise<string> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { tenant: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, new: { type: 'boolean' } },
+  });
+  const config = loadConfig();
+  config.dataDir = resolve(projectRoot, config.dataDir);
+  const store = await connectStore(config.mongodbUri ?? 'mongodb://127.0.0.1:27018/', config.mongodbDatabase);
+  try {
+    const keys = new ApiKeyStore(store.collections);
+    const [command, sub, arg] = positionals;
+    if (command === 'keys' && sub === 'create') {
+      if (!values.tenant) throw new Error('--tenant is required');
+      const requested = (values.scopes ?? scopes.join(',')).split(',').map((s) => s.trim());
+      const unknown = requested.filter((s) => !(scopes as readonly string[]).includes(s));
+      if (unknown.length > 0) throw new Error(`unknown scopes ${unknown.join(', ')}; known: ${scopes.join(', ')}`);
+      const { key, doc } = await keys.issue(values.tenant, values.name ?? 'issued by admin', requested as Scope[]);
+      return `${key}\n(tenant ${doc.tenantId}, scopes ${doc.scopes!.join(',')}; shown once, only its hash is stored)`;
+    }
+    if (command === 'keys' && sub === 'list') {
+      const docs = await keys.list(values.tenant);
+      return docs
+        .map((d) => `${d.prefix}…  tenant=${d.tenantId}  scopes=${(d.scopes ?? scopes).join(',')}  created=${d.createdAt.toISOString()}${d.revokedAt ? `  REVOKED ${d.revokedAt.toISOString()}` : ''}  ${d.name}`)
+        .join('\n');
+    }
+    if (command === 'keys' && sub === 'revoke') {
+      if (!arg) throw new Error('give the key prefix shown by `keys list`');
+      const count = await keys.revoke(arg.replace(/…$/, ''));
+      if (count === 0) throw new Error(`no active key with prefix ${arg}`);
+      return `revoked ${count} key(s); they stop working now`;
+    }
+    if (command === 'rotate-key') {
+      if (values.new) {
+        if (config.encryptionKeys) throw new Error('--new adds a key to the local key file; with AUDITSTREAM_ENCRYPTION_KEYS, add the new version there');
+        addKeyVersion(keyFileOf(config));
+      }
+      const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
+      const result = await new DestinationStore(store.collections, cipher).reencryptAll();
+      return `key version ${cipher.currentVersion}: re-encrypted ${result.reencrypted} destinations, ${result.current} already current`;
+    }
+    throw new Error(usage);
+  } finally {
+    await store.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (output) => console.log(output),
+  (error: Error) => {
+    console.error(error.message);
+    process.exit(2);
+  },
+);
