@@ -1,0 +1,158 @@
+// Random and adversarial input (fast-check) at PublishEvent, PublishEvents and
+// CreateDestination: every answer is a clean success or INVALID_ARGUMENT, the process
+// stays up, and nothing malformed is stored.
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeClients, database, issueKey, stack } from '../support/clients.js';
+
+let key: string;
+let createKey: string;
+const tenantId = `tenant-hostile-${Date.now()}`;
+
+beforeAll(async () => {
+  key = await issueKey(tenantId);
+  createKey = await issueKey(`${tenantId}-create`);
+});
+afterAll(closeClients);
+
+const hostileKeys = ['__proto__', 'constructor', 'prototype', '$where', '$set', 'a.b', '.', '', '\u0000', 'ok', 'x'.repeat(300), 'é', '😀'];
+
+const hostileString = fc.oneof(
+  fc.string({ maxLength: 50 }),
+  fc.string({ unit: 'binary', maxLength: 50 }),
+  fc.constantFrom('', ' ', '\u0000', '\ud800', '<script>', "'; DROP TABLE x; --", '${jndi:ldap://x}', '%s%n', 'x'.repeat(5_000)),
+);
+
+const hostileValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    hostileString,
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(fc.oneof(fc.constantFrom(...hostileKeys), fc.string({ maxLength: 8 })), tie('value'), { maxKeys: 4 }),
+  ),
+})).value;
+
+function deep(levels: number): unknown {
+  let value: unknown = 'bottom';
+  for (let i = 0; i < levels; i++) value = { [`l${i}`]: value };
+  return value;
+}
+
+const eventLike = fc.record(
+  {
+    id: fc.oneof(hostileString, fc.constant(undefined)),
+    action: fc.oneof(fc.constantFrom('user.login', 'x'), hostileString),
+    outcome: fc.oneof(fc.constantFrom('success', 'failure', 'unknown'), hostileString),
+    occurredAt: fc.oneof(fc.constantFrom('2026-01-01T00:00:00Z', 'yesterday', '9999-99-99', ''), fc.integer()),
+    actor: fc.oneof(fc.record({ id: hostileString, ip: fc.oneof(fc.ipV4(), fc.ipV6(), hostileString) }, { requiredKeys: [] }), hostileValue),
+    metadata: fc.oneof(hostileValue, fc.constant(deep(40)), fc.dictionary(fc.constantFrom(...hostileKeys), hostileValue)),
+    requestId: hostileString,
+  },
+  { requiredKeys: [] },
+);
+
+async function post(apiKey: string, method: string, body: string | Buffer, contentType = 'application/json') {
+  const response = await fetch(`${stack.httpUrl}/auditstream.v1.${method}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': contentType },
+    body,
+  });
+  return { status: response.status, body: await response.json().catch(() => undefined) };
+}
+
+function expectClean(response: { status: number; body: any }) {
+  if (response.status !== 200) {
+    expect(response.status, JSON.stringify(response.body)).toBe(400);
+    expect(response.body.code).toBe('invalid_argument');
+    expect(typeof response.body.message).toBe('string');
+  }
+}
+
+/** What may be stored: only shapes MongoDB accepts and the validator lets through. */
+function assertStorable(value: unknown, path: string): void {
+  if (Array.isArray(value)) return value.forEach((item, i) => assertStorable(item, `${path}[${i}]`));
+  if (value === null || typeof value !== 'object' || value instanceof Date) return;
+  for (const [k, v] of Object.entries(value)) {
+    expect(k.startsWith('$') || k.includes('.') || k.includes('\u0000') || k === '__proto__', `bad key ${path}.${k}`).toBe(false);
+    assertStorable(v, `${path}.${k}`);
+  }
+}
+
+describe('hostile input', () => {
+  it('PublishEvent answers every random event cleanly', async () => {
+    await fc.assert(
+      fc.asyncProperty(eventLike, async (event) => {
+        expectClean(await post(key, 'EventService/PublishEvent', JSON.stringify({ event })));
+      }),
+      { numRuns: 150 },
+    );
+  }, 120_000);
+
+  it('PublishEvents answers random batches cleanly, all or nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(eventLike, { maxLength: 8 }), async (events) => {
+        expectClean(await post(key, 'EventService/PublishEvents', JSON.stringify({ events })));
+      }),
+      { numRuns: 60 },
+    );
+  }, 120_000);
+
+  it('CreateDestination answers random requests cleanly', async () => {
+    const request = fc.record(
+      {
+        provider: fc.oneof(fc.constantFrom('webhook', 'splunk', 'datadog', 'elastic', 'cloudwatch'), hostileString),
+        endpoint: fc.oneof(fc.webUrl(), fc.constantFrom('https://169.254.169.254/', 'https://127.0.0.2/', 'file:///etc/passwd', 'javascript:alert(1)'), hostileString),
+        secret: hostileString,
+        token: hostileString,
+        name: hostileString,
+        settings: fc.oneof(fc.record({ region: hostileString, index: hostileString, tags: hostileString }, { requiredKeys: [] }), hostileValue),
+        extra: hostileValue,
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(request, async (body) => {
+        expectClean(await post(createKey, 'DestinationService/CreateDestination', JSON.stringify(body)));
+      }),
+      { numRuns: 80 },
+    );
+  }, 120_000);
+
+  it('answers garbage bodies cleanly: invalid JSON, invalid UTF-8, random protobuf bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
+        expectClean(await post(key, 'EventService/PublishEvent', Buffer.from(bytes)));
+        const binary = await post(key, 'EventService/PublishEvent', Buffer.from(bytes), 'application/proto');
+        if (binary.status !== 200 && binary.status !== 400) {
+          // connect-es 2.1 answers a protobuf binary body it cannot parse with INTERNAL
+          // ("parse binary: …", hard-coded in its serialization); the request is refused and
+          // nothing is stored, but the code is not ours to choose. Anything else is a bug.
+          expect(binary.body).toMatchObject({ code: 'internal', message: expect.stringMatching(/^parse binary: /) });
+        }
+      }),
+      { numRuns: 60 },
+    );
+    const invalidUtf8 = Buffer.concat([Buffer.from('{"event":{"action":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}}')]);
+    expectClean(await post(key, 'EventService/PublishEvent', invalidUtf8));
+  }, 120_000);
+
+  it('is still up, and everything it stored is well-formed', async () => {
+    expect((await fetch(`${stack.httpUrl}/healthz`)).status).toBe(200);
+    const db = await database();
+    const events = await db.collection('events').find({ tenantId }).toArray();
+    expect(events.length).toBeGreaterThan(0);
+    for (const event of events) {
+      expect(typeof event.action).toBe('string');
+      expect(event.action.trim()).not.toBe('');
+      expect(['success', 'failure', 'unknown']).toContain(event.outcome);
+      expect(event.occurredAt).toBeInstanceOf(Date);
+      assertStorable(event.metadata, 'metadata');
+    }
+    const destinations = await db.collection('destinations').find({ tenantId: `${tenantId}-create` }).toArray();
+    for (const destination of destinations) expect(destination.endpoint).toMatch(/^https:\/\//);
+  });
+});
