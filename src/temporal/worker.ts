@@ -3,6 +3,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type { DeliveryActivities } from '../../activities/delivery.js';
+import { log } from '../log.js';
 
 export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -36,6 +37,7 @@ export async function startWorker(options: {
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
   });
   const running = worker.run();
+  log.info('delivery worker running', { taskQueue: options.taskQueue, namespace: options.namespace });
   return {
     async stop() {
       worker.shutdown();

@@ -55,11 +55,11 @@ const eventLike = fc.record(
   { requiredKeys: [] },
 );
 
-async function post(apiKey: string, method: string, body: string | Buffer, contentType = 'application/json') {
+async function post(apiKey: string, method: string, body: string | Uint8Array, contentType = 'application/json') {
   const response = await fetch(`${stack.httpUrl}/auditstream.v1.${method}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${apiKey}`, 'content-type': contentType },
-    body,
+    body: typeof body === 'string' ? body : new Uint8Array(body),
   });
   return { status: response.status, body: await response.json().catch(() => undefined) };
 }

@@ -38,7 +38,7 @@ describe('credentials', () => {
     const stored = JSON.stringify(raw);
     expect(stored).not.toContain(first);
     expect(stored).not.toContain(second);
-    expect(raw!.credentials).toMatchObject({ keyVersion: 1, nonce: expect.any(String), tag: expect.any(String) });
+    expect(raw!.credentials).toMatchObject({ keyVersion: expect.any(Number), nonce: expect.any(String), tag: expect.any(String) });
     await rest(key, 'DELETE', `/v1/audit/siem/${id}`);
   });
 });

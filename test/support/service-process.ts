@@ -28,7 +28,7 @@ export async function startServiceProcess(env: Record<string, string>, logFile: 
   const httpUrl = `http://127.0.0.1:${env.AUDITSTREAM_HTTP_PORT}`;
   const grpcUrl = `http://127.0.0.1:${env.AUDITSTREAM_GRPC_PORT}`;
   const role = env.AUDITSTREAM_ROLE ?? 'all';
-  const runningBefore = existsSync(logFile) ? readFileSync(logFile, 'utf8').split("state: 'RUNNING'").length : 1;
+  const runningBefore = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('delivery worker running').length : 1;
   const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) {
@@ -38,7 +38,7 @@ export async function startServiceProcess(env: Record<string, string>, logFile: 
     if (Date.now() > deadline) throw new Error(`the service did not become ready in 90s; see ${logFile}`);
     if (role === 'worker') {
       // A worker has no listener: it is ready once it says so.
-      if (existsSync(logFile) && readFileSync(logFile, 'utf8').split("state: 'RUNNING'").length > runningBefore) break;
+      if (existsSync(logFile) && readFileSync(logFile, 'utf8').split('delivery worker running').length > runningBefore) break;
     } else {
       const ready = await fetch(`${httpUrl}/readyz`).then((r) => r.ok, () => false);
       if (ready) break;
