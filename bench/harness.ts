@@ -1,53 +1,72 @@
-// The benchmark stack: the local stack and the service in this process, a loopback HTTPS
-// receiver, and helpers to publish at a steady rate and read Temporal's histories.
+// The benchmark stack: the local stack (FerretDB, Temporal dev server) started here, the
+// service as its own process (so its memory is its own), and helpers to publish at a
+// steady rate, create destinations and read Temporal's histories.
 import { createClient, type Client as RpcClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { Client, Connection } from '@temporalio/client';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { MongoClient } from 'mongodb';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../src/config.js';
 import { EventService } from '../src/gen/auditstream/v1/events_pb.js';
-import { setLogLevel } from '../src/log.js';
-import { startService, type RunningService } from '../src/service.js';
+import { ApiKeyStore } from '../src/store/api-keys.js';
 import { startLocalStack, type LocalStack } from '../src/stack/local.js';
 import { freePort } from '../src/stack/processes.js';
+import { startServiceProcess, type ServiceProcess } from '../test/support/service-process.js';
 import { makeTestPki, type TestPki } from '../test/support/tls.js';
+import { startBenchReceiver, type BenchReceiver } from './receiver.js';
 
 export interface BenchStack {
   dir: string;
   pki: TestPki;
   stack: LocalStack;
-  service: RunningService;
+  service: ServiceProcess;
+  mongo: MongoClient;
   temporal: Client;
+  issueKey(tenantId: string): Promise<string>;
   events(key: string): RpcClient<typeof EventService>;
+  addWebhook(key: string): Promise<{ id: string; receiver: BenchReceiver }>;
+  serviceRssMiB(): number;
   stop(): Promise<void>;
 }
 
 export async function startBenchStack(env: Record<string, string> = {}): Promise<BenchStack> {
-  setLogLevel('warn');
   const dir = mkdtempSync(join(tmpdir(), 'auditstream-bench-'));
   const pki = makeTestPki(dir);
   const stack = await startLocalStack({ dataDir: join(dir, 'stack'), mongodb: true, temporal: true, headless: true });
-  const config = loadConfig({
-    AUDITSTREAM_HTTP_PORT: String(await freePort()),
-    AUDITSTREAM_GRPC_PORT: String(await freePort()),
-    AUDITSTREAM_DATA_DIR: join(dir, 'service'),
-    AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
-    AUDITSTREAM_ALLOW_PRIVATE_NETWORKS: '127.0.0.1/32',
-    AUDITSTREAM_LOG_LEVEL: 'warn',
-    ...env,
-  });
-  const service = await startService(config, { mongodbUri: stack.mongodbUri!, temporalAddress: stack.temporalAddress! });
+  const service = await startServiceProcess(
+    {
+      MONGODB_URI: stack.mongodbUri!,
+      TEMPORAL_ADDRESS: stack.temporalAddress!,
+      AUDITSTREAM_HTTP_PORT: String(await freePort()),
+      AUDITSTREAM_GRPC_PORT: String(await freePort()),
+      AUDITSTREAM_DATA_DIR: join(dir, 'service'),
+      AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
+      AUDITSTREAM_ALLOW_PRIVATE_NETWORKS: '127.0.0.1/32',
+      AUDITSTREAM_LOG_LEVEL: 'warn',
+      // The benchmark measures the service, not its per-tenant limits.
+      AUDITSTREAM_PUBLISH_RATE: '100000000',
+      AUDITSTREAM_PUBLISH_BURST: '100000000',
+      AUDITSTREAM_MANAGE_RATE: '1000',
+      AUDITSTREAM_MANAGE_BURST: '1000',
+      ...env,
+    },
+    join(dir, 'service.log'),
+  );
+  const mongo = await new MongoClient(stack.mongodbUri!).connect();
   const temporal = new Client({ connection: await Connection.connect({ address: stack.temporalAddress! }) });
-  const transport = createGrpcTransport({ baseUrl: service.grpcUrl! });
+  const transport = createGrpcTransport({ baseUrl: service.grpcUrl });
+  const keys = new ApiKeyStore({ apiKeys: mongo.db('auditstream').collection('api_keys') } as never);
+  const receivers: BenchReceiver[] = [];
   return {
     dir,
     pki,
     stack,
     service,
+    mongo,
     temporal,
+    issueKey: async (tenantId) => (await keys.issue(tenantId, 'bench')).key,
     events: (key) =>
       createClient(EventService, {
         ...transport,
@@ -56,10 +75,26 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
           headers.set('authorization', `Bearer ${key}`);
           return transport.unary(method, signal, timeout, headers, input, values);
         },
-        stream: transport.stream,
       }),
+    async addWebhook(key) {
+      const receiver = await startBenchReceiver(pki, 'bench-secret');
+      receivers.push(receiver);
+      const response = await fetch(`${service.httpUrl}/v1/audit/siem`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+        body: JSON.stringify({ provider: 'webhook', endpoint: receiver.url, secret: 'bench-secret' }),
+      });
+      if (response.status !== 201) throw new Error(`create failed: ${await response.text()}`);
+      return { id: (await response.json()).destination.id as string, receiver };
+    },
+    serviceRssMiB() {
+      const status = readFileSync(`/proc/${service.child.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+    },
     async stop() {
+      await Promise.all(receivers.map((r) => r.close()));
       await temporal.connection.close();
+      await mongo.close();
       await service.stop();
       await stack.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -99,3 +134,5 @@ export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
+
+export const round = (value: number, digits = 0) => Number(value.toFixed(digits));

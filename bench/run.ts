@@ -1,19 +1,19 @@
-// `npm run bench [-- scenario ...]`: brings up its own local stack, runs the scenarios,
-// prints a table per scenario and writes the figures to bench/results/<time>.json.
+// `npm run bench [-- scenario ...]`: brings up its own stack, runs the scenarios, prints a
+// table per scenario and writes the figures to bench/results/<time>.json.
+// Scenarios: ingest, e2e, sustained, backlog, baseline (default: all, in that order).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/stack/local.js';
-import { startBenchStack } from './harness.js';
-import { measureTemporalCost } from './temporal-cost.js';
+import { startBenchStack, type BenchStack } from './harness.js';
+import { backlog, baseline, endToEnd, ingest, sustained } from './scenarios.js';
 
-const scenarios: Record<string, (bench: Awaited<ReturnType<typeof startBenchStack>>) => Promise<unknown>> = {
-  'temporal-cost': async (bench) => {
-    const rows = await measureTemporalCost(bench);
-    console.log('\nTemporal history events per 1,000 delivered events (1 webhook destination)');
-    console.table(rows.map((r) => ({ 'events/s': r.rate, seconds: r.seconds, delivered: r.delivered, 'history events': r.historyEvents, 'per 1,000': r.perThousand.toFixed(1) })));
-    return rows;
-  },
+const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Promise<Record<string, unknown>[]> }> = {
+  ingest: { title: 'Ingest (1 destination enabled)', run: (b) => ingest(b) },
+  e2e: { title: 'End to end at steady rates: publish → arrival, and Temporal history events per 1,000 delivered', run: (b) => endToEnd(b) },
+  sustained: { title: 'Highest sustained end-to-end rate', run: (b) => sustained(b) },
+  backlog: { title: 'Backlog: receiver down while N events are published, then up', run: (b) => backlog(b) },
+  baseline: { title: 'Baselines in the same run', run: (b) => baseline(b) },
 };
 
 async function main() {
@@ -22,10 +22,16 @@ async function main() {
   for (const name of names) if (!scenarios[name]) throw new Error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(', ')}`);
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   console.log(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}`);
-  const bench = await startBenchStack();
-  const results: Record<string, unknown> = { machine, at: new Date().toISOString() };
+  // Retries back off for 2 s at most here, so a receiver coming back is noticed quickly.
+  const bench = await startBenchStack({ AUDITSTREAM_MAX_BACKOFF: '2s' });
+  const results: Record<string, unknown> = { machine, at: new Date().toISOString(), command: `npm run bench -- ${names.join(' ')}` };
   try {
-    for (const name of names) results[name] = await scenarios[name](bench);
+    for (const name of names) {
+      const rows = await scenarios[name].run(bench);
+      console.log(`\n${scenarios[name].title}`);
+      console.table(rows);
+      results[name] = rows;
+    }
   } finally {
     await bench.stop();
   }

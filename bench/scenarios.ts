@@ -1,0 +1,226 @@
+// The benchmark scenarios of `npm run bench`. Each returns rows of figures; run.ts prints
+// them as tables and writes them as JSON.
+import { create } from '@bufbuild/protobuf';
+import { Agent, request } from 'undici';
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AuditEventSchema } from '../src/gen/auditstream/v1/events_pb.js';
+import type { AuditEvent } from '../src/model.js';
+import { buildWebhookRequest } from '../src/providers/webhook/request.js';
+import { encodeWebhookEvent } from '../src/providers/webhook/encode.js';
+import { historyEventCount, percentile, publishAtRate, round, type BenchStack } from './harness.js';
+import { startBenchReceiver, type BenchReceiver } from './receiver.js';
+
+const event = (id: string) => create(AuditEventSchema, { id, action: 'user.login', outcome: 'success', actor: { id: 'u-1', ip: '203.0.113.9' } });
+
+async function tenantWith(bench: BenchStack, destinations: number) {
+  const tenantId = `bench-${randomUUID().slice(0, 8)}`;
+  const key = await bench.issueKey(tenantId);
+  const targets = [];
+  for (let i = 0; i < destinations; i++) targets.push(await bench.addWebhook(key));
+  return { tenantId, key, client: bench.events(key), targets };
+}
+
+/** 1. Ingest: unary PublishEvent from 64 concurrent callers, and PublishEvents of 500. */
+export async function ingest(bench: BenchStack, seconds = 10) {
+  const rows = [];
+  const unary = await tenantWith(bench, 1);
+  const latencies: number[] = [];
+  const deadline = performance.now() + seconds * 1000;
+  let count = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async (_, caller) => {
+      for (let i = 0; performance.now() < deadline; i++) {
+        const start = performance.now();
+        await unary.client.publishEvent({ event: event(`u-${caller}-${i}`) });
+        latencies.push(performance.now() - start);
+        count++;
+      }
+    }),
+  );
+  rows.push({ call: 'PublishEvent ×64 concurrent', 'events/s': round(count / seconds), 'p50 ms': round(percentile(latencies, 50), 1), 'p99 ms': round(percentile(latencies, 99), 1) });
+
+  const batched = await tenantWith(bench, 1);
+  const batchLatencies: number[] = [];
+  const batchDeadline = performance.now() + seconds * 1000;
+  let batchCount = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async (_, caller) => {
+      for (let i = 0; performance.now() < batchDeadline; i++) {
+        const start = performance.now();
+        await batched.client.publishEvents({ events: Array.from({ length: 500 }, (_, j) => event(`b-${caller}-${i}-${j}`)) });
+        batchLatencies.push(performance.now() - start);
+        batchCount += 500;
+      }
+    }),
+  );
+  rows.push({ call: 'PublishEvents of 500 ×4', 'events/s': round(batchCount / seconds), 'p50 ms': round(percentile(batchLatencies, 50), 1), 'p99 ms': round(percentile(batchLatencies, 99), 1) });
+  return rows;
+}
+
+/** Publishes at a steady rate in 10 ms ticks and measures publish-to-arrival at every destination. */
+async function steadyRun(bench: BenchStack, destinations: number, rate: number, seconds: number) {
+  const t = await tenantWith(bench, destinations);
+  const sentAt = new Map<string, number>();
+  const perTick = Math.max(1, Math.round(rate / 100));
+  const ticks = Math.round((rate * seconds) / perTick);
+  const start = performance.now();
+  await publishAtRate(ticks / seconds, seconds, async (tick) => {
+    const ids = Array.from({ length: perTick }, (_, j) => `s-${tick}-${j}`);
+    const now = performance.now();
+    ids.forEach((id) => sentAt.set(id, now));
+    await t.client.publishEvents({ events: ids.map(event) });
+  });
+  const total = sentAt.size;
+  await Promise.all(t.targets.map(({ receiver }) => receiver.waitFor(total, 180_000)));
+  const latencies: number[] = [];
+  let lastArrival = 0;
+  for (const { receiver } of t.targets) {
+    for (const [id, at] of receiver.firstArrival) {
+      latencies.push(at - sentAt.get(id)!);
+      lastArrival = Math.max(lastArrival, at);
+    }
+  }
+  await sleep(500);
+  let history = 0;
+  for (const { id } of t.targets) history += await historyEventCount(bench.temporal, `destination-${id}`);
+  return {
+    destinations,
+    'publish/s': rate,
+    events: total,
+    'delivered/s per dest': round(total / ((lastArrival - start) / 1000)),
+    'p50 ms': round(percentile(latencies, 50)),
+    'p99 ms': round(percentile(latencies, 99)),
+    'max ms': round(Math.max(...latencies)),
+    'history events per 1,000': round((history / (total * destinations)) * 1000, 1),
+  };
+}
+
+/** 2 and 3. End to end at stepped rates to 1, 3 and 10 destinations, with Temporal cost. */
+export async function endToEnd(bench: BenchStack, rates = [100, 1_000, 5_000], destinationCounts = [1, 3, 10], seconds = 10) {
+  const rows = [];
+  for (const destinations of destinationCounts) {
+    for (const rate of rates) {
+      rows.push(await steadyRun(bench, destinations, rate, seconds));
+      console.log(JSON.stringify(rows[rows.length - 1]));
+    }
+  }
+  return rows;
+}
+
+/** The highest rate the pipeline sustains: publish as fast as PublishEvents allows, measure delivery. */
+export async function sustained(bench: BenchStack, destinationCounts = [1, 3], seconds = 15) {
+  const rows = [];
+  for (const destinations of destinationCounts) {
+    const t = await tenantWith(bench, destinations);
+    const start = performance.now();
+    let published = 0;
+    const deadline = start + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, caller) => {
+        for (let i = 0; performance.now() < deadline; i++) {
+          await t.client.publishEvents({ events: Array.from({ length: 500 }, (_, j) => event(`x-${caller}-${i}-${j}`)) });
+          published += 500;
+        }
+      }),
+    );
+    const publishSeconds = (performance.now() - start) / 1000;
+    await Promise.all(t.targets.map(({ receiver }) => receiver.waitFor(published, 300_000)));
+    const deliverySeconds = (performance.now() - start) / 1000;
+    rows.push({
+      destinations,
+      published,
+      'publish/s': round(published / publishSeconds),
+      'delivered/s per dest (sustained)': round(published / deliverySeconds),
+    });
+    console.log(JSON.stringify(rows[rows.length - 1]));
+  }
+  return rows;
+}
+
+/** 4. Backlog: receivers down while N events are published, then up. */
+export async function backlog(bench: BenchStack, sizes = [20_000, 100_000]) {
+  const rows = [];
+  for (const size of sizes) {
+    const t = await tenantWith(bench, 1);
+    const { receiver, id } = t.targets[0];
+    receiver.up = false;
+    const rssBefore = bench.serviceRssMiB();
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, bench.serviceRssMiB())), 250);
+    const start = performance.now();
+    let published = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, caller) => {
+        while (published < size) {
+          const n = Math.min(500, size - published);
+          published += n;
+          await t.client.publishEvents({ events: Array.from({ length: n }, (_, j) => event(`bl-${caller}-${published}-${j}`)) });
+        }
+      }),
+    );
+    const publishRate = size / ((performance.now() - start) / 1000);
+    const rssDuringOutage = bench.serviceRssMiB();
+    receiver.up = true;
+    // The customer fixes their receiver and updates the destination: delivery resumes at once.
+    await fetch(`${bench.service.httpUrl}/v1/audit/siem/${id}`, { method: 'PATCH', headers: { authorization: `Bearer ${t.key}` }, body: '{}' });
+    const drainStart = performance.now();
+    await receiver.waitFor(size, 900_000);
+    const drainSeconds = (performance.now() - drainStart) / 1000;
+    clearInterval(sampler);
+    await sleep(2_000);
+    rows.push({
+      events: size,
+      'publish/s': round(publishRate),
+      'drain s': round(drainSeconds, 1),
+      'drain/s': round(size / drainSeconds),
+      'drain ÷ publish': round(size / drainSeconds / publishRate, 2),
+      'RSS before MiB': round(rssBefore),
+      'RSS outage MiB': round(rssDuringOutage),
+      'RSS peak MiB': round(rssPeak),
+      'RSS after MiB': round(bench.serviceRssMiB()),
+    });
+    console.log(JSON.stringify(rows[rows.length - 1]));
+  }
+  return rows;
+}
+
+/**
+ * 5. Baselines in the same run: a direct forwarder (the same events, signed batches of 500,
+ * the same receivers, straight from memory, no durability) and the store's raw insert rate.
+ */
+export async function baseline(bench: BenchStack, events = 100_000) {
+  const rows = [];
+  const agent = new Agent({ connect: { ca: readFileSync(bench.pki.caFile) }, keepAliveTimeout: 30_000 });
+  const now = new Date();
+  const all: AuditEvent[] = Array.from({ length: events }, (_, i) => ({
+    id: `base-${i}`, occurredAt: now, receivedAt: now, action: 'user.login', outcome: 'success', actor: { id: 'u-1', ip: '203.0.113.9' },
+  }));
+  for (const destinations of [1, 3]) {
+    const receivers: BenchReceiver[] = [];
+    for (let i = 0; i < destinations; i++) receivers.push(await startBenchReceiver(bench.pki, 'bench-secret'));
+    const start = performance.now();
+    await Promise.all(
+      receivers.map(async (receiver) => {
+        const target = { id: 'baseline', tenantId: 't', provider: 'webhook' as const, endpoint: receiver.url, settings: {}, credentials: { secret: 'bench-secret' } };
+        for (let i = 0; i < all.length; i += 500) {
+          const req = buildWebhookRequest(all.slice(i, i + 500).map(encodeWebhookEvent), target, new Date());
+          const response = await request(req.url, { method: 'POST', headers: req.headers, body: req.body, dispatcher: agent });
+          await response.body.dump();
+        }
+      }),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    rows.push({ baseline: `direct forwarder → ${destinations} receiver(s)`, 'events/s per dest': round(events / seconds) });
+    await Promise.all(receivers.map((r) => r.close()));
+  }
+  const collection = bench.mongo.db('bench_raw').collection('events');
+  const docs = all.map((e, i) => ({ ...e, _id: `raw:${e.id}`, tenantId: 'raw', seq: i, batchId: 'raw:1' }));
+  const start = performance.now();
+  for (let i = 0; i < docs.length; i += 500) await collection.insertMany(docs.slice(i, i + 500) as never[]);
+  rows.push({ baseline: 'raw insertMany of 500 (FerretDB)', 'events/s per dest': round(events / ((performance.now() - start) / 1000)) });
+  await bench.mongo.db('bench_raw').dropDatabase();
+  await agent.close();
+  return rows;
+}
