@@ -129,6 +129,9 @@ export function createDeliveryActivities({ collections, destinations, events, ht
     if (progress.delivered > 0 || progress.rejected > 0) {
       await destinations.recordDeliveries(input.destinationId, progress.delivered, progress.rejected, new Date());
     }
+    for (const range of progress.settled) {
+      if (range.count > 0) await events.releaseBatch(batchId(input.tenantId, range.lo), input.destinationId).catch(() => undefined);
+    }
   }
 
   return {

@@ -1,12 +1,12 @@
 // `npm run bench [-- scenario ...]`: brings up its own stack, runs the scenarios, prints a
 // table per scenario and writes the figures to bench/results/<time>.json.
-// Scenarios: ingest, e2e, sustained, backlog, baseline (default: all, in that order).
+// Scenarios: ingest, e2e, sustained, backlog, baseline, store (default: all, in that order).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/stack/local.js';
 import { startBenchStack, type BenchStack } from './harness.js';
-import { backlog, baseline, endToEnd, ingest, sustained } from './scenarios.js';
+import { backlog, baseline, endToEnd, ingest, storeReads, sustained } from './scenarios.js';
 
 const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Promise<Record<string, unknown>[]> }> = {
   ingest: { title: 'Ingest (1 destination enabled)', run: (b) => ingest(b) },
@@ -14,6 +14,7 @@ const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Pro
   sustained: { title: 'Highest sustained end-to-end rate', run: (b) => sustained(b) },
   backlog: { title: 'Backlog: receiver down while N events are published, then up', run: (b) => backlog(b) },
   baseline: { title: 'Baselines in the same run', run: (b) => baseline(b) },
+  store: { title: 'The store: FerretDB reads by _id as a collection grows', run: (b) => storeReads(b) },
 };
 
 async function main() {

@@ -40,6 +40,8 @@ export async function ingest(bench: BenchStack, seconds = 10) {
     }),
   );
   rows.push({ call: 'PublishEvent ×64 concurrent', 'events/s': round(count / seconds), 'p50 ms': round(percentile(latencies, 50), 1), 'p99 ms': round(percentile(latencies, 99), 1) });
+  // Each scenario leaves the pipeline idle for the next: wait for this backlog to be delivered.
+  await unary.targets[0].receiver.waitFor(count, 600_000);
 
   const batched = await tenantWith(bench, 1);
   const batchLatencies: number[] = [];
@@ -56,6 +58,7 @@ export async function ingest(bench: BenchStack, seconds = 10) {
     }),
   );
   rows.push({ call: 'PublishEvents of 500 ×4', 'events/s': round(batchCount / seconds), 'p50 ms': round(percentile(batchLatencies, 50), 1), 'p99 ms': round(percentile(batchLatencies, 99), 1) });
+  await batched.targets[0].receiver.waitFor(batchCount, 600_000);
   return rows;
 }
 
@@ -73,7 +76,15 @@ async function steadyRun(bench: BenchStack, destinations: number, rate: number, 
     await t.client.publishEvents({ events: ids.map(event) });
   });
   const total = sentAt.size;
-  await Promise.all(t.targets.map(({ receiver }) => receiver.waitFor(total, 180_000)));
+  try {
+    await Promise.all(t.targets.map(({ receiver }) => receiver.waitFor(total, 180_000)));
+  } catch (error) {
+    for (const { id, receiver } of t.targets) {
+      const status = await bench.temporal.workflow.getHandle(`destination-${id}`).query('status');
+      console.error(`destination ${id}: received ${receiver.firstArrival.size}/${total}, workflow ${JSON.stringify(status)}`);
+    }
+    throw error;
+  }
   const latencies: number[] = [];
   let lastArrival = 0;
   for (const { receiver } of t.targets) {
@@ -222,5 +233,21 @@ export async function baseline(bench: BenchStack, events = 100_000) {
   rows.push({ baseline: 'raw insertMany of 500 (FerretDB)', 'events/s per dest': round(events / ((performance.now() - start) / 1000)) });
   await bench.mongo.db('bench_raw').dropDatabase();
   await agent.close();
+  return rows;
+}
+
+/** What holds the embedded store back: the cost of a read by `_id` as a collection grows. */
+export async function storeReads(bench: BenchStack, sizes = [1_000, 10_000, 30_000]) {
+  const rows = [];
+  const collection = bench.mongo.db('bench_reads').collection<{ _id: string; events: unknown[] }>('batches');
+  for (const size of sizes) {
+    const have = await collection.countDocuments({});
+    const docs = Array.from({ length: size - have }, (_, i) => ({ _id: `t:${have + i}`, events: [{ id: 'x', action: 'user.login' }] }));
+    for (let i = 0; i < docs.length; i += 1000) await collection.insertMany(docs.slice(i, i + 1000));
+    const start = performance.now();
+    for (let i = 0; i < 200; i++) await collection.findOne({ _id: `t:${Math.floor(Math.random() * size)}` });
+    rows.push({ documents: size, 'ms per read by _id': round((performance.now() - start) / 200, 2) });
+  }
+  await bench.mongo.db('bench_reads').dropDatabase();
   return rows;
 }

@@ -75,6 +75,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
     const stopSweeper = startSweeper(events, dispatcher, {
       intervalMs: config.delivery.sweepIntervalMs,
       staleAfterMs: config.delivery.sweepStaleAfterMs,
+      batchRetentionMs: config.delivery.retryWindowMs + 3600_000,
     });
     const server = await startApiServer(
       {

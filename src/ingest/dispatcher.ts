@@ -25,6 +25,9 @@ export class Dispatcher implements Announcer {
   /** Batch id → destinations not yet told about it. */
   private readonly outstanding = new Map<string, Set<string>>();
   private idleWaiters: (() => void)[] = [];
+  /** Confirmed outbox entries, removed together: one write per interval instead of one per batch. */
+  private confirmed: string[] = [];
+  private removal?: NodeJS.Timeout;
 
   constructor(
     private readonly signal: Signaler,
@@ -58,7 +61,7 @@ export class Dispatcher implements Announcer {
 
   /** Resolves when every announcement made so far has been delivered. */
   idle(): Promise<void> {
-    if (this.outstanding.size === 0) return Promise.resolve();
+    if (this.outstanding.size === 0 && this.removal === undefined) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -99,14 +102,22 @@ export class Dispatcher implements Announcer {
     if (waiting.size > 0) return;
     this.outstanding.delete(batchId);
     this.removeOutbox(batchId);
-    if (this.outstanding.size === 0) {
-      this.idleWaiters.splice(0).forEach((resolve) => resolve());
-    }
   }
 
   private removeOutbox(batchId: string): void {
-    this.events.removeOutbox(batchId).catch((error) =>
-      log.warn('could not remove an outbox entry; the sweeper will re-announce it', { batchId, error: errorMessage(error) }),
-    );
+    this.confirmed.push(batchId);
+    this.removal ??= setTimeout(() => void this.removeConfirmed(), 200);
+  }
+
+  private async removeConfirmed(): Promise<void> {
+    const ids = this.confirmed.splice(0);
+    try {
+      await this.events.removeOutboxMany(ids);
+    } catch (error) {
+      log.warn('could not remove outbox entries; the sweeper will re-announce them', { entries: ids.length, error: errorMessage(error) });
+    }
+    this.removal = undefined;
+    if (this.confirmed.length > 0) this.removal = setTimeout(() => void this.removeConfirmed(), 200);
+    else if (this.outstanding.size === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
   }
 }

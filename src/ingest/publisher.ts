@@ -102,8 +102,12 @@ export class Publisher {
     // 2. the batch (from here on, the sweeper delivers it);
     // 3. the audit log, whose duplicate ids are events an earlier publish already put in a
     //    batch (that batch was written before its audit-log entries), so they leave this one.
-    await this.events.insertOutbox(entry);
-    await this.events.insertBatch({ ...entry, events: unique });
+    // With no destination enabled the events go to the audit log only.
+    const buffered = entry.destinations.length > 0;
+    if (buffered) {
+      await this.events.insertOutbox(entry);
+      await this.events.insertBatch({ ...entry, events: unique, pendingFor: [...entry.destinations] });
+    }
     const docs: EventDoc[] = unique.map((event, index) => ({
       ...event,
       _id: eventKey(tenantId, event.id),
@@ -114,6 +118,7 @@ export class Publisher {
     const duplicates = await this.events.insertEvents(docs);
     const duplicateIds = new Set([...duplicates].map((index) => unique[index].id));
     for (const result of results) if (duplicateIds.has(result.id)) result.duplicate = true;
+    if (!buffered) return results;
     if (duplicates.size === unique.length) {
       await this.events.removeBatch(id);
       await this.events.removeOutbox(id);

@@ -8,7 +8,11 @@ import type { Dispatcher } from './dispatcher.js';
 export interface SweeperOptions {
   intervalMs: number;
   staleAfterMs: number;
+  /** Batches older than this are past every destination's retry window: removed (hourly). */
+  batchRetentionMs: number;
 }
+
+const batchCleanupIntervalMs = 3600_000;
 
 export function startSweeper(events: EventStore, dispatcher: Dispatcher, options: SweeperOptions): () => void {
   let running = false;
@@ -32,7 +36,21 @@ export function startSweeper(events: EventStore, dispatcher: Dispatcher, options
       running = false;
     }
   };
+  // Batches a destination dropped (window spent, flush deadline) are never released: they go
+  // once no destination could still want them.
+  const cleanup = async () => {
+    try {
+      const removed = await events.removeBatchesBefore(new Date(Date.now() - options.batchRetentionMs));
+      if (removed > 0) log.info('removed expired buffered batches', { removed });
+    } catch (error) {
+      log.warn('batch clean-up failed; will try again', { error: errorMessage(error) });
+    }
+  };
   const timer = setInterval(() => void sweep(), options.intervalMs);
+  const cleanupTimer = setInterval(() => void cleanup(), batchCleanupIntervalMs);
   void sweep();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    clearInterval(cleanupTimer);
+  };
 }

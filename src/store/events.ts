@@ -57,12 +57,36 @@ export class EventStore {
     await this.collections.batches.deleteOne({ _id: id });
   }
 
+  /**
+   * A destination is done with a batch; the last one deletes it. Idempotent per destination
+   * (a retried delivery releases nothing twice); a release lost to a concurrent one leaves
+   * the batch to the periodic clean-up, never deletes it early.
+   */
+  async releaseBatch(id: string, destinationId: string): Promise<void> {
+    const batch = await this.collections.batches.findOneAndUpdate(
+      { _id: id },
+      { $pull: { pendingFor: destinationId } },
+      { returnDocument: 'after' }, // FerretDB 1.24 does not support a projection here
+    );
+    if (batch && batch.pendingFor.length === 0) await this.collections.batches.deleteOne({ _id: id });
+  }
+
+  /** Batches older than `before` that some destination dropped rather than delivered. */
+  async removeBatchesBefore(before: Date): Promise<number> {
+    return (await this.collections.batches.deleteMany({ createdAt: { $lt: before } })).deletedCount;
+  }
+
   async insertOutbox(entry: OutboxDoc): Promise<void> {
     await this.collections.outbox.insertOne(entry);
   }
 
   async removeOutbox(id: string): Promise<void> {
     await this.collections.outbox.deleteOne({ _id: id });
+  }
+
+  /** One delete for many confirmed entries (the outbox stays small, so `$in` is cheap even on FerretDB). */
+  async removeOutboxMany(ids: string[]): Promise<void> {
+    if (ids.length > 0) await this.collections.outbox.deleteMany({ _id: { $in: ids } });
   }
 
   /** Outbox entries older than `before`: announcements that a crash or an outage interrupted. */

@@ -60,6 +60,28 @@ describe('store features on FerretDB', () => {
     expect(await s.collections.events.countDocuments({})).toBe(4);
   });
 
+  it('releases a batch per destination with $pull, idempotently, and deletes it after the last', async () => {
+    const s = await store();
+    const events = new EventStore(s.collections);
+    const entry = { _id: 't:1', tenantId: 't', firstSeq: 1, lastSeq: 1, count: 0, destinations: ['a', 'b'], createdAt: new Date() };
+    await events.insertBatch({ ...entry, events: [], pendingFor: ['a', 'b'] });
+    await events.releaseBatch('t:1', 'a');
+    await events.releaseBatch('t:1', 'a');
+    expect(await events.batchExists('t:1')).toBe(true);
+    await events.releaseBatch('t:1', 'b');
+    expect(await events.batchExists('t:1')).toBe(false);
+  });
+
+  it('removes batches older than the retention', async () => {
+    const s = await store();
+    const events = new EventStore(s.collections);
+    const batch = (id: string, at: number) => ({ _id: id, tenantId: 't', firstSeq: 1, lastSeq: 1, count: 0, destinations: [], createdAt: new Date(at), events: [], pendingFor: ['x'] });
+    await events.insertBatch(batch('old', 1_000));
+    await events.insertBatch(batch('new', 9_000));
+    expect(await events.removeBatchesBefore(new Date(5_000))).toBe(1);
+    expect(await events.batchExists('new')).toBe(true);
+  });
+
   it('reads outbox entries older than a time, oldest first', async () => {
     const s = await store();
     const events = new EventStore(s.collections);

@@ -35,7 +35,10 @@ export async function startServiceProcess(env: Record<string, string>, logFile: 
       const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
       throw new Error(`the service exited with code ${child.exitCode} while starting; ${logFile} ends with:\n${tail}`);
     }
-    if (Date.now() > deadline) throw new Error(`the service did not become ready in 90s; see ${logFile}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL'); // never leave a half-started service behind
+      throw new Error(`the service did not become ready in 90s; see ${logFile}`);
+    }
     if (role === 'worker') {
       // A worker has no listener: it is ready once it says so.
       if (existsSync(logFile) && readFileSync(logFile, 'utf8').split('delivery worker running').length > runningBefore) break;
