@@ -65,6 +65,13 @@ interface PlannedBatch extends SettledRange {
   events: AuditEvent[];
 }
 
+/**
+ * Most batches one delivery reads: with many small batches (a quiet tenant's events arrive
+ * one by one) a delivery stays short, heartbeats, and shows progress, instead of reading
+ * thousands of documents before sending anything.
+ */
+const maxBatchesPerDelivery = 200;
+
 export function createDeliveryActivities({ collections, destinations, events, http }: ActivityDependencies) {
   async function readPlan(input: DeliverInput): Promise<PlannedBatch[]> {
     const plan: PlannedBatch[] = [];
@@ -72,7 +79,7 @@ export function createDeliveryActivities({ collections, destinations, events, ht
     for (const range of input.ranges) {
       let seq = range.lo;
       let readInRange = 0;
-      while (seq <= range.hi && (total < input.maxEvents || plan.length === 0)) {
+      while (seq <= range.hi && plan.length < maxBatchesPerDelivery && (total < input.maxEvents || plan.length === 0)) {
         const batch = await events.readBatch(batchId(input.tenantId, seq));
         if (!batch) {
           const missing = Math.max(0, range.count - readInRange);
@@ -85,7 +92,7 @@ export function createDeliveryActivities({ collections, destinations, events, ht
         total += batch.count;
         seq = batch.lastSeq + 1;
       }
-      if (total >= input.maxEvents) break;
+      if (total >= input.maxEvents || plan.length >= maxBatchesPerDelivery) break;
     }
     return plan;
   }
@@ -139,35 +146,36 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       const target = await destinations.loadTarget(input.destinationId);
       if (!target) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
       const provider = providerFor(target.provider);
-
-      const plan = await readPlan(input);
-      const all = plan.flatMap((batch) => batch.events);
       const context = Context.current();
-      // Heartbeats go on while a request is in flight, so a dead worker is noticed within the
-      // heartbeat timeout whatever the destination's own timeout is.
+      // Heartbeats go on while batches are read and requests are in flight, so a dead worker
+      // is noticed within the heartbeat timeout whatever the store's or destination's pace.
       let confirmed = 0;
       const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 2_000);
       try {
-        const report = await deliverEvents(provider, target, all, { http, now: () => new Date() }, (count) => {
-          confirmed = count;
-          context.heartbeat({ confirmed });
-        });
-        const { progress, rejections } = progressOf(plan, all.length, report);
-        await record(input, progress, rejections);
-        return progress;
-      } catch (error) {
-        if (!(error instanceof DeliveryFailure)) throw error;
-        const { progress, rejections } = progressOf(plan, error.confirmed, error.report);
-        await record(input, progress, rejections).catch((recordError) =>
-          log.warn('could not record delivery progress', { destinationId: input.destinationId, error: errorMessage(recordError) }),
-        );
-        const details: DeliveryFailureDetails = { ...progress, retryAfterMs: error.retryAfterMs };
-        throw ApplicationFailure.create({
-          type: error.failureClass === 'config' ? misconfiguredType : deliveryFailedType,
-          message: error.message,
-          nonRetryable: true,
-          details: [details],
-        });
+        const plan = await readPlan(input);
+        const all = plan.flatMap((batch) => batch.events);
+        try {
+          const report = await deliverEvents(provider, target, all, { http, now: () => new Date() }, (count) => {
+            confirmed = count;
+            context.heartbeat({ confirmed });
+          });
+          const { progress, rejections } = progressOf(plan, all.length, report);
+          await record(input, progress, rejections);
+          return progress;
+        } catch (error) {
+          if (!(error instanceof DeliveryFailure)) throw error;
+          const { progress, rejections } = progressOf(plan, error.confirmed, error.report);
+          await record(input, progress, rejections).catch((recordError) =>
+            log.warn('could not record delivery progress', { destinationId: input.destinationId, error: errorMessage(recordError) }),
+          );
+          const details: DeliveryFailureDetails = { ...progress, retryAfterMs: error.retryAfterMs };
+          throw ApplicationFailure.create({
+            type: error.failureClass === 'config' ? misconfiguredType : deliveryFailedType,
+            message: error.message,
+            nonRetryable: true,
+            details: [details],
+          });
+        }
       } finally {
         clearInterval(heartbeat);
       }

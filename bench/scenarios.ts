@@ -103,19 +103,24 @@ async function steadyRun(bench: BenchStack, destinations: number, rate: number, 
     'delivered/s per dest': round(total / ((lastArrival - start) / 1000)),
     'p50 ms': round(percentile(latencies, 50)),
     'p99 ms': round(percentile(latencies, 99)),
-    'max ms': round(Math.max(...latencies)),
+    'max ms': round(latencies.reduce((max, value) => Math.max(max, value), 0)),
     'history events per 1,000': round((history / (total * destinations)) * 1000, 1),
   };
 }
 
-/** 2 and 3. End to end at stepped rates to 1, 3 and 10 destinations, with Temporal cost. */
-export async function endToEnd(bench: BenchStack, rates = [100, 1_000, 5_000], destinationCounts = [1, 3, 10], seconds = 10) {
+/**
+ * 2 and 3. End to end at stepped rates to 1, 3 and 10 destinations, with Temporal cost.
+ * (10 destinations at 5,000 events/s is 500,000 deliveries per step: left out of the default run.)
+ */
+export async function endToEnd(
+  bench: BenchStack,
+  steps: [destinations: number, rate: number][] = [[1, 100], [1, 1_000], [1, 5_000], [3, 100], [3, 1_000], [3, 5_000], [10, 100], [10, 1_000]],
+  seconds = 10,
+) {
   const rows = [];
-  for (const destinations of destinationCounts) {
-    for (const rate of rates) {
-      rows.push(await steadyRun(bench, destinations, rate, seconds));
-      console.log(JSON.stringify(rows[rows.length - 1]));
-    }
+  for (const [destinations, rate] of steps) {
+    rows.push(await steadyRun(bench, destinations, rate, seconds));
+    console.log(JSON.stringify(rows[rows.length - 1]));
   }
   return rows;
 }
