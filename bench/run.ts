@@ -1,6 +1,6 @@
 // `npm run bench [-- scenario ...]`: brings up its own stack, runs the scenarios, prints a
 // table per scenario and writes the figures to bench/results/<time>.json.
-// Scenarios: ingest, e2e, sustained, backlog, baseline, store (default: all, in that order).
+// Scenarios: ingest, e2e, temporal-cost, sustained, backlog, baseline, store (default: all).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,10 @@ import { backlog, baseline, endToEnd, ingest, storeReads, sustained } from './sc
 const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Promise<Record<string, unknown>[]> }> = {
   ingest: { title: 'Ingest (1 destination enabled)', run: (b) => ingest(b) },
   e2e: { title: 'End to end at steady rates: publish → arrival, and Temporal history events per 1,000 delivered', run: (b) => endToEnd(b) },
+  'temporal-cost': {
+    title: 'Temporal history events per 1,000 delivered at 10, 100 and 1,000 events/s (1 destination, 20 s each)',
+    run: (b) => endToEnd(b, [[1, 10], [1, 100], [1, 1_000]], 20),
+  },
   sustained: { title: 'Highest sustained end-to-end rate', run: (b) => sustained(b) },
   backlog: { title: 'Backlog: receiver down while N events are published, then up', run: (b) => backlog(b) },
   baseline: { title: 'Baselines in the same run', run: (b) => baseline(b) },

@@ -133,7 +133,10 @@ export async function ensureIndexes(collections: Collections): Promise<void> {
 }
 
 export async function connectStore(uri: string, database: string): Promise<Store> {
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
+  // A request on a connection the server dropped without closing must not wait forever (it
+  // would hold its tenant's ingest queue and sequence lock), and a restarted server must be
+  // found again within a second, not at the driver's default 10 s monitoring interval.
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, socketTimeoutMS: 30_000, heartbeatFrequencyMS: 1_000 });
   await client.connect();
   const db = client.db(database);
   const collections: Collections = {

@@ -52,6 +52,15 @@ async function publishUntil(prefix: string, stop: () => boolean, acked: string[]
   }
 }
 
+/** Waits for a condition, failing with a message rather than hanging the test. */
+async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(20);
+  }
+}
+
 async function expectAllArrive(ids: string[], timeoutMs = 90_000) {
   const deadline = Date.now() + timeoutMs;
   let missing: string[] = ids;
@@ -102,7 +111,7 @@ afterAll(async () => {
   await worker?.stop();
   await temporal?.stop();
   await ferretdb?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  if (!process.env.AUDITSTREAM_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('crash recovery', () => {
@@ -110,7 +119,7 @@ describe('crash recovery', () => {
     receiver.respondWith(() => ({ status: 200, delayMs: 1_500 }));
     const ids = Array.from({ length: 20 }, (_, i) => `worker-kill-${i}`);
     for (const id of ids) expect(await publish(id)).toBe(200);
-    while (receiver.attempts === 0) await sleep(20);
+    await until(() => receiver.attempts > 0, 'a delivery reached the receiver');
     await worker.kill();
     receiver.respondWith(() => ({ status: 200 }));
     await startWorker();
@@ -121,7 +130,7 @@ describe('crash recovery', () => {
     const acked: string[] = [];
     let stop = false;
     const publishing = publishUntil('api-kill', () => stop, acked);
-    while (acked.length < 30) await sleep(5);
+    await until(() => acked.length >= 30, '30 publishes were acknowledged');
     await api.kill();
     stop = true;
     await publishing;
@@ -151,7 +160,7 @@ describe('crash recovery', () => {
     const acked: string[] = [];
     let stop = false;
     const publishing = publishUntil('temporal-restart', () => stop, acked);
-    while (acked.length < 10) await sleep(5);
+    await until(() => acked.length >= 10, '10 publishes were acknowledged');
     await temporal.stop();
     const whileDown = acked.length;
     await sleep(3_000);
@@ -167,12 +176,12 @@ describe('crash recovery', () => {
     const acked: string[] = [];
     let stop = false;
     const publishing = publishUntil('ferret-restart', () => stop, acked);
-    while (acked.length < 10) await sleep(5);
+    await until(() => acked.length >= 10, '10 publishes were acknowledged');
     await ferretdb.stop();
     await sleep(2_000);
     ferretdb = await startFerretDb(dir, mongoPort);
     const afterRestart = acked.length;
-    while (acked.length < afterRestart + 10) await sleep(20);
+    await until(() => acked.length >= afterRestart + 10, 'publishing was acknowledged again after FerretDB restarted');
     stop = true;
     await publishing;
     await expectAllArrive(acked);
