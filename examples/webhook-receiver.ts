@@ -10,11 +10,9 @@
 // It listens on plain HTTP for brevity; put it behind TLS (auditstream only posts to https://).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import { fileURLToPath } from 'node:url';
 
-const secret = process.env.WEBHOOK_SECRET;
-if (!secret) throw new Error('set WEBHOOK_SECRET to the destination secret');
 const toleranceSeconds = 300;
-const seenDeliveries = new Map<string, number>(); // deliveryId → when seen (keep ≥ the tolerance)
 
 export function verify(header: string | undefined, body: Buffer, key: string, now = Date.now() / 1000): string | undefined {
   const fields = (header ?? '').split(',').map((part) => part.split('=', 2));
@@ -31,25 +29,35 @@ export function verify(header: string | undefined, body: Buffer, key: string, no
   return valid ? undefined : 'bad signature';
 }
 
-http
-  .createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const problem = verify(req.headers['x-truthlocks-signature'] as string | undefined, body, secret);
-      if (problem) {
-        res.writeHead(401).end(problem);
-        return;
-      }
-      const delivery = JSON.parse(body.toString('utf8')) as { deliveryId: string; events: { id: string; action: string }[] };
-      if (seenDeliveries.has(delivery.deliveryId)) {
-        res.writeHead(200).end('already received'); // a retry of a delivery we stored: acknowledge it again
-        return;
-      }
-      seenDeliveries.set(delivery.deliveryId, Date.now());
-      for (const event of delivery.events) console.log(`${event.id} ${event.action}`);
-      res.writeHead(200).end('ok');
-    });
-  })
-  .listen(Number(process.argv[2] ?? 9000), () => console.log('listening'));
+function serve(secret: string, port: number): void {
+  const seenDeliveries = new Map<string, number>(); // deliveryId → when seen (keep ≥ the tolerance)
+  http
+    .createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const problem = verify(req.headers['x-truthlocks-signature'] as string | undefined, body, secret);
+        if (problem) {
+          res.writeHead(401).end(problem);
+          return;
+        }
+        const delivery = JSON.parse(body.toString('utf8')) as { deliveryId: string; events: { id: string; action: string }[] };
+        if (seenDeliveries.has(delivery.deliveryId)) {
+          res.writeHead(200).end('already received'); // a retry of a delivery we stored: acknowledge it again
+          return;
+        }
+        seenDeliveries.set(delivery.deliveryId, Date.now());
+        for (const event of delivery.events) console.log(`${event.id} ${event.action}`);
+        res.writeHead(200).end('ok');
+      });
+    })
+    .listen(port, () => console.log('listening'));
+}
+
+// Run as a program; imported (as the unit tests do), it only provides `verify`.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const secret = process.env.WEBHOOK_SECRET;
+  if (!secret) throw new Error('set WEBHOOK_SECRET to the destination secret');
+  serve(secret, Number(process.argv[2] ?? 9000));
+}

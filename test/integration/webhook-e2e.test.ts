@@ -83,7 +83,12 @@ describe('webhook destination, end to end', () => {
     expect(read.body.destination.lastDeliveredAt).toEqual(expect.any(String));
 
     const temporal = await temporalClient();
-    const snapshot = await temporal.workflow.getHandle(`destination-${id}`).query('status');
+    // The activity records the delivery in MongoDB just before the workflow applies its result.
+    const snapshot = await eventually(
+      () => temporal.workflow.getHandle(`destination-${id}`).query<{ delivered: number }>('status'),
+      (s) => s.delivered === 1,
+      10_000,
+    );
     expect(snapshot).toMatchObject({ status: 'active', delivered: 1, backlogEvents: 0 });
   });
 

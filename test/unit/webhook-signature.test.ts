@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildWebhookRequest, deliveryIdOf, envelopeBytes } from '../../src/providers/webhook/request.js';
-import { signatureHeaderValue, verifySignature } from '../../src/providers/webhook/signature.js';
+import { signatureHeaderValue } from '../../src/providers/webhook/signature.js';
+import { verify } from '../../examples/webhook-receiver.js';
 import { encodeWebhookEvent } from '../../src/providers/webhook/encode.js';
 import type { AuditEvent } from '../../src/model.js';
 
@@ -21,18 +22,21 @@ describe('webhook signature', () => {
     const t = Math.floor(now.getTime() / 1000);
     const expected = createHmac('sha256', 'shh-secret').update(`${t}.${request.body.toString('utf8')}`).digest('hex');
     expect(request.headers['x-truthlocks-signature']).toBe(`t=${t},v1=${expected}`);
-    expect(verifySignature(request.headers['x-truthlocks-signature'], request.body, 'shh-secret', t + 299)).toEqual({ ok: true, timestamp: t });
-    expect(verifySignature(request.headers['x-truthlocks-signature'], request.body, 'shh-secret', t + 301)).toEqual({ ok: false, reason: 'timestamp outside tolerance' });
-    expect(verifySignature(request.headers['x-truthlocks-signature'], request.body, 'other', t)).toEqual({ ok: false, reason: 'signature mismatch' });
+    // The README's receiver recipe (examples/webhook-receiver.ts) accepts it, and nothing else.
+    const header = request.headers['x-truthlocks-signature'];
+    expect(verify(header, request.body, 'shh-secret', t + 299)).toBeUndefined();
+    expect(verify(header, request.body, 'shh-secret', t + 301)).toBe('stale timestamp');
+    expect(verify(header, request.body, 'other', t)).toBe('bad signature');
     const tampered = Buffer.from(request.body.toString('utf8').replace('user.login', 'user.logout'));
-    expect(verifySignature(request.headers['x-truthlocks-signature'], tampered, 'shh-secret', t).ok).toBe(false);
+    expect(verify(header, tampered, 'shh-secret', t)).toBe('bad signature');
   });
 
   it('accepts any of several v1 signatures (secret rotation)', () => {
     const body = Buffer.from('{"events":[]}');
     const header = signatureHeaderValue(['old-secret', 'new-secret'], 1000, body);
-    expect(verifySignature(header, body, 'old-secret', 1000).ok).toBe(true);
-    expect(verifySignature(header, body, 'new-secret', 1000).ok).toBe(true);
+    expect(verify(header, body, 'old-secret', 1000)).toBeUndefined();
+    expect(verify(header, body, 'new-secret', 1000)).toBeUndefined();
+    expect(verify(header, body, 'third-secret', 1000)).toBe('bad signature');
   });
 
   it('carries a delivery id, stable for the same events, in the body and a header', () => {
