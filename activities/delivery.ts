@@ -59,6 +59,8 @@ export interface ActivityDependencies {
   destinations: DestinationStore;
   events: EventStore;
   http: HttpClient;
+  /** Batches younger than this are never missing from the buffer for good (see `readPlan`). */
+  bufferRetentionMs: number;
 }
 
 interface PlannedBatch extends SettledRange {
@@ -72,27 +74,39 @@ interface PlannedBatch extends SettledRange {
  */
 const maxBatchesPerDelivery = 200;
 
-export function createDeliveryActivities({ collections, destinations, events, http }: ActivityDependencies) {
+export function createDeliveryActivities({ collections, destinations, events, http, bufferRetentionMs }: ActivityDependencies) {
   async function readPlan(input: DeliverInput): Promise<PlannedBatch[]> {
     const plan: PlannedBatch[] = [];
     let total = 0;
+    const full = () => plan.length >= maxBatchesPerDelivery || (total >= input.maxEvents && plan.length > 0);
     for (const range of input.ranges) {
-      let seq = range.lo;
+      if (full()) break;
+      // Seqs are consecutive per tenant, so the batches starting within the next `budget`
+      // seqs hold at most `budget` events (plus the tail of the last one).
+      const budget = Math.max(1, input.maxEvents - total);
+      const upTo = Math.min(range.hi, range.lo + budget - 1);
+      const limit = maxBatchesPerDelivery - plan.length;
+      const batches = await events.readBatches(input.tenantId, range.lo, upTo, limit);
+      let next = range.lo;
       let readInRange = 0;
-      while (seq <= range.hi && plan.length < maxBatchesPerDelivery && (total < input.maxEvents || plan.length === 0)) {
-        const batch = await events.readBatch(batchId(input.tenantId, seq));
-        if (!batch) {
-          const missing = Math.max(0, range.count - readInRange);
-          log.error('announced events are missing from the buffer', { destinationId: input.destinationId, lo: seq, hi: range.hi, missing });
-          plan.push({ lo: seq, hi: range.hi, count: missing, events: [] });
-          break;
-        }
+      for (const batch of batches) {
+        if (batch.firstSeq !== next || full()) break;
         plan.push({ lo: batch.firstSeq, hi: batch.lastSeq, count: batch.count, events: batch.events });
         readInRange += batch.count;
         total += batch.count;
-        seq = batch.lastSeq + 1;
+        next = batch.lastSeq + 1;
       }
-      if (total >= input.maxEvents || plan.length >= maxBatchesPerDelivery) break;
+      if (next > range.hi) continue;
+      if (next > upTo || full()) break; // the rest waits for the next delivery, keeping seq order
+      // The batch that should start at `next` is not in the buffer. Past the retention it was
+      // removed: the rest of this range is lost, and counted. Younger, it can only be a store
+      // that answered wrongly for a moment (a restart): fail, so the delivery is retried.
+      if (Date.now() - range.at < bufferRetentionMs) {
+        throw new Error(`buffered batch at seq ${next} of ${input.tenantId} was not found; retrying the read`);
+      }
+      const missing = Math.max(0, range.count - readInRange);
+      log.error('announced events are missing from the buffer', { destinationId: input.destinationId, lo: next, hi: range.hi, missing });
+      plan.push({ lo: next, hi: range.hi, count: missing, events: [] });
     }
     return plan;
   }
@@ -136,9 +150,11 @@ export function createDeliveryActivities({ collections, destinations, events, ht
     if (progress.delivered > 0 || progress.rejected > 0) {
       await destinations.recordDeliveries(input.destinationId, progress.delivered, progress.rejected, new Date());
     }
-    for (const range of progress.settled) {
-      if (range.count > 0) await events.releaseBatch(batchId(input.tenantId, range.lo), input.destinationId).catch(() => undefined);
-    }
+    const released = progress.settled.filter((range) => range.count > 0).map((range) => batchId(input.tenantId, range.lo));
+    // A batch left behind by a failed release is removed by the periodic clean-up.
+    await events.releaseBatches(released, input.destinationId).catch((error) =>
+      log.warn('could not release delivered batches', { destinationId: input.destinationId, error: errorMessage(error) }),
+    );
   }
 
   return {

@@ -6,7 +6,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/stack/local.js';
 import { startBenchStack, type BenchStack } from './harness.js';
-import { backlog, baseline, endToEnd, ingest, storeReads, sustained } from './scenarios.js';
+import { backlog, baseline, endToEnd, ingest, storeBuffer, sustained } from './scenarios.js';
 
 const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Promise<Record<string, unknown>[]> }> = {
   ingest: { title: 'Ingest (1 destination enabled)', run: (b) => ingest(b) },
@@ -18,7 +18,7 @@ const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Pro
   sustained: { title: 'Highest sustained end-to-end rate', run: (b) => sustained(b) },
   backlog: { title: 'Backlog: receiver down while N events are published, then up', run: (b) => backlog(b) },
   baseline: { title: 'Baselines in the same run', run: (b) => baseline(b) },
-  store: { title: 'The store: FerretDB reads by _id as a collection grows', run: (b) => storeReads(b) },
+  store: { title: 'The store: a 100,000-event buffer on FerretDB, events as fields vs compressed', run: (b) => storeBuffer(b) },
 };
 
 async function main() {

@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuditEventSchema } from '../src/gen/auditstream/v1/events_pb.js';
 import type { AuditEvent } from '../src/model.js';
+import { EventStore } from '../src/store/events.js';
+import type { Collections } from '../src/store/mongo.js';
 import { buildWebhookRequest } from '../src/providers/webhook/request.js';
 import { encodeWebhookEvent } from '../src/providers/webhook/encode.js';
 import { historyEventCount, percentile, publishAtRate, round, type BenchStack } from './harness.js';
@@ -241,18 +243,50 @@ export async function baseline(bench: BenchStack, events = 100_000) {
   return rows;
 }
 
-/** What holds the embedded store back: the cost of a read by `_id` as a collection grows. */
-export async function storeReads(bench: BenchStack, sizes = [1_000, 10_000, 30_000]) {
+/**
+ * What holds the embedded store back: FerretDB 1.24 reads every document of the buffer for
+ * any query on it, so its cost follows the buffer's bytes. A 100,000-event buffer (200
+ * batches of 500) with the events stored as fields (before) and as the compressed payload
+ * the service stores (after): a read by `_id`, a delivery's range read, a release.
+ */
+export async function storeBuffer(bench: BenchStack, batches = 200, perBatch = 500) {
   const rows = [];
-  const collection = bench.mongo.db('bench_reads').collection<{ _id: string; events: unknown[] }>('batches');
-  for (const size of sizes) {
-    const have = await collection.countDocuments({});
-    const docs = Array.from({ length: size - have }, (_, i) => ({ _id: `t:${have + i}`, events: [{ id: 'x', action: 'user.login' }] }));
-    for (let i = 0; i < docs.length; i += 1000) await collection.insertMany(docs.slice(i, i + 1000));
+  const db = bench.mongo.db('bench_buffer');
+  const now = new Date();
+  const eventsOf = (firstSeq: number): AuditEvent[] =>
+    Array.from({ length: perBatch }, (_, i) => ({
+      id: `evt-${firstSeq + i}`, occurredAt: now, receivedAt: now, action: 'user.login', outcome: 'success',
+      actor: { type: 'user', id: `u-${i % 97}`, name: `user ${i % 97}`, ip: '203.0.113.9', userAgent: 'Mozilla/5.0' },
+      resource: { type: 'document', id: `doc-${firstSeq + i}` }, metadata: { source: 'web' },
+    }));
+  const header = (firstSeq: number) => ({
+    _id: `t:${firstSeq}`, tenantId: 't', firstSeq, lastSeq: firstSeq + perBatch - 1, count: perBatch, destinations: ['a', 'b'], createdAt: now, pendingFor: ['a', 'b'],
+  });
+  const firstSeqs = Array.from({ length: batches }, (_, i) => 1 + i * perBatch);
+  const time = async (times: number, op: (i: number) => Promise<unknown>) => {
     const start = performance.now();
-    for (let i = 0; i < 200; i++) await collection.findOne({ _id: `t:${Math.floor(Math.random() * size)}` });
-    rows.push({ documents: size, 'ms per read by _id': round((performance.now() - start) / 200, 2) });
-  }
-  await bench.mongo.db('bench_reads').dropDatabase();
+    for (let i = 0; i < times; i++) await op(i);
+    return round((performance.now() - start) / times, 1);
+  };
+  const pick = (i: number) => firstSeqs[(i * 37) % (batches - 10)];
+
+  const fields = db.collection<{ _id: string; tenantId: string; firstSeq: number; pendingFor: string[]; events: AuditEvent[] }>('fields');
+  for (const firstSeq of firstSeqs) await fields.insertOne({ ...header(firstSeq), events: eventsOf(firstSeq) });
+  rows.push({
+    layout: 'events as fields (before)',
+    'read by _id ms': await time(10, (i) => fields.findOne({ _id: `t:${pick(i)}` })),
+    'range read of 10 batches ms': await time(3, (i) => fields.find({ tenantId: 't', firstSeq: { $gte: pick(i), $lte: pick(i) + 10 * perBatch - 1 } }).sort({ firstSeq: 1 }).toArray()),
+    'release of 10 batches ms': await time(3, (i) => fields.updateMany({ _id: { $in: firstSeqs.slice(i * 10, i * 10 + 10).map((seq) => `t:${seq}`) } }, { $pull: { pendingFor: 'a' } })),
+  });
+
+  const buffer = new EventStore({ batches: db.collection('payload') } as unknown as Collections);
+  for (const firstSeq of firstSeqs) await buffer.insertBatch({ ...header(firstSeq), events: eventsOf(firstSeq) });
+  rows.push({
+    layout: 'compressed payload (after)',
+    'read by _id ms': await time(10, (i) => db.collection('payload').findOne({ _id: `t:${pick(i)}` as never })),
+    'range read of 10 batches ms': await time(3, (i) => buffer.readBatches('t', pick(i), pick(i) + 10 * perBatch - 1, 200)),
+    'release of 10 batches ms': await time(3, (i) => buffer.releaseBatches(firstSeqs.slice(i * 10, i * 10 + 10).map((seq) => `t:${seq}`), 'a')),
+  });
+  await db.dropDatabase();
   return rows;
 }

@@ -48,6 +48,14 @@ export interface DeliveryConfig {
   sweepStaleAfterMs: number;
 }
 
+/**
+ * How long a buffered batch is kept at most: past every destination's retry window (plus
+ * an hour's margin for a delivery that started just before its window ended).
+ */
+export function bufferRetentionMs(delivery: DeliveryConfig): number {
+  return delivery.retryWindowMs + 3600_000;
+}
+
 export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;

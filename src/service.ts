@@ -5,7 +5,7 @@ import { DestinationsApi } from './api/destinations.js';
 import { EventsApi } from './api/events.js';
 import { Admission } from './api/limits.js';
 import { startApiServer } from './api/server.js';
-import type { Config } from './config.js';
+import { bufferRetentionMs, type Config } from './config.js';
 import { Dispatcher } from './ingest/dispatcher.js';
 import { Publisher } from './ingest/publisher.js';
 import { startSweeper } from './ingest/sweeper.js';
@@ -59,7 +59,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
       address: endpoints.temporalAddress,
       namespace: config.temporalNamespace,
       taskQueue: config.taskQueue,
-      activities: createDeliveryActivities({ collections: store.collections, destinations, events, http }),
+      activities: createDeliveryActivities({ collections: store.collections, destinations, events, http, bufferRetentionMs: bufferRetentionMs(config.delivery) }),
     });
     stoppers.unshift(() => worker!.stop());
   }
@@ -75,7 +75,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
     const stopSweeper = startSweeper(events, dispatcher, {
       intervalMs: config.delivery.sweepIntervalMs,
       staleAfterMs: config.delivery.sweepStaleAfterMs,
-      batchRetentionMs: config.delivery.retryWindowMs + 3600_000,
+      batchRetentionMs: bufferRetentionMs(config.delivery),
     });
     const server = await startApiServer(
       {

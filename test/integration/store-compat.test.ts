@@ -60,16 +60,39 @@ describe('store features on FerretDB', () => {
     expect(await s.collections.events.countDocuments({})).toBe(4);
   });
 
-  it('releases a batch per destination with $pull, idempotently, and deletes it after the last', async () => {
+  it('releases batches per destination with $pull, idempotently, and deletes each after its last destination', async () => {
     const s = await store();
     const events = new EventStore(s.collections);
-    const entry = { _id: 't:1', tenantId: 't', firstSeq: 1, lastSeq: 1, count: 0, destinations: ['a', 'b'], createdAt: new Date() };
-    await events.insertBatch({ ...entry, events: [], pendingFor: ['a', 'b'] });
-    await events.releaseBatch('t:1', 'a');
-    await events.releaseBatch('t:1', 'a');
+    const batch = (firstSeq: number, pendingFor: string[]) => ({
+      _id: `t:${firstSeq}`, tenantId: 't', firstSeq, lastSeq: firstSeq, count: 1, destinations: pendingFor, createdAt: new Date(), events: [], pendingFor,
+    });
+    await events.insertBatch(batch(1, ['a', 'b']));
+    await events.insertBatch(batch(2, ['a']));
+    await events.insertBatch(batch(3, ['a', 'b']));
+    await events.releaseBatches(['t:1', 't:2'], 'a');
+    await events.releaseBatches(['t:1', 't:2'], 'a');
     expect(await events.batchExists('t:1')).toBe(true);
-    await events.releaseBatch('t:1', 'b');
+    expect(await events.batchExists('t:2')).toBe(false);
+    await events.releaseBatches(['t:1'], 'b');
     expect(await events.batchExists('t:1')).toBe(false);
+    expect(await events.batchExists('t:3')).toBe(true);
+  });
+
+  it("reads a range of a tenant's batches in seq order, limited, leaving other tenants' alone", async () => {
+    const s = await store();
+    const events = new EventStore(s.collections);
+    const batch = (tenantId: string, firstSeq: number, lastSeq: number) => ({
+      _id: `${tenantId}:${firstSeq}`, tenantId, firstSeq, lastSeq, count: lastSeq - firstSeq + 1, destinations: ['a'], createdAt: new Date(), events: [], pendingFor: ['a'],
+    });
+    // Inserted out of order: the order must come from the query, not from insertion.
+    for (const [tenantId, lo, hi] of [['t', 11, 20], ['t', 1, 10], ['u', 1, 50], ['t', 21, 21], ['t', 22, 40]] as const) {
+      await events.insertBatch(batch(tenantId, lo, hi));
+    }
+    const ids = async (lo: number, hi: number, limit: number) => (await events.readBatches('t', lo, hi, limit)).map((b) => b._id);
+    expect(await ids(1, 21, 10)).toEqual(['t:1', 't:11', 't:21']);
+    expect(await ids(1, 40, 2)).toEqual(['t:1', 't:11']);
+    expect(await ids(11, 11, 10)).toEqual(['t:11']);
+    expect(await ids(41, 90, 10)).toEqual([]);
   });
 
   it('removes batches older than the retention', async () => {

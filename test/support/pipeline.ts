@@ -6,7 +6,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/wor
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createDeliveryActivities } from '../../activities/delivery.js';
 import { DestinationsApi } from '../../src/api/destinations.js';
-import { loadConfig, type DeliveryConfig } from '../../src/config.js';
+import { bufferRetentionMs, loadConfig, type DeliveryConfig } from '../../src/config.js';
 import { Dispatcher } from '../../src/ingest/dispatcher.js';
 import { Publisher } from '../../src/ingest/publisher.js';
 import { EgressPolicy } from '../../src/providers/egress.js';
@@ -48,7 +48,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const workflows = new DestinationWorkflows(env.client, taskQueue, policy, false);
   const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, 0);
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
-  const activities = createDeliveryActivities({ collections: store.collections, destinations: destinationStore, events, http });
+  const activities = createDeliveryActivities({ collections: store.collections, destinations: destinationStore, events, http, bufferRetentionMs: bufferRetentionMs(policy) });
   return {
     store,
     destinations: new DestinationsApi(destinationStore, tenants, workflows, {
