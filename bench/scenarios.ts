@@ -158,7 +158,7 @@ export async function sustained(bench: BenchStack, destinationCounts = [1, 3], s
 }
 
 /** 4. Backlog: receivers down while N events are published, then up. */
-export async function backlog(bench: BenchStack, sizes = [20_000, 100_000]) {
+export async function backlog(bench: BenchStack, sizes = [100_000, 1_000_000]) {
   const rows = [];
   for (const size of sizes) {
     const t = await tenantWith(bench, 1);

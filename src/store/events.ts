@@ -89,10 +89,14 @@ export class EventStore {
   /**
    * A destination is done with these batches; those no destination still needs are deleted.
    * Idempotent per destination (a retried delivery releases nothing twice), and safe against
-   * a concurrent release by another destination: the server checks the emptiness it deletes on.
+   * a concurrent release by another destination: the server checks what it deletes on.
+   * Batches only this destination still needed are deleted first, so the common case (one
+   * destination per tenant) is one query: on FerretDB each query reads the whole buffer.
    */
   async releaseBatches(ids: string[], destinationId: string): Promise<void> {
     if (ids.length === 0) return;
+    const { deletedCount } = await this.collections.batches.deleteMany({ _id: { $in: ids }, pendingFor: [destinationId] });
+    if (deletedCount === ids.length) return;
     await this.collections.batches.updateMany({ _id: { $in: ids } }, { $pull: { pendingFor: destinationId } });
     await this.collections.batches.deleteMany({ _id: { $in: ids }, pendingFor: { $size: 0 } });
   }
