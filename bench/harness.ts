@@ -28,7 +28,17 @@ export interface BenchStack {
   events(key: string): RpcClient<typeof EventService>;
   addWebhook(key: string): Promise<{ id: string; receiver: BenchReceiver }>;
   serviceRssMiB(): number;
+  /** Starts measuring CPU per process; the returned function tells each one's share since. */
+  cpuMeter(): () => string;
   stop(): Promise<void>;
+}
+
+/** User + system CPU seconds a process has used, from /proc (Linux). */
+function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: 100 per second on Linux
 }
 
 export async function startBenchStack(env: Record<string, string> = {}): Promise<BenchStack> {
@@ -90,6 +100,20 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     serviceRssMiB() {
       const status = readFileSync(`/proc/${service.child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+    },
+    cpuMeter() {
+      // The bench process is the load generator and every receiver.
+      const pids = { service: service.child.pid, FerretDB: stack.ferretdb?.child.pid, Temporal: stack.temporal?.child.pid, bench: process.pid };
+      const sample = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf(pid)]));
+      const before = sample();
+      const started = performance.now();
+      return () => {
+        const after = sample();
+        const seconds = (performance.now() - started) / 1000;
+        return Object.keys(pids)
+          .map((name) => `${name} ${Math.round(((after[name] - before[name]) / seconds) * 100)}%`)
+          .join(' · ');
+      };
     },
     async stop() {
       await Promise.all(receivers.map((r) => r.close()));

@@ -31,6 +31,7 @@ export async function ingest(bench: BenchStack, seconds = 10) {
   const latencies: number[] = [];
   const deadline = performance.now() + seconds * 1000;
   let count = 0;
+  let cpu = bench.cpuMeter();
   await Promise.all(
     Array.from({ length: 64 }, async (_, caller) => {
       for (let i = 0; performance.now() < deadline; i++) {
@@ -41,7 +42,7 @@ export async function ingest(bench: BenchStack, seconds = 10) {
       }
     }),
   );
-  rows.push({ call: 'PublishEvent ×64 concurrent', 'events/s': round(count / seconds), 'p50 ms': round(percentile(latencies, 50), 1), 'p99 ms': round(percentile(latencies, 99), 1) });
+  rows.push({ call: 'PublishEvent ×64 concurrent', 'events/s': round(count / seconds), 'p50 ms': round(percentile(latencies, 50), 1), 'p99 ms': round(percentile(latencies, 99), 1), 'CPU (of 200%)': cpu() });
   // Each scenario leaves the pipeline idle for the next: wait for this backlog to be delivered.
   await unary.targets[0].receiver.waitFor(count, 600_000);
 
@@ -49,6 +50,7 @@ export async function ingest(bench: BenchStack, seconds = 10) {
   const batchLatencies: number[] = [];
   const batchDeadline = performance.now() + seconds * 1000;
   let batchCount = 0;
+  cpu = bench.cpuMeter();
   await Promise.all(
     Array.from({ length: 4 }, async (_, caller) => {
       for (let i = 0; performance.now() < batchDeadline; i++) {
@@ -59,7 +61,7 @@ export async function ingest(bench: BenchStack, seconds = 10) {
       }
     }),
   );
-  rows.push({ call: 'PublishEvents of 500 ×4', 'events/s': round(batchCount / seconds), 'p50 ms': round(percentile(batchLatencies, 50), 1), 'p99 ms': round(percentile(batchLatencies, 99), 1) });
+  rows.push({ call: 'PublishEvents of 500 ×4', 'events/s': round(batchCount / seconds), 'p50 ms': round(percentile(batchLatencies, 50), 1), 'p99 ms': round(percentile(batchLatencies, 99), 1), 'CPU (of 200%)': cpu() });
   await batched.targets[0].receiver.waitFor(batchCount, 600_000);
   return rows;
 }
@@ -70,6 +72,7 @@ async function steadyRun(bench: BenchStack, destinations: number, rate: number, 
   const sentAt = new Map<string, number>();
   const perTick = Math.max(1, Math.round(rate / 100));
   const ticks = Math.round((rate * seconds) / perTick);
+  const cpu = bench.cpuMeter();
   const start = performance.now();
   await publishAtRate(ticks / seconds, seconds, async (tick) => {
     const ids = Array.from({ length: perTick }, (_, j) => `s-${tick}-${j}`);
@@ -87,6 +90,7 @@ async function steadyRun(bench: BenchStack, destinations: number, rate: number, 
     }
     throw error;
   }
+  const cpuShare = cpu();
   const latencies: number[] = [];
   let lastArrival = 0;
   for (const { receiver } of t.targets) {
@@ -107,6 +111,7 @@ async function steadyRun(bench: BenchStack, destinations: number, rate: number, 
     'p99 ms': round(percentile(latencies, 99)),
     'max ms': round(latencies.reduce((max, value) => Math.max(max, value), 0)),
     'history events per 1,000': round((history / (total * destinations)) * 1000, 1),
+    'CPU (of 200%)': cpuShare,
   };
 }
 
@@ -132,6 +137,7 @@ export async function sustained(bench: BenchStack, destinationCounts = [1, 3], s
   const rows = [];
   for (const destinations of destinationCounts) {
     const t = await tenantWith(bench, destinations);
+    const cpu = bench.cpuMeter();
     const start = performance.now();
     let published = 0;
     const deadline = start + seconds * 1000;
@@ -151,6 +157,7 @@ export async function sustained(bench: BenchStack, destinationCounts = [1, 3], s
       published,
       'publish/s': round(published / publishSeconds),
       'delivered/s per dest (sustained)': round(published / deliverySeconds),
+      'CPU (of 200%)': cpu(),
     });
     console.log(JSON.stringify(rows[rows.length - 1]));
   }
@@ -183,9 +190,11 @@ export async function backlog(bench: BenchStack, sizes = [100_000, 1_000_000]) {
     receiver.up = true;
     // The customer fixes their receiver and updates the destination: delivery resumes at once.
     await fetch(`${bench.service.httpUrl}/v1/audit/siem/${id}`, { method: 'PATCH', headers: { authorization: `Bearer ${t.key}` }, body: '{}' });
+    const drainCpu = bench.cpuMeter();
     const drainStart = performance.now();
     await receiver.waitFor(size, 900_000);
     const drainSeconds = (performance.now() - drainStart) / 1000;
+    const drainCpuShare = drainCpu();
     clearInterval(sampler);
     await sleep(2_000);
     rows.push({
@@ -198,6 +207,7 @@ export async function backlog(bench: BenchStack, sizes = [100_000, 1_000_000]) {
       'RSS outage MiB': round(rssDuringOutage),
       'RSS peak MiB': round(rssPeak),
       'RSS after MiB': round(bench.serviceRssMiB()),
+      'CPU while draining (of 200%)': drainCpuShare,
     });
     console.log(JSON.stringify(rows[rows.length - 1]));
   }
