@@ -1,6 +1,7 @@
 // Recovers announcements a crash or an outage interrupted: every outbox entry older than
 // `staleAfterMs` is announced again (or removed, when its batch was never written because
-// the flush died first and its publisher never got an acknowledgement).
+// the flush died first and its publisher never got an acknowledgement). It also removes
+// buffered batches that every destination released but none deleted.
 import { errorMessage, log } from '../log.js';
 import type { EventStore } from '../store/events.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -30,6 +31,7 @@ export function startSweeper(events: EventStore, dispatcher: Dispatcher, options
           await events.removeOutbox(entry._id);
         }
       }
+      await events.removeReleasedBatches();
     } catch (error) {
       log.warn('outbox sweep failed; will try again', { error: errorMessage(error) });
     } finally {

@@ -87,18 +87,23 @@ export class EventStore {
   }
 
   /**
-   * A destination is done with these batches; those no destination still needs are deleted.
-   * Idempotent per destination (a retried delivery releases nothing twice), and safe against
-   * a concurrent release by another destination: the server checks what it deletes on.
-   * Batches only this destination still needed are deleted first, so the common case (one
-   * destination per tenant) is one query: on FerretDB each query reads the whole buffer.
+   * A destination is done with these batches. Those only it still needed are deleted (one
+   * query in the common case of one destination per tenant: on FerretDB each query reads the
+   * whole buffer); from the others it is pulled. Idempotent per destination, and never
+   * deletes a batch another destination still needs. Two destinations releasing the same
+   * batch at once can leave it with nobody pending: `removeReleasedBatches` takes those.
    */
   async releaseBatches(ids: string[], destinationId: string): Promise<void> {
     if (ids.length === 0) return;
     const { deletedCount } = await this.collections.batches.deleteMany({ _id: { $in: ids }, pendingFor: [destinationId] });
-    if (deletedCount === ids.length) return;
-    await this.collections.batches.updateMany({ _id: { $in: ids } }, { $pull: { pendingFor: destinationId } });
-    await this.collections.batches.deleteMany({ _id: { $in: ids }, pendingFor: { $size: 0 } });
+    if (deletedCount < ids.length) {
+      await this.collections.batches.updateMany({ _id: { $in: ids } }, { $pull: { pendingFor: destinationId } });
+    }
+  }
+
+  /** Batches every destination has released (left by two releases that crossed). */
+  async removeReleasedBatches(): Promise<number> {
+    return (await this.collections.batches.deleteMany({ pendingFor: { $size: 0 } })).deletedCount;
   }
 
   /** Batches older than `before` that some destination dropped rather than delivered. */

@@ -78,6 +78,22 @@ describe('store features on FerretDB', () => {
     expect(await events.batchExists('t:3')).toBe(true);
   });
 
+  it('removes the batches that every destination released and only those', async () => {
+    const s = await store();
+    const events = new EventStore(s.collections);
+    const batch = (firstSeq: number, pendingFor: string[]) => ({
+      _id: `t:${firstSeq}`, tenantId: 't', firstSeq, lastSeq: firstSeq, count: 1, destinations: ['a', 'b'], createdAt: new Date(), events: [], pendingFor,
+    });
+    // Two releases that crossed: each saw the other destination still pending and pulled itself.
+    await events.insertBatch(batch(1, ['a', 'b']));
+    await events.insertBatch(batch(2, ['a', 'b']));
+    await s.collections.batches.updateMany({ _id: { $in: ['t:1', 't:2'] } }, { $pull: { pendingFor: 'a' } });
+    await s.collections.batches.updateMany({ _id: { $in: ['t:1', 't:2'] } }, { $pull: { pendingFor: 'b' } });
+    await events.insertBatch(batch(3, ['a']));
+    expect(await events.removeReleasedBatches()).toBe(2);
+    expect(await events.batchExists('t:3')).toBe(true);
+  });
+
   it("reads a range of a tenant's batches in seq order, limited, leaving other tenants' alone", async () => {
     const s = await store();
     const events = new EventStore(s.collections);
