@@ -152,7 +152,7 @@ export function createDeliveryActivities({ collections, destinations, events, ht
     }
     const released = progress.settled.filter((range) => range.count > 0).map((range) => batchId(input.tenantId, range.lo));
     // A batch left behind by a failed release is removed by the periodic clean-up.
-    await events.releaseBatches(released, input.destinationId).catch((error) =>
+    await events.releaseBatches(input.tenantId, released, input.destinationId).catch((error) =>
       log.warn('could not release delivered batches', { destinationId: input.destinationId, error: errorMessage(error) }),
     );
   }

@@ -295,7 +295,7 @@ export async function storeBuffer(bench: BenchStack, batches = 200, perBatch = 5
     layout: 'compressed payload (after)',
     'read by _id ms': await time(10, (i) => db.collection('payload').findOne({ _id: `t:${pick(i)}` as never })),
     'range read of 10 batches ms': await time(3, (i) => buffer.readBatches('t', pick(i), pick(i) + 10 * perBatch - 1, 200)),
-    'release of 10 batches ms': await time(3, (i) => buffer.releaseBatches(firstSeqs.slice(i * 10, i * 10 + 10).map((seq) => `t:${seq}`), 'a')),
+    'release of 10 batches ms': await time(3, (i) => buffer.releaseBatches('t', firstSeqs.slice(i * 10, i * 10 + 10).map((seq) => `t:${seq}`), 'a')),
   });
   await db.dropDatabase();
   return rows;

@@ -2,6 +2,7 @@
 import { promisify } from 'node:util';
 import { gunzip, gzip, constants } from 'node:zlib';
 import { BSON, Binary, MongoBulkWriteError } from 'mongodb';
+import { KeyedMutex } from '../keyed-mutex.js';
 import type { AuditEvent } from '../model.js';
 import type { BatchDoc, Collections, EventDoc, OutboxDoc } from './mongo.js';
 
@@ -33,6 +34,8 @@ export function eventKey(tenantId: string, eventId: string): string {
 }
 
 export class EventStore {
+  private readonly releases = new KeyedMutex();
+
   constructor(private readonly collections: Collections) {}
 
   /**
@@ -90,15 +93,23 @@ export class EventStore {
    * A destination is done with these batches. Those only it still needed are deleted (one
    * query in the common case of one destination per tenant: on FerretDB each query reads the
    * whole buffer); from the others it is pulled. Idempotent per destination, and never
-   * deletes a batch another destination still needs. Two destinations releasing the same
-   * batch at once can leave it with nobody pending: `removeReleasedBatches` takes those.
+   * deletes a batch another destination still needs.
+   *
+   * Releases of one tenant's batches run one at a time in this process: FerretDB applies an
+   * update as read, modify, write, so two destinations pulling themselves from the same batch
+   * at once would lose one pull and leave the batch buffered until the retention clean-up
+   * (measured: 16 of 40 batches left behind by four concurrent destinations). On MongoDB each
+   * update is atomic; releases that cross there leave a batch nobody is pending for, which
+   * `removeReleasedBatches` takes.
    */
-  async releaseBatches(ids: string[], destinationId: string): Promise<void> {
-    if (ids.length === 0) return;
-    const { deletedCount } = await this.collections.batches.deleteMany({ _id: { $in: ids }, pendingFor: [destinationId] });
-    if (deletedCount < ids.length) {
-      await this.collections.batches.updateMany({ _id: { $in: ids } }, { $pull: { pendingFor: destinationId } });
-    }
+  releaseBatches(tenantId: string, ids: string[], destinationId: string): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.releases.run(tenantId, async () => {
+      const { deletedCount } = await this.collections.batches.deleteMany({ _id: { $in: ids }, pendingFor: [destinationId] });
+      if (deletedCount < ids.length) {
+        await this.collections.batches.updateMany({ _id: { $in: ids } }, { $pull: { pendingFor: destinationId } });
+      }
+    });
   }
 
   /** Batches every destination has released (left by two releases that crossed). */

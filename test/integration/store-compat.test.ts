@@ -69,13 +69,32 @@ describe('store features on FerretDB', () => {
     await events.insertBatch(batch(1, ['a', 'b']));
     await events.insertBatch(batch(2, ['a']));
     await events.insertBatch(batch(3, ['a', 'b']));
-    await events.releaseBatches(['t:1', 't:2'], 'a');
-    await events.releaseBatches(['t:1', 't:2'], 'a');
+    await events.releaseBatches('t', ['t:1', 't:2'], 'a');
+    await events.releaseBatches('t', ['t:1', 't:2'], 'a');
     expect(await events.batchExists('t:1')).toBe(true);
     expect(await events.batchExists('t:2')).toBe(false);
-    await events.releaseBatches(['t:1'], 'b');
+    await events.releaseBatches('t', ['t:1'], 'b');
     expect(await events.batchExists('t:1')).toBe(false);
     expect(await events.batchExists('t:3')).toBe(true);
+  });
+
+  it('loses no release when several destinations release the same batches at once', async () => {
+    const s = await store();
+    const events = new EventStore(s.collections);
+    const destinations = ['a', 'b', 'c', 'd'];
+    const ids: string[] = [];
+    for (let firstSeq = 1; firstSeq <= 40; firstSeq++) {
+      await events.insertBatch({
+        _id: `t:${firstSeq}`, tenantId: 't', firstSeq, lastSeq: firstSeq, count: 1, destinations, createdAt: new Date(), events: [], pendingFor: destinations,
+      });
+      ids.push(`t:${firstSeq}`);
+    }
+    // Each destination releases in its own delivery-sized steps, all at the same time.
+    await Promise.all(destinations.map(async (destination) => {
+      for (let i = 0; i < ids.length; i += 5) await events.releaseBatches('t', ids.slice(i, i + 5), destination);
+    }));
+    await events.removeReleasedBatches();
+    expect(await s.collections.batches.countDocuments({})).toBe(0);
   });
 
   it('removes the batches that every destination released and only those', async () => {
