@@ -1,6 +1,6 @@
-// The MongoDB collections and their indexes. The hot paths (ingest, delivery reads,
-// destination lookups) are point reads and writes by `_id`: FerretDB answers only those
-// with SQL and scans for anything else (see DESIGN.md, "Data").
+// The MongoDB collections and their indexes. On MongoDB the hot paths are index lookups;
+// FerretDB 1.24 reads a whole collection for any query (see BENCHMARKS.md), which is why the
+// delivery buffer is kept small in bytes and read with one query per delivery.
 import { MongoClient, type Binary, type Collection, type Db } from 'mongodb';
 import type { AuditEvent, Backlog, DeliveryCounters, ProviderName, ProviderSettings, DestinationStatus } from '../model.js';
 import type { Sealed } from './crypto.js';
