@@ -1,6 +1,7 @@
 // The benchmark stack: the local stack (FerretDB, Temporal dev server) started here, the
-// service as its own process (so its memory is its own), and helpers to publish at a
-// steady rate, create destinations and read Temporal's histories.
+// service as two processes, an API and a delivery worker (so each one's memory and CPU are
+// its own), and helpers to publish at a steady rate, create destinations and read
+// Temporal's histories.
 import { createClient, type Client as RpcClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { Client, Connection } from '@temporalio/client';
@@ -21,13 +22,17 @@ export interface BenchStack {
   dir: string;
   pki: TestPki;
   stack: LocalStack;
+  /** The API process (ingest, management, dispatch). */
   service: ServiceProcess;
+  /** The delivery worker process. */
+  worker: ServiceProcess;
   mongo: MongoClient;
   temporal: Client;
   issueKey(tenantId: string): Promise<string>;
   events(key: string): RpcClient<typeof EventService>;
   addWebhook(key: string): Promise<{ id: string; receiver: BenchReceiver }>;
-  serviceRssMiB(): number;
+  /** Resident memory of the API and of the worker process. */
+  rssMiB(): { api: number; worker: number };
   /** Starts measuring CPU per process; the returned function tells each one's share since. */
   cpuMeter(): () => string;
   stop(): Promise<void>;
@@ -45,25 +50,25 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
   const dir = mkdtempSync(join(tmpdir(), 'auditstream-bench-'));
   const pki = makeTestPki(dir);
   const stack = await startLocalStack({ dataDir: join(dir, 'stack'), mongodb: true, temporal: true, headless: true });
-  const service = await startServiceProcess(
-    {
-      MONGODB_URI: stack.mongodbUri!,
-      TEMPORAL_ADDRESS: stack.temporalAddress!,
-      AUDITSTREAM_HTTP_PORT: String(await freePort()),
-      AUDITSTREAM_GRPC_PORT: String(await freePort()),
-      AUDITSTREAM_DATA_DIR: join(dir, 'service'),
-      AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
-      AUDITSTREAM_ALLOW_PRIVATE_NETWORKS: '127.0.0.1/32',
-      AUDITSTREAM_LOG_LEVEL: 'warn',
-      // The benchmark measures the service, not its per-tenant limits.
-      AUDITSTREAM_PUBLISH_RATE: '100000000',
-      AUDITSTREAM_PUBLISH_BURST: '100000000',
-      AUDITSTREAM_MANAGE_RATE: '1000',
-      AUDITSTREAM_MANAGE_BURST: '1000',
-      ...env,
-    },
-    join(dir, 'service.log'),
-  );
+  const serviceEnv = {
+    MONGODB_URI: stack.mongodbUri!,
+    TEMPORAL_ADDRESS: stack.temporalAddress!,
+    AUDITSTREAM_HTTP_PORT: String(await freePort()),
+    AUDITSTREAM_GRPC_PORT: String(await freePort()),
+    AUDITSTREAM_DATA_DIR: join(dir, 'service'),
+    AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
+    AUDITSTREAM_ALLOW_PRIVATE_NETWORKS: '127.0.0.1/32',
+    AUDITSTREAM_LOG_LEVEL: 'warn',
+    // The benchmark measures the service, not its per-tenant limits.
+    AUDITSTREAM_PUBLISH_RATE: '100000000',
+    AUDITSTREAM_PUBLISH_BURST: '100000000',
+    AUDITSTREAM_MANAGE_RATE: '1000',
+    AUDITSTREAM_MANAGE_BURST: '1000',
+    ...env,
+  };
+  const service = await startServiceProcess({ ...serviceEnv, AUDITSTREAM_ROLE: 'api' }, join(dir, 'api.log'));
+  // At info level the worker says when it is running, which is how its start is awaited.
+  const worker = await startServiceProcess({ ...serviceEnv, AUDITSTREAM_ROLE: 'worker', AUDITSTREAM_LOG_LEVEL: 'info' }, join(dir, 'worker.log'));
   const mongo = await new MongoClient(stack.mongodbUri!).connect();
   const temporal = new Client({ connection: await Connection.connect({ address: stack.temporalAddress! }) });
   const transport = createGrpcTransport({ baseUrl: service.grpcUrl });
@@ -74,6 +79,7 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     pki,
     stack,
     service,
+    worker,
     mongo,
     temporal,
     issueKey: async (tenantId) => (await keys.issue(tenantId, 'bench')).key,
@@ -97,13 +103,13 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
       if (response.status !== 201) throw new Error(`create failed: ${await response.text()}`);
       return { id: (await response.json()).destination.id as string, receiver };
     },
-    serviceRssMiB() {
-      const status = readFileSync(`/proc/${service.child.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+    rssMiB() {
+      const rss = (pid: number | undefined) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+      return { api: rss(service.child.pid), worker: rss(worker.child.pid) };
     },
     cpuMeter() {
       // The bench process is the load generator and every receiver.
-      const pids = { service: service.child.pid, FerretDB: stack.ferretdb?.child.pid, Temporal: stack.temporal?.child.pid, bench: process.pid };
+      const pids = { API: service.child.pid, worker: worker.child.pid, FerretDB: stack.ferretdb?.child.pid, Temporal: stack.temporal?.child.pid, bench: process.pid };
       const sample = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf(pid)]));
       const before = sample();
       const started = performance.now();
@@ -120,6 +126,7 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
       await temporal.connection.close();
       await mongo.close();
       await service.stop();
+      await worker.stop();
       await stack.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -171,9 +171,13 @@ export async function backlog(bench: BenchStack, sizes = [100_000, 1_000_000]) {
     const t = await tenantWith(bench, 1);
     const { receiver, id } = t.targets[0];
     receiver.up = false;
-    const rssBefore = bench.serviceRssMiB();
-    let rssPeak = rssBefore;
-    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, bench.serviceRssMiB())), 250);
+    const rssBefore = bench.rssMiB();
+    const rssPeak = { ...rssBefore };
+    const sampler = setInterval(() => {
+      const now = bench.rssMiB();
+      rssPeak.api = Math.max(rssPeak.api, now.api);
+      rssPeak.worker = Math.max(rssPeak.worker, now.worker);
+    }, 250);
     const start = performance.now();
     let published = 0;
     await Promise.all(
@@ -186,7 +190,7 @@ export async function backlog(bench: BenchStack, sizes = [100_000, 1_000_000]) {
       }),
     );
     const publishRate = size / ((performance.now() - start) / 1000);
-    const rssDuringOutage = bench.serviceRssMiB();
+    const rssDuringOutage = bench.rssMiB();
     receiver.up = true;
     // The customer fixes their receiver and updates the destination: delivery resumes at once.
     await fetch(`${bench.service.httpUrl}/v1/audit/siem/${id}`, { method: 'PATCH', headers: { authorization: `Bearer ${t.key}` }, body: '{}' });
@@ -197,16 +201,15 @@ export async function backlog(bench: BenchStack, sizes = [100_000, 1_000_000]) {
     const drainCpuShare = drainCpu();
     clearInterval(sampler);
     await sleep(2_000);
+    const rssAfter = bench.rssMiB();
     rows.push({
       events: size,
       'publish/s': round(publishRate),
       'drain s': round(drainSeconds, 1),
       'drain/s': round(size / drainSeconds),
       'drain ÷ publish': round(size / drainSeconds / publishRate, 2),
-      'RSS before MiB': round(rssBefore),
-      'RSS outage MiB': round(rssDuringOutage),
-      'RSS peak MiB': round(rssPeak),
-      'RSS after MiB': round(bench.serviceRssMiB()),
+      'API RSS before / outage / peak / after MiB': [rssBefore.api, rssDuringOutage.api, rssPeak.api, rssAfter.api].map((v) => round(v)).join(' / '),
+      'worker RSS before / outage / peak / after MiB': [rssBefore.worker, rssDuringOutage.worker, rssPeak.worker, rssAfter.worker].map((v) => round(v)).join(' / '),
       'CPU while draining (of 200%)': drainCpuShare,
     });
     console.log(JSON.stringify(rows[rows.length - 1]));
