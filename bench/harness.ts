@@ -13,8 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EventService } from '../src/gen/auditstream/v1/events_pb.js';
 import { ApiKeyStore } from '../src/store/api-keys.js';
 import { startLocalStack, type LocalStack } from '../src/stack/local.js';
-import { freePort } from '../src/stack/processes.js';
-import { startServiceProcess, type ServiceProcess } from '../test/support/service-process.js';
+import { localServiceEnv, startServiceProcess, type ServiceProcess } from '../test/support/service-process.js';
 import { makeTestPki, type TestPki } from '../test/support/tls.js';
 import { startBenchReceiver, type BenchReceiver } from './receiver.js';
 
@@ -51,13 +50,7 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
   const pki = makeTestPki(dir);
   const stack = await startLocalStack({ dataDir: join(dir, 'stack'), mongodb: true, temporal: true, headless: true });
   const serviceEnv = {
-    MONGODB_URI: stack.mongodbUri!,
-    TEMPORAL_ADDRESS: stack.temporalAddress!,
-    AUDITSTREAM_HTTP_PORT: String(await freePort()),
-    AUDITSTREAM_GRPC_PORT: String(await freePort()),
-    AUDITSTREAM_DATA_DIR: join(dir, 'service'),
-    AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
-    AUDITSTREAM_ALLOW_PRIVATE_NETWORKS: '127.0.0.1/32',
+    ...(await localServiceEnv(stack, pki, dir)),
     AUDITSTREAM_LOG_LEVEL: 'warn',
     // The benchmark measures the service, not its per-tenant limits.
     AUDITSTREAM_PUBLISH_RATE: '100000000',

@@ -32,7 +32,7 @@ import {
   reconfigureSignal,
   statusQuery,
 } from './messages.js';
-import { addPending, addSettled, head, oldestPendingAt, pendingCount, settle, settleAll } from './ranges.js';
+import { addPending, head, oldestPendingAt, pendingCount, settle, settleAll } from './ranges.js';
 import { statusAttribute } from './search-attributes.js';
 
 const { recordStatus } = proxyActivities<DeliveryActivities>({

@@ -5,9 +5,8 @@ import type { TestProject } from 'vitest/node';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/stack/processes.js';
 import { startLocalStack } from '../../src/stack/local.js';
-import { startServiceProcess } from './service-process.js';
+import { localServiceEnv, startServiceProcess } from './service-process.js';
 import { makeTestPki, type TestPki } from './tls.js';
 
 export interface StackInfo {
@@ -34,15 +33,8 @@ export default async function setup(project: TestProject) {
   const pki = makeTestPki(dir);
   const stack = await startLocalStack({ dataDir: join(dir, 'stack'), mongodb: true, temporal: true, headless: true });
   const serviceEnv: Record<string, string> = {
-    MONGODB_URI: stack.mongodbUri!,
+    ...(await localServiceEnv(stack, pki, dir)),
     MONGODB_DATABASE: 'auditstream_test',
-    TEMPORAL_ADDRESS: stack.temporalAddress!,
-    AUDITSTREAM_HTTP_PORT: String(await freePort()),
-    AUDITSTREAM_GRPC_PORT: String(await freePort()),
-    AUDITSTREAM_DATA_DIR: join(dir, 'service'),
-    AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
-    // The receivers of the tests listen on loopback; nothing else private is reachable.
-    AUDITSTREAM_ALLOW_PRIVATE_NETWORKS: '127.0.0.1/32',
     AUDITSTREAM_OUTBOUND_TIMEOUT: '5s',
     AUDITSTREAM_INITIAL_BACKOFF: '200ms',
     AUDITSTREAM_MAX_BACKOFF: '2s',

@@ -3,7 +3,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { projectRoot } from '../../src/stack/local.js';
+import { join } from 'node:path';
+import { projectRoot, type LocalStack } from '../../src/stack/local.js';
+import { freePort } from '../../src/stack/processes.js';
+import type { TestPki } from './tls.js';
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -11,6 +14,23 @@ export interface ServiceProcess {
   grpcUrl: string;
   stop(): Promise<void>;
   kill(): Promise<void>;
+}
+
+/**
+ * What a service process needs to run against a local stack and deliver to HTTPS receivers
+ * on loopback (signed by the test CA): the stores, free ports, its data directory.
+ */
+export async function localServiceEnv(stack: LocalStack, pki: TestPki, dir: string): Promise<Record<string, string>> {
+  return {
+    MONGODB_URI: stack.mongodbUri!,
+    TEMPORAL_ADDRESS: stack.temporalAddress!,
+    AUDITSTREAM_HTTP_PORT: String(await freePort()),
+    AUDITSTREAM_GRPC_PORT: String(await freePort()),
+    AUDITSTREAM_DATA_DIR: join(dir, 'service'),
+    AUDITSTREAM_OUTBOUND_CA_FILE: pki.caFile,
+    // The receivers listen on loopback; nothing else private is reachable.
+    AUDITSTREAM_ALLOW_PRIVATE_NETWORKS: '127.0.0.1/32',
+  };
 }
 
 export async function startServiceProcess(env: Record<string, string>, logFile: string): Promise<ServiceProcess> {
