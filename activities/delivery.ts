@@ -59,7 +59,7 @@ export interface ActivityDependencies {
   destinations: DestinationStore;
   events: EventStore;
   http: HttpClient;
-  /** Batches younger than this are never missing from the buffer for good (see `readPlan`). */
+  /** A batch younger than this that is missing from the buffer is read again (see `readPlan`). */
   bufferRetentionMs: number;
 }
 
@@ -74,8 +74,15 @@ interface PlannedBatch extends SettledRange {
  */
 const maxBatchesPerDelivery = 200;
 
+/**
+ * Attempts of a delivery that re-read a batch missing from the buffer before counting it
+ * as lost (see `readPlan`): enough to ride out a store that answered wrongly for a moment,
+ * few enough that a destination never stalls on a batch that is gone.
+ */
+const missingBatchAttempts = 3;
+
 export function createDeliveryActivities({ collections, destinations, events, http, bufferRetentionMs }: ActivityDependencies) {
-  async function readPlan(input: DeliverInput): Promise<PlannedBatch[]> {
+  async function readPlan(input: DeliverInput, attempt: number): Promise<PlannedBatch[]> {
     const plan: PlannedBatch[] = [];
     let total = 0;
     const full = () => plan.length >= maxBatchesPerDelivery || (total >= input.maxEvents && plan.length > 0);
@@ -99,13 +106,21 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       if (next > range.hi) continue;
       if (next > upTo || full()) break; // the rest waits for the next delivery, keeping seq order
       // The batch that should start at `next` is not in the buffer. Past the retention it was
-      // removed: the rest of this range is lost, and counted. Younger, it can only be a store
-      // that answered wrongly for a moment (a restart): fail, so the delivery is retried.
-      if (Date.now() - range.at < bufferRetentionMs) {
+      // removed. Younger, either the store answered wrongly for a moment (a restart), or an
+      // earlier attempt of this delivery sent and released it and died before reporting. The
+      // first attempts fail, so the read is retried; after them the rest of the range is
+      // counted as lost and the stream goes on.
+      if (Date.now() - range.at < bufferRetentionMs && attempt < missingBatchAttempts) {
         throw new Error(`buffered batch at seq ${next} of ${input.tenantId} was not found; retrying the read`);
       }
       const missing = Math.max(0, range.count - readInRange);
-      log.error('announced events are missing from the buffer', { destinationId: input.destinationId, lo: next, hi: range.hi, missing });
+      log.error('announced events are missing from the buffer; counted as dropped (an earlier attempt may have delivered them)', {
+        destinationId: input.destinationId,
+        lo: next,
+        hi: range.hi,
+        missing,
+        attempt,
+      });
       plan.push({ lo: next, hi: range.hi, count: missing, events: [] });
     }
     return plan;
@@ -168,7 +183,7 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       let confirmed = 0;
       const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 2_000);
       try {
-        const plan = await readPlan(input);
+        const plan = await readPlan(input, context.info.attempt);
         const all = plan.flatMap((batch) => batch.events);
         try {
           const report = await deliverEvents(provider, target, all, { http, now: () => new Date() }, (count) => {

@@ -38,8 +38,8 @@ function range(lo: number, hi: number, at = Date.now()): PendingRange {
   return { lo, hi, count: hi - lo + 1, at };
 }
 
-const deliver = (ranges: PendingRange[], maxEvents = 5_000): Promise<DeliveryProgress> =>
-  new MockActivityEnvironment().run(activities.deliver, { destinationId, tenantId, ranges, maxEvents });
+const deliver = (ranges: PendingRange[], maxEvents = 5_000, attempt = 1): Promise<DeliveryProgress> =>
+  new MockActivityEnvironment({ attempt }).run(activities.deliver, { destinationId, tenantId, ranges, maxEvents });
 
 beforeAll(async () => {
   store = await connectStore(stack.mongodbUri, `activity_${randomUUID().slice(0, 8)}`);
@@ -84,6 +84,13 @@ describe('delivery activity', () => {
     // Once the store has it, the same delivery goes through.
     await events.insertBatch(batchOf(100, 5));
     expect((await deliver([range(100, 104)])).delivered).toBe(5);
+  });
+
+  it('counts a recent batch still missing after a few attempts as lost, so the destination never stalls on it', async () => {
+    // What an attempt that sent and released the batch, then died before reporting, leaves.
+    await expect(deliver([range(150, 154)], 5_000, 2)).rejects.toThrow(/was not found/);
+    const progress = await deliver([range(150, 154)], 5_000, 3);
+    expect(progress).toMatchObject({ settled: [{ lo: 150, hi: 154, count: 5 }], lost: 5, delivered: 0 });
   });
 
   it('counts a batch past the retention as lost, and still delivers the ranges after it', async () => {
