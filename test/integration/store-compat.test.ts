@@ -2,7 +2,7 @@
 // (MongoDB 6+ supports them all): if a FerretDB upgrade breaks one, this says which.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EventStore } from '../../src/store/events.js';
+import { EventStore, type Batch } from '../../src/store/events.js';
 import { connectStore, ensureIndexes, type Store } from '../../src/store/mongo.js';
 import { TenantStore } from '../../src/store/tenants.js';
 import { stack } from '../support/clients.js';
@@ -13,6 +13,14 @@ async function store() {
   stores.push(connected);
   return connected;
 }
+/** A buffered batch of `tenantId` covering `firstSeq..lastSeq`, still pending for `pendingFor`. */
+function bufferedBatch(firstSeq: number, pendingFor: string[], options: { tenantId?: string; lastSeq?: number; createdAt?: Date } = {}): Batch {
+  const { tenantId = 't', lastSeq = firstSeq, createdAt = new Date() } = options;
+  return {
+    _id: `${tenantId}:${firstSeq}`, tenantId, firstSeq, lastSeq, count: lastSeq - firstSeq + 1, destinations: pendingFor, createdAt, events: [], pendingFor,
+  };
+}
+
 afterAll(async () => {
   for (const s of stores) {
     await s.db.dropDatabase();
@@ -63,12 +71,9 @@ describe('store features on FerretDB', () => {
   it('releases batches per destination with $pull, idempotently, and deletes each after its last destination', async () => {
     const s = await store();
     const events = new EventStore(s.collections);
-    const batch = (firstSeq: number, pendingFor: string[]) => ({
-      _id: `t:${firstSeq}`, tenantId: 't', firstSeq, lastSeq: firstSeq, count: 1, destinations: pendingFor, createdAt: new Date(), events: [], pendingFor,
-    });
-    await events.insertBatch(batch(1, ['a', 'b']));
-    await events.insertBatch(batch(2, ['a']));
-    await events.insertBatch(batch(3, ['a', 'b']));
+    await events.insertBatch(bufferedBatch(1, ['a', 'b']));
+    await events.insertBatch(bufferedBatch(2, ['a']));
+    await events.insertBatch(bufferedBatch(3, ['a', 'b']));
     await events.releaseBatches('t', ['t:1', 't:2'], 'a');
     await events.releaseBatches('t', ['t:1', 't:2'], 'a');
     expect(await events.batchExists('t:1')).toBe(true);
@@ -84,9 +89,7 @@ describe('store features on FerretDB', () => {
     const destinations = ['a', 'b', 'c', 'd'];
     const ids: string[] = [];
     for (let firstSeq = 1; firstSeq <= 40; firstSeq++) {
-      await events.insertBatch({
-        _id: `t:${firstSeq}`, tenantId: 't', firstSeq, lastSeq: firstSeq, count: 1, destinations, createdAt: new Date(), events: [], pendingFor: destinations,
-      });
+      await events.insertBatch(bufferedBatch(firstSeq, destinations));
       ids.push(`t:${firstSeq}`);
     }
     // Each destination releases in its own delivery-sized steps, all at the same time.
@@ -100,15 +103,12 @@ describe('store features on FerretDB', () => {
   it('removes the batches that every destination released and only those', async () => {
     const s = await store();
     const events = new EventStore(s.collections);
-    const batch = (firstSeq: number, pendingFor: string[]) => ({
-      _id: `t:${firstSeq}`, tenantId: 't', firstSeq, lastSeq: firstSeq, count: 1, destinations: ['a', 'b'], createdAt: new Date(), events: [], pendingFor,
-    });
     // Two releases that crossed: each saw the other destination still pending and pulled itself.
-    await events.insertBatch(batch(1, ['a', 'b']));
-    await events.insertBatch(batch(2, ['a', 'b']));
+    await events.insertBatch(bufferedBatch(1, ['a', 'b']));
+    await events.insertBatch(bufferedBatch(2, ['a', 'b']));
     await s.collections.batches.updateMany({ _id: { $in: ['t:1', 't:2'] } }, { $pull: { pendingFor: 'a' } });
     await s.collections.batches.updateMany({ _id: { $in: ['t:1', 't:2'] } }, { $pull: { pendingFor: 'b' } });
-    await events.insertBatch(batch(3, ['a']));
+    await events.insertBatch(bufferedBatch(3, ['a']));
     expect(await events.removeReleasedBatches()).toBe(2);
     expect(await events.batchExists('t:3')).toBe(true);
   });
@@ -116,12 +116,9 @@ describe('store features on FerretDB', () => {
   it("reads a range of a tenant's batches in seq order, limited, leaving other tenants' alone", async () => {
     const s = await store();
     const events = new EventStore(s.collections);
-    const batch = (tenantId: string, firstSeq: number, lastSeq: number) => ({
-      _id: `${tenantId}:${firstSeq}`, tenantId, firstSeq, lastSeq, count: lastSeq - firstSeq + 1, destinations: ['a'], createdAt: new Date(), events: [], pendingFor: ['a'],
-    });
     // Inserted out of order: the order must come from the query, not from insertion.
     for (const [tenantId, lo, hi] of [['t', 11, 20], ['t', 1, 10], ['u', 1, 50], ['t', 21, 21], ['t', 22, 40]] as const) {
-      await events.insertBatch(batch(tenantId, lo, hi));
+      await events.insertBatch(bufferedBatch(lo, ['a'], { tenantId, lastSeq: hi }));
     }
     const ids = async (lo: number, hi: number, limit: number) => (await events.readBatches('t', lo, hi, limit)).map((b) => b._id);
     expect(await ids(1, 21, 10)).toEqual(['t:1', 't:11', 't:21']);
@@ -133,11 +130,10 @@ describe('store features on FerretDB', () => {
   it('removes batches older than the retention', async () => {
     const s = await store();
     const events = new EventStore(s.collections);
-    const batch = (id: string, at: number) => ({ _id: id, tenantId: 't', firstSeq: 1, lastSeq: 1, count: 0, destinations: [], createdAt: new Date(at), events: [], pendingFor: ['x'] });
-    await events.insertBatch(batch('old', 1_000));
-    await events.insertBatch(batch('new', 9_000));
+    await events.insertBatch(bufferedBatch(1, ['x'], { createdAt: new Date(1_000) }));
+    await events.insertBatch(bufferedBatch(2, ['x'], { createdAt: new Date(9_000) }));
     expect(await events.removeBatchesBefore(new Date(5_000))).toBe(1);
-    expect(await events.batchExists('new')).toBe(true);
+    expect(await events.batchExists('t:2')).toBe(true);
   });
 
   it('reads outbox entries older than a time, oldest first', async () => {
