@@ -1,57 +1,60 @@
-// The I/O of a destination workflow: read buffered batches from MongoDB, decrypt the
-// destination's credentials, send through its provider, record the outcome. The workflow
-// only ever sees seq ranges, counts and reasons.
+// The I/O of a destination workflow. `deliver` reads what is buffered for the destination,
+// in seq order, decrypts its credentials and sends through its provider; `record` mirrors the
+// workflow's state into MongoDB and releases the batches it has settled; `recover` rebuilds
+// a workflow's state from MongoDB. The workflow only ever sees seq ranges, counts and reasons.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { errorMessage, log } from '../src/log.js';
-import type { DestinationStatus } from '../src/model.js';
-import { DeliveryFailure, deliverEvents, type DeliveryReport, type Rejection } from '../src/providers/deliver.js';
+import type { DeliveryConfig } from '../src/config.js';
+import { log } from '../src/log.js';
+import type { AuditEvent } from '../src/model.js';
+import { DeliveryFailure, deliverEvents, type DeliveryReport } from '../src/providers/deliver.js';
 import type { HttpClient } from '../src/providers/http.js';
 import { providerFor } from '../src/providers/index.js';
-import type { DestinationStore } from '../src/store/destinations.js';
-import { batchId, type EventStore } from '../src/store/events.js';
+import { deliveryDocOf, type DestinationStore } from '../src/store/destinations.js';
+import type { BufferedBatch, EventStore } from '../src/store/events.js';
 import type { Collections } from '../src/store/mongo.js';
-import type { AuditEvent } from '../src/model.js';
 import { deliveryFailedType, destinationGoneType, misconfiguredType } from '../workflows/messages.js';
-import type { PendingRange } from '../workflows/ranges.js';
+import { addPending, mergeIntervals, type Interval, type PendingRange } from '../workflows/ranges.js';
+import {
+  initialState,
+  probeEvents,
+  type DeliveryPolicy,
+  type DeliveryProgress,
+  type DestinationSnapshot,
+  type DestinationState,
+  type PartialBatch,
+} from '../workflows/state.js';
 
-export interface DeliverInput {
+/** The workflow's state as mirrored into MongoDB. */
+export type StateRecord = DestinationSnapshot & { failingSince?: number; partial?: PartialBatch };
+
+export interface RecordInput {
   destinationId: string;
   tenantId: string;
-  ranges: PendingRange[];
-  maxEvents: number;
+  record: StateRecord;
+  /** Seq intervals whose batches the workflow has settled, or all of the destination's (it is deleted). */
+  release: Interval[] | 'all';
 }
 
-/** Seq ranges whose events are settled (delivered or rejected), in order. */
-export interface SettledRange {
-  lo: number;
-  hi: number;
-  count: number;
+export interface DeliverInput extends RecordInput {
+  /** A delivery records the workflow's state and releases what it settled before reading: never all. */
+  release: Interval[];
+  /** The oldest pending ranges, as the workflow counts them: checked against the buffer. */
+  expect: PendingRange[];
+  /** While failing: send at most a few events. */
+  probe: boolean;
+  partial?: PartialBatch;
 }
 
-export interface DeliveryProgress {
-  settled: SettledRange[];
-  delivered: number;
-  rejected: number;
-  /** Events announced but no longer in the buffer (counted as dropped). */
-  lost: number;
-  /** What the destination's answers say the user should know, shown as the status reason. */
-  note?: string;
-}
-
-/** Attached to a failed delivery: what got through before it failed, and when to retry. */
-export interface DeliveryFailureDetails extends DeliveryProgress {
+/** Attached to a failed delivery: what got through before it failed, and how to go on. */
+export interface DeliveryFailureDetails {
+  progress?: DeliveryProgress;
   retryAfterMs?: number;
+  awaitUpdate?: boolean;
 }
 
-export interface StatusInput {
+export interface RecoverInput {
   destinationId: string;
-  status: DestinationStatus;
-  statusReason: string;
-  backlogEvents: number;
-  oldestEventAt?: number;
-  windowEndsAt?: number;
-  dropped: number;
-  lastErrorAt?: number;
+  tenantId: string;
 }
 
 export interface ActivityDependencies {
@@ -59,117 +62,133 @@ export interface ActivityDependencies {
   destinations: DestinationStore;
   events: EventStore;
   http: HttpClient;
-  /** A batch younger than this that is missing from the buffer is read again (see `readPlan`). */
+  delivery: DeliveryConfig;
+  /** Pending batches older than this are gone from the buffer by design (its retention). */
   bufferRetentionMs: number;
-}
-
-interface PlannedBatch extends SettledRange {
-  events: AuditEvent[];
 }
 
 /**
  * Most batches one delivery reads: with many small batches (a quiet tenant's events arrive
- * one by one) a delivery stays short, heartbeats, and shows progress, instead of reading
- * thousands of documents before sending anything.
+ * one by one) a delivery stays short, heartbeats, and shows progress.
  */
 const maxBatchesPerDelivery = 200;
 
-/**
- * Attempts of a delivery that re-read a batch missing from the buffer before counting it
- * as lost (see `readPlan`): enough to ride out a store that answered wrongly for a moment,
- * few enough that a destination never stalls on a batch that is gone.
- */
-const missingBatchAttempts = 3;
+interface Portion {
+  batch: BufferedBatch;
+  events: AuditEvent[];
+  seqs: number[];
+  /** True when this portion ends the batch. */
+  last: boolean;
+}
 
-export function createDeliveryActivities({ collections, destinations, events, http, bufferRetentionMs }: ActivityDependencies) {
-  async function readPlan(input: DeliverInput, attempt: number): Promise<PlannedBatch[]> {
-    const plan: PlannedBatch[] = [];
+export function policyOf(delivery: DeliveryConfig): DeliveryPolicy {
+  return {
+    retryWindowMs: delivery.retryWindowMs,
+    initialBackoffMs: delivery.initialBackoffMs,
+    maxBackoffMs: delivery.maxBackoffMs,
+    maxEventsPerDelivery: delivery.maxEventsPerActivity,
+  };
+}
+
+export function createDeliveryActivities({ collections, destinations, events, http, delivery, bufferRetentionMs }: ActivityDependencies) {
+  /**
+   * Mirrors the workflow's state, then releases the batches it settled. The workflow sends a
+   * release only for settlements it has recorded, so a batch never leaves the buffer before
+   * that; the mirror is written first and names what is being released, so a workflow
+   * recovering from MongoDB after a crash between the two finishes the release.
+   */
+  async function recordState(input: RecordInput): Promise<void> {
+    await destinations.recordDelivery(input.destinationId, deliveryDocOf(input.record, input.release === 'all' ? [] : input.release));
+    await events.release(input.tenantId, input.destinationId, input.release);
+  }
+
+  /**
+   * The next events to send: the destination's buffered batches in seq order, from where the
+   * last delivery stopped, up to the budget. Also what the workflow expects but the buffer
+   * no longer holds (checked only for ranges the read fully covers).
+   */
+  async function readPlan(input: DeliverInput): Promise<{ portions: Portion[]; missing: DeliveryProgress['missing'] }> {
+    const budget = input.probe ? Math.min(probeEvents, delivery.maxEventsPerActivity) : delivery.maxEventsPerActivity;
+    const batches = await events.readPending(input.tenantId, input.destinationId, maxBatchesPerDelivery);
+    const resumeAt = (batch: BufferedBatch) => (input.partial?.firstSeq === batch.firstSeq ? input.partial.from : batch.firstSeq);
+    const portions: Portion[] = [];
     let total = 0;
-    const full = () => plan.length >= maxBatchesPerDelivery || (total >= input.maxEvents && plan.length > 0);
-    for (const range of input.ranges) {
-      if (full()) break;
-      // Seqs are consecutive per tenant, so the batches starting within the next `budget`
-      // seqs hold at most `budget` events (plus the tail of the last one).
-      const budget = Math.max(1, input.maxEvents - total);
-      const upTo = Math.min(range.hi, range.lo + budget - 1);
-      const limit = maxBatchesPerDelivery - plan.length;
-      const batches = await events.readBatches(input.tenantId, range.lo, upTo, limit);
-      let next = range.lo;
-      let readInRange = 0;
-      for (const batch of batches) {
-        if (batch.firstSeq !== next || full()) break;
-        plan.push({ lo: batch.firstSeq, hi: batch.lastSeq, count: batch.count, events: batch.events });
-        readInRange += batch.count;
-        total += batch.count;
-        next = batch.lastSeq + 1;
-      }
-      if (next > range.hi) continue;
-      if (next > upTo || full()) break; // the rest waits for the next delivery, keeping seq order
-      // The batch that should start at `next` is not in the buffer. Past the retention it was
-      // removed. Younger, either the store answered wrongly for a moment (a restart), or an
-      // earlier attempt of this delivery sent and released it and died before reporting. The
-      // first attempts fail, so the read is retried; after them the rest of the range is
-      // counted as lost and the stream goes on.
-      if (Date.now() - range.at < bufferRetentionMs && attempt < missingBatchAttempts) {
-        throw new Error(`buffered batch at seq ${next} of ${input.tenantId} was not found; retrying the read`);
-      }
-      const missing = Math.max(0, range.count - readInRange);
-      log.error('announced events are missing from the buffer; counted as dropped (an earlier attempt may have delivered them)', {
-        destinationId: input.destinationId,
-        lo: next,
-        hi: range.hi,
-        missing,
-        attempt,
-      });
-      plan.push({ lo: next, hi: range.hi, count: missing, events: [] });
+    for (const batch of batches) {
+      if (total >= budget) break;
+      const decoded = await batch.decode();
+      const from = resumeAt(batch);
+      const start = decoded.seqs.findIndex((seq) => seq >= from);
+      if (start === -1) continue;
+      const take = Math.min(budget - total, decoded.seqs.length - start);
+      portions.push({ batch, events: decoded.events.slice(start, start + take), seqs: decoded.seqs.slice(start, start + take), last: start + take === decoded.seqs.length });
+      total += take;
     }
-    return plan;
+    // Every buffered batch of the destination up to `covered` was read (all of them when fewer than the limit came back).
+    const covered = batches.length < maxBatchesPerDelivery ? Infinity : batches[batches.length - 1].lastSeq;
+    const partialBatch = batches.find((batch) => batch.firstSeq === input.partial?.firstSeq);
+    const alreadySent = partialBatch ? (await partialBatch.decode()).seqs.filter((seq) => seq < input.partial!.from).length : 0;
+    const missing: DeliveryProgress['missing'] = [];
+    for (const range of input.expect) {
+      if (range.hi > covered) break;
+      const present = batches
+        .filter((batch) => batch.firstSeq <= range.hi && batch.lastSeq >= range.lo)
+        .reduce((sum, batch) => sum + batch.count - (batch === partialBatch ? alreadySent : 0), 0);
+      const count = range.count - present;
+      if (count <= 0) continue;
+      // A young batch is gone only once every destination released it: this one settled it earlier (a
+      // repeated announcement). One older than the buffer's retention was removed unsent: dropped.
+      const lost = Date.now() - range.at >= bufferRetentionMs;
+      if (lost) log.warn('buffered events outlived the buffer before delivery; counted as dropped', { destinationId: input.destinationId, lo: range.lo, hi: range.hi, count });
+      missing.push({ lo: range.lo, count, lost });
+    }
+    return { portions, missing };
   }
 
-  /** The batches fully inside the first `confirmed` events, with the rejections among them. */
-  function progressOf(plan: PlannedBatch[], confirmed: number, report: DeliveryReport) {
-    const settled: SettledRange[] = [];
-    const eventIds = new Set<string>();
+  /** Progress of the first `confirmed` planned events. */
+  function progressOf(input: DeliverInput, portions: Portion[], missing: DeliveryProgress['missing'], confirmed: number, report: DeliveryReport): DeliveryProgress {
+    const progress: DeliveryProgress = { settled: [], delivered: 0, rejected: 0, missing, releasable: [], policy: policyOf(delivery) };
+    const rejectedIds = new Set(report.rejected.map((rejection) => rejection.eventId));
     let position = 0;
-    for (const batch of plan) {
-      if (position + batch.events.length > confirmed) break;
-      position += batch.events.length;
-      settled.push({ lo: batch.lo, hi: batch.hi, count: batch.count });
-      batch.events.forEach((event) => eventIds.add(event.id));
+    let partial = input.partial;
+    for (const portion of portions) {
+      const done = Math.min(portion.events.length, confirmed - position);
+      if (done <= 0) break;
+      position += done;
+      const whole = done === portion.events.length && portion.last;
+      const hi = whole ? portion.batch.lastSeq : portion.seqs[done - 1];
+      progress.settled.push({ lo: portion.seqs[0], hi, count: done });
+      const rejected = portion.events.slice(0, done).filter((event) => rejectedIds.has(event.id)).length;
+      progress.rejected += rejected;
+      progress.delivered += done - rejected;
+      if (whole) {
+        progress.releasable.push([portion.batch.firstSeq, portion.batch.lastSeq]);
+        if (partial?.firstSeq === portion.batch.firstSeq) partial = undefined;
+      } else {
+        partial = { firstSeq: portion.batch.firstSeq, from: portion.seqs[done - 1] + 1 };
+      }
     }
-    const rejections = report.rejected.filter((rejection) => eventIds.has(rejection.eventId));
-    const delivered = eventIds.size - rejections.length;
-    const lost = settled.reduce((sum, range, index) => sum + (plan[index].events.length === 0 ? range.count : 0), 0);
-    const progress: DeliveryProgress = { settled, delivered, rejected: rejections.length, lost };
+    progress.releasable = mergeIntervals(progress.releasable);
+    if (partial) progress.partial = partial;
     if (report.note) progress.note = report.note;
-    return { progress, rejections };
+    return progress;
   }
 
-  async function record(input: DeliverInput, progress: DeliveryProgress, rejections: Rejection[]) {
-    if (rejections.length > 0) {
-      const at = new Date();
-      await collections.rejections
-        .insertMany(
-          rejections.map(({ eventId, reason }) => ({
-            _id: `${input.destinationId}:${eventId}`,
-            tenantId: input.tenantId,
-            destinationId: input.destinationId,
-            eventId,
-            reason,
-            at,
-          })),
-          { ordered: false },
-        )
-        .catch(() => undefined); // a rejection recorded by an earlier attempt stays as it was
-    }
-    if (progress.delivered > 0 || progress.rejected > 0) {
-      await destinations.recordDeliveries(input.destinationId, progress.delivered, progress.rejected, new Date());
-    }
-    const released = progress.settled.filter((range) => range.count > 0).map((range) => batchId(input.tenantId, range.lo));
-    // A batch left behind by a failed release is removed by the periodic clean-up.
-    await events.releaseBatches(input.tenantId, released, input.destinationId).catch((error) =>
-      log.warn('could not release delivered batches', { destinationId: input.destinationId, error: errorMessage(error) }),
-    );
+  async function recordRejections(input: DeliverInput, report: DeliveryReport): Promise<void> {
+    if (report.rejected.length === 0) return;
+    const at = new Date();
+    await collections.rejections
+      .insertMany(
+        report.rejected.map(({ eventId, reason }) => ({
+          _id: `${input.destinationId}:${eventId}`,
+          tenantId: input.tenantId,
+          destinationId: input.destinationId,
+          eventId,
+          reason,
+          at,
+        })),
+        { ordered: false },
+      )
+      .catch(() => undefined); // a rejection recorded by an earlier attempt stays as it was
   }
 
   return {
@@ -179,29 +198,31 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       const provider = providerFor(target.provider);
       const context = Context.current();
       // Heartbeats go on while batches are read and requests are in flight, so a dead worker
-      // is noticed within the heartbeat timeout whatever the store's or destination's pace.
+      // is noticed within the heartbeat timeout whatever the store's or destination's pace;
+      // they also bring a cancellation (a delete), which stops sending at once.
       let confirmed = 0;
-      const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 2_000);
+      const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 1_000);
       try {
-        const plan = await readPlan(input, context.info.attempt);
-        const all = plan.flatMap((batch) => batch.events);
+        await recordState(input);
+        const { portions, missing } = await readPlan(input);
+        const all = portions.flatMap((portion) => portion.events);
+        const sendContext = { http, now: () => new Date(), signal: context.cancellationSignal };
         try {
-          const report = await deliverEvents(provider, target, all, { http, now: () => new Date() }, (count) => {
+          const report = await deliverEvents(provider, target, all, sendContext, (count) => {
             confirmed = count;
             context.heartbeat({ confirmed });
           });
-          const { progress, rejections } = progressOf(plan, all.length, report);
-          await record(input, progress, rejections);
-          return progress;
+          await recordRejections(input, report);
+          return progressOf(input, portions, missing, report.confirmed, report);
         } catch (error) {
           if (!(error instanceof DeliveryFailure)) throw error;
-          const { progress, rejections } = progressOf(plan, error.confirmed, error.report);
-          await record(input, progress, rejections).catch((recordError) =>
-            log.warn('could not record delivery progress', { destinationId: input.destinationId, error: errorMessage(recordError) }),
-          );
-          const details: DeliveryFailureDetails = { ...progress, retryAfterMs: error.retryAfterMs };
+          const progress = progressOf(input, portions, missing, error.confirmed, error.report);
+          await recordRejections(input, error.report);
+          // Cancelled (a delete): what got through is the answer, not a failure of the destination.
+          if (context.cancellationSignal.aborted) return progress;
+          const details: DeliveryFailureDetails = { progress, retryAfterMs: error.retryAfterMs, awaitUpdate: error.failureClass === 'hold' };
           throw ApplicationFailure.create({
-            type: error.failureClass === 'config' ? misconfiguredType : deliveryFailedType,
+            type: error.failureClass === 'retry' ? deliveryFailedType : misconfiguredType,
             message: error.message,
             nonRetryable: true,
             details: [details],
@@ -212,18 +233,42 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       }
     },
 
-    async recordStatus(input: StatusInput): Promise<void> {
-      await destinations.recordStatus(input.destinationId, {
-        status: input.status,
-        statusReason: input.statusReason,
-        backlog: {
-          events: input.backlogEvents,
-          oldestEventAt: input.oldestEventAt === undefined ? undefined : new Date(input.oldestEventAt),
-          windowEndsAt: input.windowEndsAt === undefined ? undefined : new Date(input.windowEndsAt),
-        },
-        dropped: input.dropped,
-        lastErrorAt: input.lastErrorAt === undefined ? undefined : new Date(input.lastErrorAt),
-      });
+    async record(input: RecordInput): Promise<{ policy: DeliveryPolicy }> {
+      await recordState(input);
+      return { policy: policyOf(delivery) };
+    },
+
+    /**
+     * A workflow starting afresh (a new destination, or one whose workflow was lost) takes its
+     * state from MongoDB: its recorded counters and status, and as backlog what is buffered for it.
+     */
+    async recover(input: RecoverInput): Promise<{ state: DestinationState }> {
+      const doc = await destinations.byId(input.destinationId);
+      if (!doc) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
+      const recorded = doc.delivery;
+      if (recorded && recorded.releasing.length > 0) {
+        await events.release(input.tenantId, input.destinationId, recorded.releasing.map(({ lo, hi }): Interval => [lo, hi]));
+      }
+      const state = initialState(doc.enabled, policyOf(delivery));
+      if (recorded) {
+        Object.assign(state, {
+          status: recorded.status,
+          statusReason: recorded.statusReason,
+          counts: { ...recorded.counters },
+          failingSince: recorded.failingSince?.getTime(),
+          lastDeliveredAt: recorded.lastDeliveredAt?.getTime(),
+          lastErrorAt: recorded.lastErrorAt?.getTime(),
+          failures: recorded.status === 'degraded' ? 1 : 0,
+          partial: recorded.partial,
+        });
+      }
+      for (const batch of await events.pendingSummary(input.tenantId, input.destinationId)) {
+        const partial = batch.firstSeq === recorded?.partial?.firstSeq ? recorded.partial : undefined;
+        const sent = partial ? await events.countBefore(batch._id, partial.from) : 0;
+        addPending(state.pending, state.settled, { lo: partial?.from ?? batch.firstSeq, hi: batch.lastSeq, count: batch.count - sent, at: batch.createdAt.getTime() });
+      }
+      log.info('destination workflow recovered its state', { destinationId: input.destinationId, backlog: state.pending.length });
+      return { state };
     },
   };
 }

@@ -59,7 +59,14 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
       address: endpoints.temporalAddress,
       namespace: config.temporalNamespace,
       taskQueue: config.taskQueue,
-      activities: createDeliveryActivities({ collections: store.collections, destinations, events, http, bufferRetentionMs: bufferRetentionMs(config.delivery) }),
+      activities: createDeliveryActivities({
+        collections: store.collections,
+        destinations,
+        events,
+        http,
+        delivery: config.delivery,
+        bufferRetentionMs: bufferRetentionMs(config.delivery),
+      }),
     });
     stoppers.unshift(() => worker!.stop());
   }
@@ -69,7 +76,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
     await ensureIndexes(store.collections);
     const connection = Connection.lazy({ address: endpoints.temporalAddress });
     const client = new Client({ connection, namespace: config.temporalNamespace });
-    const workflows = new DestinationWorkflows(client, config.taskQueue, config.delivery, config.searchAttributes);
+    const workflows = new DestinationWorkflows(client, config.taskQueue, config.searchAttributes, (id) => destinations.byId(id));
     const tenants = new TenantStore(store.collections);
     const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, config.delivery.announceIntervalMs);
     const stopSweeper = startSweeper(events, dispatcher, {

@@ -1,11 +1,14 @@
-// One long-lived workflow per destination. It holds only seq ranges, counters and status;
-// activities do all I/O. It turns delivery attempts into status (active → degraded on a
-// failed attempt → active on success, or failed when the retry window is spent), mirrors
-// every status change into MongoDB, and drives the outer backoff with durable timers so a
-// fix of the destination is retried at once.
+// One long-lived workflow per destination: a loop over its state (./state.ts) that delivers,
+// backs off, fails, and mirrors its state into MongoDB. Activities do all I/O: `deliver`
+// mirrors the state, releases the batches the workflow has settled, then reads what is still
+// buffered for the destination and sends it; `record` mirrors and releases when nothing is
+// delivered. A batch leaves the buffer only after this workflow recorded its settlement.
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
   TimeoutFailure,
   allHandlersFinished,
   condition,
@@ -13,292 +16,263 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { DeliveryActivities, DeliveryFailureDetails, DeliveryProgress } from '../activities/delivery.js';
+import type { DeliveryActivities, DeliveryFailureDetails } from '../activities/delivery.js';
 import type { DestinationStatus } from '../src/model.js';
 import {
-  type CarriedState,
-  type DeleteRequest,
   type DeleteResult,
-  type DestinationSnapshot,
   type DestinationWorkflowInput,
   deleteUpdate,
   deliveryFailedType,
   destinationGoneType,
   eventsReadySignal,
   misconfiguredType,
-  reconfigureSignal,
+  reconfigureUpdate,
   statusQuery,
 } from './messages.js';
-import { addPending, head, oldestPendingAt, pendingCount, settle, settleAll } from './ranges.js';
+import { addPending, pendingCount, type Interval } from './ranges.js';
 import { statusAttribute } from './search-attributes.js';
+import {
+  announce,
+  deliverable,
+  deliveryFailed,
+  deliveryRequest,
+  deliverySucceeded,
+  describe,
+  drop,
+  exhaustWindow,
+  initialState,
+  nextWakeAt,
+  probeEvents,
+  reconfigure,
+  snapshot,
+  windowOver,
+  type DeliveryFailureInfo,
+  type DestinationState,
+} from './state.js';
 
-const { recordStatus } = proxyActivities<DeliveryActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', maximumInterval: '1m' },
-  summary: 'mirror status into MongoDB',
+const { recover, record } = proxyActivities<DeliveryActivities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
-/** Events sent by a retry while the destination is failing. */
-const probeEvents = 100;
+/** How long past its flush deadline a delete waits for the loop before answering anyway. */
+const deleteAnswerGraceMs = 3_000;
 
-interface AttemptFailure {
-  reason: string;
-  progress?: DeliveryFailureDetails;
-  gone: boolean;
+/**
+ * A change of backlog or counters is mirrored once the destination has been quiet this long
+ * (a delivery mirrors the state it starts from, so under load the next one does it); a
+ * status change is mirrored at once.
+ */
+const mirrorDelayMs = 2_000;
+
+interface Deletion {
+  deadline: number;
+  deliveredBefore: number;
+  result?: DeleteResult;
+  /** Answered before the loop finished (held up by a slow store): nothing more is sent. */
+  abandoned: boolean;
 }
 
-function describeFailure(error: unknown): AttemptFailure {
+function describeFailure(error: unknown): DeliveryFailureInfo | 'interrupted' {
   const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof CancelledFailure) return 'interrupted';
   if (cause instanceof ApplicationFailure) {
     const known = [deliveryFailedType, misconfiguredType, destinationGoneType].includes(cause.type ?? '');
-    return {
-      reason: known ? cause.message : `delivery error: ${cause.message}`,
-      progress: cause.details?.[0] as DeliveryFailureDetails | undefined,
-      gone: cause.type === destinationGoneType,
-    };
+    const details = cause.details?.[0] as DeliveryFailureDetails | undefined;
+    return { reason: known ? cause.message : `delivery error: ${cause.message}`, ...details, gone: cause.type === destinationGoneType };
   }
-  if (cause instanceof TimeoutFailure) {
-    return { reason: 'delivery timed out before the destination answered or the worker stopped', gone: false };
-  }
-  return { reason: `delivery error: ${cause instanceof Error ? cause.message : String(cause)}`, gone: false };
+  if (cause instanceof TimeoutFailure) return { reason: 'delivery timed out before the destination answered or the worker stopped' };
+  return { reason: `delivery error: ${cause instanceof Error ? cause.message : String(cause)}` };
 }
 
 export async function destinationWorkflow(input: DestinationWorkflowInput): Promise<DeleteResult> {
-  const { policy } = input;
-  const state: CarriedState = input.carried ?? {
-    status: 'active',
-    statusReason: '',
-    enabled: input.enabled,
-    pending: [],
-    settled: [],
-    failures: 0,
-    delivered: 0,
-    rejected: 0,
-    dropped: 0,
-  };
-  let configVersion = 0;
-  let deleteRequest: DeleteRequest | undefined;
-  let deleteResult: DeleteResult | undefined;
+  const { destinationId, tenantId } = input;
+  // Until recovered from MongoDB (a fresh run), announcements collect in a blank state.
+  const state: DestinationState = input.carried ?? initialState(true, { retryWindowMs: 86_400_000, initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxEventsPerDelivery: 20_000 });
+  let ready = input.carried !== undefined;
+  /** The state changed since it was last mirrored: mirror it by this time (every run mirrors once at its start). */
+  let recordDueAt: number | undefined = Date.now();
+  let recordedStatus: DestinationStatus | 'deleted' | undefined;
+  let deletion: Deletion | undefined;
   let gone = false;
-  let statusVersion = 0;
-  let mirroredVersion = 0;
 
-  const windowEndsAt = () => (state.failingSince === undefined ? undefined : state.failingSince + policy.retryWindowMs);
-
-  function snapshot(): DestinationSnapshot {
-    return {
-      status: state.status,
-      statusReason: state.statusReason,
-      enabled: state.enabled,
-      backlogEvents: pendingCount(state.pending),
-      oldestEventAt: oldestPendingAt(state.pending),
-      windowEndsAt: windowEndsAt(),
-      pendingRanges: state.pending.length,
-      settledIntervals: state.settled.length,
-      delivered: state.delivered,
-      rejected: state.rejected,
-      dropped: state.dropped,
-      failures: state.failures,
-      stateBytes: JSON.stringify(state).length,
-    };
+  /**
+   * Waits until `predicate` holds or workflow time reaches `until`. The timer behind it is
+   * never cancelled, only left to fire (it wakes the workflow, which looks again): the
+   * time-skipping test server refuses a task that cancels a timer that fired meanwhile
+   * (temporalio/sdk-java#3088), and a cancel costs as much history as a fire.
+   */
+  const alarms = new Set<number>();
+  function waitUntil(until: number, predicate: () => boolean): Promise<void> {
+    if (until !== Infinity && !alarms.has(until)) {
+      alarms.add(until);
+      void sleep(Math.max(1, until - Date.now())).then(() => alarms.delete(until));
+    }
+    return condition(() => predicate() || Date.now() >= until);
   }
 
-  /** Records that status, reason, backlog or dropped count changed: the mirror picks it up. */
   function changed(): void {
-    statusVersion++;
-    const view = snapshot();
-    const lines = [`**${view.status}**${view.statusReason ? `: ${view.statusReason}` : ''}`];
-    if (view.backlogEvents > 0) lines.push(`backlog: ${view.backlogEvents} events`);
-    if (view.windowEndsAt !== undefined) lines.push(`retry window ends: ${new Date(view.windowEndsAt).toISOString()}`);
-    lines.push(`delivered ${view.delivered}, rejected ${view.rejected}, dropped ${view.dropped}`);
-    setCurrentDetails(lines.join('\n\n'));
-  }
-
-  function setStatus(status: DestinationStatus, reason: string): void {
-    if (input.searchAttributes && status !== state.status) upsertSearchAttributes([{ key: statusAttribute, value: status }]);
-    state.status = status;
-    state.statusReason = reason;
-    changed();
-  }
-
-  async function mirrorLoop(): Promise<void> {
-    for (;;) {
-      await condition(() => statusVersion !== mirroredVersion);
-      const version = statusVersion;
-      const view = snapshot();
-      await recordStatus({
-        destinationId: input.destinationId,
-        status: view.status,
-        statusReason: view.statusReason,
-        backlogEvents: view.backlogEvents,
-        oldestEventAt: view.status === 'active' ? undefined : view.oldestEventAt,
-        windowEndsAt: view.status === 'degraded' ? view.windowEndsAt : undefined,
-        dropped: view.dropped,
-        lastErrorAt: state.lastErrorAt,
-      });
-      mirroredVersion = version;
-    }
-  }
-
-  function apply(progress: DeliveryProgress): void {
-    for (const range of progress.settled) settle(state.pending, state.settled, range.lo, range.hi, range.count);
-    state.delivered += progress.delivered;
-    state.rejected += progress.rejected;
-    if (progress.lost > 0) {
-      state.dropped += progress.lost;
-      changed();
-    }
+    const due = state.status !== recordedStatus ? Date.now() : Date.now() + mirrorDelayMs;
+    recordDueAt = Math.min(recordDueAt ?? Infinity, due);
   }
 
   setHandler(eventsReadySignal, ({ ranges }) => {
-    for (const range of ranges) {
-      if (state.status === 'failed' && deleteRequest === undefined) {
-        // Nothing is sent while failed: events arriving now are dropped, and counted.
-        if (addPending(state.pending, state.settled, range)) {
-          state.dropped += settleAll(state.pending, state.settled);
-          changed();
-        }
-      } else {
-        addPending(state.pending, state.settled, range);
+    if (announce(state, ranges)) changed();
+  });
+  setHandler(reconfigureUpdate, async ({ enabled }) => {
+    await condition(() => ready);
+    reconfigure(state, enabled);
+    changed();
+    return snapshot(state);
+  });
+  setHandler(statusQuery, () => snapshot(state));
+  setHandler(deleteUpdate, async ({ flushDeadlineMs }) => {
+    if (deletion === undefined) {
+      deletion = { deadline: Date.now() + flushDeadlineMs, deliveredBefore: state.counts.delivered, abandoned: false };
+      state.retryAt = undefined; // a delete tries to flush at once, as an update does
+    }
+    const current = deletion;
+    await waitUntil(current.deadline + deleteAnswerGraceMs, () => current.result !== undefined);
+    if (current.result === undefined) {
+      // The loop is held up (the store answering slowly): answer with what is known; it sends nothing more.
+      current.abandoned = true;
+      current.result = { flushed: state.counts.delivered - current.deliveredBefore, dropped: pendingCount(state.pending) };
+    }
+    return current.result;
+  });
+
+  /** What the mirror gets: the state now. Writing it clears what was due. */
+  function takeRecord() {
+    const view = snapshot(state);
+    setCurrentDetails(describe(view));
+    if (input.searchAttributes && view.status !== recordedStatus) upsertSearchAttributes([{ key: statusAttribute, value: view.status }]);
+    recordedStatus = view.status;
+    recordDueAt = undefined;
+    return { ...view, failingSince: state.failingSince, partial: state.partial };
+  }
+
+  /** Mirrors the state into MongoDB and releases what was settled (all the destination's batches once deleted). */
+  async function recordState(release: Interval[] | 'all' = state.unreleased): Promise<void> {
+    if (release !== 'all') state.unreleased = [];
+    try {
+      const { policy } = await record({ destinationId, tenantId, record: takeRecord(), release });
+      if (JSON.stringify(policy) !== JSON.stringify(state.policy)) {
+        state.policy = policy; // the window and the backoff follow the service's configuration
+        changed();
       }
+    } catch (error) {
+      if (release !== 'all') state.unreleased.unshift(...release);
+      changed();
+      throw error;
     }
-  });
+  }
 
-  setHandler(reconfigureSignal, ({ enabled }) => {
-    state.enabled = enabled;
-    configVersion++;
-    if (enabled && state.status === 'failed') {
-      state.failures = 0;
-      state.failingSince = undefined;
-      setStatus('active', '');
+  /** Runs an activity that stops early (and reports what it did) on a delete, or at a deadline. */
+  async function interruptible<T>(run: () => Promise<T>, deadline?: number): Promise<T> {
+    const scope = new CancellationScope();
+    const running = scope.run(run);
+    let finished = false;
+    const interrupt = deadline === undefined ? () => finished || deletion !== undefined : () => finished || deletion?.abandoned === true;
+    void waitUntil(deadline ?? Infinity, interrupt).then(() => {
+      if (!finished) scope.cancel();
+    });
+    try {
+      return await running;
+    } finally {
+      finished = true;
     }
-  });
+  }
 
-  setHandler(statusQuery, snapshot);
-
-  setHandler(deleteUpdate, async (request) => {
-    deleteRequest ??= request;
-    await condition(() => deleteResult !== undefined);
-    return deleteResult!;
-  });
-
-  /** One delivery activity over the oldest pending ranges; true when it succeeded. */
-  async function deliverOnce(deadline?: number): Promise<{ ok: boolean; retryAfterMs?: number }> {
-    // While failing, each retry is a small probe: a long outage must not re-read the
-    // whole backlog on every attempt. The first success goes back to full batches.
-    const maxEvents = state.failures > 0 ? Math.min(probeEvents, policy.maxEventsPerActivity) : policy.maxEventsPerActivity;
-    const ranges = head(state.pending, maxEvents);
-    const events = Math.min(maxEvents, pendingCount(ranges));
+  /** One delivery: it mirrors the state and releases what was settled, then reads and sends. */
+  async function deliverOnce(deadline?: number): Promise<void> {
+    const request = deliveryRequest(state);
+    const events = Math.min(pendingCount(request.expect), request.probe ? probeEvents : state.policy.maxEventsPerDelivery);
     const { deliver } = proxyActivities<DeliveryActivities>({
       startToCloseTimeout: '5m',
       heartbeatTimeout: '10s',
-      ...(deadline === undefined ? {} : { scheduleToCloseTimeout: Math.max(1_000, deadline - Date.now()) }),
+      ...(deadline === undefined ? {} : { scheduleToCloseTimeout: Math.max(1_000, deadline - Date.now() + deleteAnswerGraceMs) }),
       // Retries here cover the worker and the store (a crash, a timeout); the destination's own
-      // failures are non-retryable and come back to the loop below, which backs off.
+      // failures are non-retryable and come back to the loop, which backs off on a timer.
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
-      summary: `deliver up to ${events} events from seq ${ranges[0].lo}`,
+      // A delete interrupts a delivery and waits for what it got through (the SDK's own default
+      // is TRY_CANCEL, which would report the delivery cancelled and lose its progress).
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      summary: `deliver up to ${events} events from seq ${request.expect[0].lo}`,
     });
+    const release = state.unreleased;
+    state.unreleased = [];
     try {
-      const progress = await deliver({
-        destinationId: input.destinationId,
-        tenantId: input.tenantId,
-        ranges,
-        maxEvents,
-      });
-      apply(progress);
-      const reason = progress.note ?? '';
-      if (state.status !== 'active' || state.failures > 0 || state.statusReason !== reason) {
-        state.failures = 0;
-        state.failingSince = undefined;
-        setStatus('active', reason);
-      }
-      return { ok: true };
+      const progress = await interruptible(() => deliver({ destinationId, tenantId, record: takeRecord(), release, ...request }), deadline);
+      deliverySucceeded(state, progress, Date.now());
     } catch (error) {
       const failure = describeFailure(error);
-      const madeProgress = (failure.progress?.settled.length ?? 0) > 0;
-      if (failure.progress) apply(failure.progress);
-      gone = failure.gone;
+      if (failure === 'interrupted' || !('progress' in failure)) state.unreleased.unshift(...release); // not sure it got that far
+      if (failure === 'interrupted') {
+        changed();
+        return;
+      }
+      if (failure.gone) gone = true;
+      else deliveryFailed(state, failure, Date.now(), Math.random());
+    }
+    changed();
+  }
+
+  /** A delete: flush within the deadline (unless disabled or failed), drop the rest, release everything. */
+  async function finish(): Promise<DeleteResult> {
+    const current = deletion;
+    while (current && !gone && !current.abandoned && state.enabled && state.status !== 'failed' && state.pending.length > 0) {
       const now = Date.now();
-      state.failures++;
-      state.lastErrorAt = now;
-      // The window runs from the first failure of the oldest event still buffered.
-      if (state.failingSince === undefined || madeProgress) state.failingSince = now;
-      setStatus('degraded', failure.reason);
-      return { ok: false, retryAfterMs: failure.progress?.retryAfterMs };
+      if (now >= current.deadline) break;
+      if (deliverable(state, now)) await deliverOnce(current.deadline);
+      else await waitUntil(Math.min(state.retryAt ?? current.deadline, current.deadline), () => current.abandoned || deliverable(state, Date.now()));
     }
+    const dropped = drop(state);
+    const result = current?.result ?? { flushed: current ? state.counts.delivered - current.deliveredBefore : 0, dropped };
+    if (current) current.result ??= result;
+    await recordState('all');
+    if (input.searchAttributes) upsertSearchAttributes([{ key: statusAttribute, value: 'deleted' }]);
+    await condition(allHandlersFinished);
+    return result;
   }
 
-  /** Exponential backoff with equal jitter, at least Retry-After, never past `until`. */
-  async function backOff(retryAfterMs: number | undefined, until: number, interruptOnDelete: boolean): Promise<void> {
-    const exponential = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** Math.min(30, state.failures - 1));
-    let delay = exponential / 2 + (Math.random() * exponential) / 2;
-    if (retryAfterMs !== undefined) delay = Math.max(delay, Math.min(retryAfterMs, policy.maxBackoffMs));
-    const wakeAt = Math.min(Date.now() + delay, until);
-    const version = configVersion;
-    await condition(
-      () => configVersion !== version || (interruptOnDelete && deleteRequest !== undefined),
-      Math.max(1, wakeAt - Date.now()),
-    );
+  if (!ready) {
+    const recovered = await recover({ destinationId, tenantId });
+    const announced = state.pending.splice(0);
+    Object.assign(state, recovered.state);
+    for (const range of announced) addPending(state.pending, state.settled, range);
+    if (state.status === 'failed') drop(state);
+    ready = true;
   }
 
-  function exhaustWindow(lastReason: string): void {
-    const dropped = settleAll(state.pending, state.settled);
-    state.dropped += dropped;
-    const since = new Date(state.failingSince!).toISOString();
-    setStatus(
-      'failed',
-      `retries exhausted: no successful delivery since ${since}; ${dropped} buffered events dropped. ` +
-        `Last error: ${lastReason}. Fix the destination, then update it to re-enable streaming.`,
-    );
-  }
-
-  async function flushForDelete(request: DeleteRequest): Promise<DeleteResult> {
-    const deadline = Date.now() + request.flushDeadlineMs;
-    const deliveredBefore = state.delivered;
-    while (state.pending.length > 0 && Date.now() < deadline && !gone) {
-      const attempt = await deliverOnce(deadline);
-      if (!attempt.ok && Date.now() < deadline) await backOff(attempt.retryAfterMs, deadline, false);
-    }
-    const dropped = settleAll(state.pending, state.settled);
-    state.dropped += dropped;
-    return { flushed: state.delivered - deliveredBefore, dropped };
-  }
-
-  void mirrorLoop();
-  changed();
-
-  const hasWork = () =>
-    deleteRequest !== undefined ||
-    gone ||
-    workflowInfo().continueAsNewSuggested ||
-    (state.enabled && state.status !== 'failed' && state.pending.length > 0);
+  /** When the loop must act by itself: a retry due, the window ending, the mirror due. */
+  const wakeAt = () => Math.min(nextWakeAt(state) ?? Infinity, recordDueAt ?? Infinity);
 
   for (;;) {
-    // A degraded destination that is disabled still loses its buffer when the window ends.
-    const degradedUntil = state.status === 'degraded' && state.pending.length > 0 ? windowEndsAt() : undefined;
-    if (degradedUntil === undefined) await condition(hasWork);
-    else if (!(await condition(hasWork, Math.max(1, degradedUntil - Date.now())))) {
-      exhaustWindow(state.statusReason);
-      continue;
-    }
-    if (deleteRequest !== undefined || gone) {
-      deleteResult = await flushForDelete(deleteRequest ?? { flushDeadlineMs: 0 });
-      await condition(() => allHandlersFinished() && mirroredVersion === statusVersion);
-      return deleteResult;
-    }
-    if (workflowInfo().continueAsNewSuggested) {
-      await condition(() => allHandlersFinished() && mirroredVersion === statusVersion);
-      await continueAsNew<typeof destinationWorkflow>({ ...input, enabled: state.enabled, carried: state });
-    }
-    const attempt = await deliverOnce();
-    if (attempt.ok || gone) continue;
-    const windowEnd = windowEndsAt()!;
-    if (Date.now() < windowEnd) await backOff(attempt.retryAfterMs, windowEnd, true);
-    if (deleteRequest === undefined && state.status === 'degraded' && Date.now() >= windowEnd) {
-      exhaustWindow(state.statusReason);
+    const until = wakeAt();
+    await waitUntil(
+      until,
+      () =>
+        deletion !== undefined ||
+        gone ||
+        workflowInfo().continueAsNewSuggested ||
+        deliverable(state, Date.now()) ||
+        wakeAt() < until, // a handler brought the next wake-up forward: set an alarm for it
+    );
+    if (deletion !== undefined || gone) return finish();
+    if (windowOver(state, Date.now())) {
+      exhaustWindow(state);
+      changed();
+    } else if (workflowInfo().continueAsNewSuggested) {
+      await condition(() => allHandlersFinished() || deletion !== undefined);
+      if (deletion === undefined) await continueAsNew<typeof destinationWorkflow>({ ...input, carried: state });
+    } else if (deliverable(state, Date.now())) {
+      await deliverOnce();
+    } else if (recordDueAt !== undefined && Date.now() >= recordDueAt) {
+      await recordState();
     }
   }
 }

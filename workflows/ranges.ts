@@ -44,17 +44,22 @@ export function addPending(pending: PendingRange[], settled: Interval[], range: 
   return true;
 }
 
-export function addSettled(settled: Interval[], lo: number, hi: number): void {
-  settled.push([lo, hi]);
-  settled.sort((a, b) => a[0] - b[0]);
+/** Sorted, merged copy of `intervals` (adjacent and overlapping ones joined). */
+export function mergeIntervals(intervals: Interval[]): Interval[] {
   const merged: Interval[] = [];
-  for (const interval of settled) {
+  for (const [lo, hi] of [...intervals].sort((a, b) => a[0] - b[0])) {
     const last = merged[merged.length - 1];
-    if (last && interval[0] <= last[1] + 1) last[1] = Math.max(last[1], interval[1]);
-    else merged.push([interval[0], interval[1]]);
+    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else merged.push([lo, hi]);
   }
+  return merged;
+}
+
+export function addSettled(settled: Interval[], lo: number, hi: number): void {
+  const merged = mergeIntervals([...settled, [lo, hi]]);
   // Gaps are seqs never announced here (another destination's batches, a crashed flush);
-  // closing the oldest keeps the state bounded at the cost of ignoring a very late announcement.
+  // closing the oldest keeps the state bounded at the cost of ignoring a very late
+  // announcement — harmless, because deliveries read what is buffered for the destination.
   while (merged.length > maxSettledIntervals) {
     const [first, second] = merged.splice(0, 2);
     merged.unshift([first[0], second[1]]);
@@ -62,24 +67,48 @@ export function addSettled(settled: Interval[], lo: number, hi: number): void {
   settled.splice(0, settled.length, ...merged);
 }
 
-/** Marks `lo..hi` (a prefix of one pending range) holding `count` events as settled. */
+/**
+ * Marks `lo..hi`, holding `count` events, as settled. It is the start of a pending range,
+ * or lies inside one whose seqs before it were found missing from the buffer (and already
+ * taken off its count); or it lies outside every pending range (a batch delivered before
+ * its announcement arrived), which only records it as settled.
+ */
 export function settle(pending: PendingRange[], settled: Interval[], lo: number, hi: number, count: number): void {
-  const index = pending.findIndex((p) => p.lo === lo);
-  if (index === -1) return;
-  const range = pending[index];
-  if (hi >= range.hi) pending.splice(index, 1);
-  else pending[index] = { lo: hi + 1, hi: range.hi, count: Math.max(0, range.count - count), at: range.at };
-  addSettled(settled, lo, Math.min(hi, range.hi));
+  const index = pending.findIndex((p) => overlaps(lo, hi, p.lo, p.hi));
+  let from = lo;
+  if (index !== -1) {
+    const range = pending[index];
+    from = Math.min(lo, range.lo); // seqs before the portion are missing: settled with it
+    if (hi >= range.hi) pending.splice(index, 1);
+    else pending[index] = { lo: hi + 1, hi: range.hi, count: Math.max(0, range.count - count), at: range.at };
+  }
+  addSettled(settled, from, hi);
 }
 
-/** Settles everything pending and returns how many events that was. */
-export function settleAll(pending: PendingRange[], settled: Interval[]): number {
-  let count = 0;
-  for (const range of pending.splice(0, pending.length)) {
-    count += range.count;
+/** Takes `count` events found missing from the buffer off the pending range holding seq `lo`. */
+export function forgetMissing(pending: PendingRange[], lo: number, count: number): void {
+  const range = pending.find((p) => p.lo <= lo && lo <= p.hi);
+  if (range) range.count = Math.max(0, range.count - count);
+}
+
+/** Settles pending ranges left with no event (all of them delivered or missing). */
+export function pruneEmpty(pending: PendingRange[], settled: Interval[]): void {
+  for (const range of pending.filter((p) => p.count === 0)) {
+    pending.splice(pending.indexOf(range), 1);
     addSettled(settled, range.lo, range.hi);
   }
-  return count;
+}
+
+/** Settles everything pending; returns how many events that was and the seqs they spanned. */
+export function settleAll(pending: PendingRange[], settled: Interval[]): { count: number; intervals: Interval[] } {
+  let count = 0;
+  const intervals: Interval[] = [];
+  for (const range of pending.splice(0, pending.length)) {
+    count += range.count;
+    intervals.push([range.lo, range.hi]);
+    addSettled(settled, range.lo, range.hi);
+  }
+  return { count, intervals };
 }
 
 export function pendingCount(pending: PendingRange[]): number {

@@ -11,7 +11,9 @@ export async function authenticate(keys: ApiKeyStore, authorization: string | nu
   if (!match) {
     throw new ConnectError('missing API key: send "Authorization: Bearer <api key>"', Code.Unauthenticated);
   }
-  const caller = await keys.callerOf(match[1]);
+  const caller = await keys.callerOf(match[1]).catch(() => {
+    throw new ConnectError('the API key could not be checked: the store is unavailable; retry the call', Code.Unavailable);
+  });
   if (!caller) throw new ConnectError('the API key is not valid (unknown or revoked)', Code.Unauthenticated);
   return caller;
 }

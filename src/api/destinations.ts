@@ -26,10 +26,11 @@ import type { AuditEvent } from '../model.js';
 import type { HttpClient } from '../providers/http.js';
 import { errorMessage, log } from '../log.js';
 import { providerFor } from '../providers/index.js';
-import type { DeliveryTarget, DestinationStore } from '../store/destinations.js';
+import { deliveryDocOf, initialDelivery, type DeliveryTarget, type DestinationStore } from '../store/destinations.js';
 import type { DestinationDoc } from '../store/mongo.js';
 import type { TenantStore } from '../store/tenants.js';
 import type { DestinationWorkflows } from '../temporal/destinations.js';
+import type { DestinationSnapshot } from '../../workflows/state.js';
 import { invalid, parseDestinationChanges, parseDestinationId, parseNewDestination } from './validate.js';
 
 export interface DestinationsApiOptions {
@@ -49,32 +50,33 @@ function unavailable(what: string, error: unknown): ConnectError {
 }
 
 const date = (value: Date | undefined) => (value ? timestampFromDate(value) : undefined);
-
-export function toDestinationMessage(doc: DestinationDoc): Destination {
+export function toDestinationMessage(doc: DestinationDoc, answered?: DestinationSnapshot): Destination {
+  // The workflow's answer to an update is newer than what it last recorded.
+  const delivery = answered ? deliveryDocOf(answered) : (doc.delivery ?? initialDelivery);
   return create(DestinationSchema, {
     id: doc._id,
     name: doc.name,
     provider: doc.provider,
     endpoint: doc.endpoint,
     enabled: doc.enabled,
-    status: doc.status,
-    statusReason: doc.statusReason,
+    status: delivery.status,
+    statusReason: delivery.statusReason,
     credentials: doc.credentialHints,
     settings: doc.settings,
     counters: {
-      delivered: BigInt(doc.counters.delivered),
-      dropped: BigInt(doc.counters.dropped),
-      rejected: BigInt(doc.counters.rejected),
+      delivered: BigInt(delivery.counters.delivered),
+      dropped: BigInt(delivery.counters.dropped),
+      rejected: BigInt(delivery.counters.rejected),
     },
     backlog: {
-      events: BigInt(doc.backlog.events),
-      oldestEventAt: date(doc.backlog.oldestEventAt),
-      windowEndsAt: date(doc.backlog.windowEndsAt),
+      events: BigInt(delivery.backlog.events),
+      oldestEventAt: date(delivery.backlog.oldestEventAt),
+      windowEndsAt: date(delivery.backlog.windowEndsAt),
     },
     createdAt: date(doc.createdAt),
     updatedAt: date(doc.updatedAt),
-    lastDeliveredAt: date(doc.lastDeliveredAt),
-    lastErrorAt: date(doc.lastErrorAt),
+    lastDeliveredAt: date(delivery.lastDeliveredAt),
+    lastErrorAt: date(delivery.lastErrorAt),
   });
 }
 
@@ -120,7 +122,7 @@ export class DestinationsApi {
 
   async list(tenantId: string): Promise<ListDestinationsResponse> {
     const docs = await this.store.list(tenantId);
-    return create(ListDestinationsResponseSchema, { destinations: docs.map(toDestinationMessage) });
+    return create(ListDestinationsResponseSchema, { destinations: docs.map((doc) => toDestinationMessage(doc)) });
   }
 
   async update(tenantId: string, request: UpdateDestinationRequest): Promise<UpdateDestinationResponse> {
@@ -130,13 +132,14 @@ export class DestinationsApi {
     if (changes.endpoint) await this.checkEgress(changes.endpoint);
     const updated = await this.store.update(existing, changes);
     if (updated.enabled !== existing.enabled) await this.tenants.setDispatched(tenantId, updated._id, updated.enabled);
+    let state: DestinationSnapshot;
     try {
-      await this.workflows.reconfigure(updated._id, updated.enabled);
+      state = await this.workflows.reconfigure(updated);
     } catch (error) {
       throw unavailable('applying the update to delivery (the change is saved; repeat the update)', error);
     }
     log.info('destination updated', { tenantId, destinationId: updated._id, enabled: updated.enabled });
-    return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated) });
+    return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated, state) });
   }
 
   async delete(tenantId: string, id: string): Promise<DeleteDestinationResponse> {
@@ -145,7 +148,7 @@ export class DestinationsApi {
     await this.store.markDeleting(doc);
     let result;
     try {
-      result = await this.workflows.delete(doc._id, this.options.deleteFlushDeadlineMs);
+      result = await this.workflows.delete(doc, this.options.deleteFlushDeadlineMs);
     } catch (error) {
       throw unavailable('flushing the destination before deletion', error);
     }

@@ -10,13 +10,19 @@ import {
   type PublishEventsResponse,
   PublishEventsResponseSchema,
 } from '../gen/auditstream/v1/events_pb.js';
-import type { Publisher } from '../ingest/publisher.js';
+import { PublishTimeout, type Publisher } from '../ingest/publisher.js';
 import { parseEvent, parseEventBatch } from './validate.js';
 
 /** A failure to store is the caller's cue to retry: nothing of the call was acknowledged. */
 function storeUnavailable(error: unknown): never {
   if (error instanceof ConnectError) throw error;
-  throw new ConnectError('the event store is unreachable; nothing was accepted, retry the call', Code.Unavailable);
+  if (error instanceof PublishTimeout && error.stored === false) {
+    throw new ConnectError('the event store did not answer in time; nothing was accepted, retry the call', Code.Unavailable);
+  }
+  throw new ConnectError(
+    'the event store is unavailable and did not confirm the events; retry the call with the same event ids (an id is stored once)',
+    Code.Unavailable,
+  );
 }
 
 export class EventsApi {

@@ -2,16 +2,18 @@
 // destination are coalesced: while one signal is in flight, newer ranges wait and go out
 // together in the next. An outbox entry is removed once every destination has been told;
 // if Temporal is unreachable the announcement is retried here, and after a crash the
-// sweeper re-announces from the outbox. Workflows ignore a range they already know.
-import { WorkflowNotFoundError } from '@temporalio/client';
+// sweeper re-announces from the outbox. Workflows ignore a range they already know; a
+// missing workflow is started again by the signaler, and only a deleted destination's
+// announcement is let go.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, log } from '../log.js';
 import type { EventStore } from '../store/events.js';
+import { DestinationGoneError } from '../temporal/destinations.js';
 import type { OutboxDoc } from '../store/mongo.js';
 import type { PendingRange } from '../../workflows/ranges.js';
 import type { Announcer } from './publisher.js';
 
-/** Delivers one announcement; throws when the workflow could not be reached. */
+/** Delivers one announcement; throws when the workflow could not be reached (DestinationGoneError: deleted). */
 export type Signaler = (destinationId: string, ranges: PendingRange[]) => Promise<void>;
 
 interface DestinationQueue {
@@ -75,7 +77,7 @@ export class Dispatcher implements Announcer {
         await this.signal(destinationId, ranges);
         failures = 0;
       } catch (error) {
-        if (!(error instanceof WorkflowNotFoundError)) {
+        if (!(error instanceof DestinationGoneError)) {
           failures++;
           log.warn('could not announce events to a destination workflow; retrying', {
             destinationId,
@@ -86,7 +88,7 @@ export class Dispatcher implements Announcer {
           await sleep(Math.min(30_000, 500 * 2 ** Math.min(6, failures)));
           continue;
         }
-        log.warn('destination workflow not found; its announcement is dropped', { destinationId });
+        log.info('destination was deleted; its announcement is not needed', { destinationId });
       }
       batches.forEach((id) => this.confirm(id, destinationId));
       if (this.intervalMs > 0) await sleep(this.intervalMs);

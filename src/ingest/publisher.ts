@@ -17,6 +17,19 @@ interface Waiter {
   events: AuditEvent[];
   resolve: (results: PublishResult[]) => void;
   reject: (error: unknown) => void;
+  /** Set once the waiter has its answer (possibly a timeout before its flush ended). */
+  answered: boolean;
+  flushing: boolean;
+}
+
+/**
+ * A publish the store did not answer in time. `stored` says whether its events may still be
+ * stored: false when its flush had not started (nothing was written), undefined when it had.
+ */
+export class PublishTimeout extends Error {
+  constructor(readonly stored: false | undefined) {
+    super(stored === false ? 'the event store did not answer in time; nothing was accepted' : 'the event store did not confirm the write in time');
+  }
 }
 
 export interface Announcer {
@@ -31,13 +44,33 @@ export class Publisher {
     private readonly tenants: TenantStore,
     private readonly events: EventStore,
     private readonly announcer: Announcer,
+    /** A publish not durable within this answers PublishTimeout (the caller retries). */
+    private readonly timeoutMs = 4_500,
     private readonly maxEventsPerFlush = 5_000,
   ) {}
 
   publish(tenantId: string, events: AuditEvent[]): Promise<PublishResult[]> {
     return new Promise((resolve, reject) => {
       const queue = this.queues.get(tenantId) ?? [];
-      queue.push({ events, resolve, reject });
+      const waiter: Waiter = { events, resolve, reject, answered: false, flushing: false };
+      const timer = setTimeout(() => {
+        if (waiter.answered) return;
+        waiter.answered = true;
+        const queued = queue.indexOf(waiter);
+        if (queued !== -1) queue.splice(queued, 1);
+        reject(new PublishTimeout(waiter.flushing ? undefined : false));
+      }, this.timeoutMs);
+      waiter.resolve = (results) => {
+        clearTimeout(timer);
+        if (!waiter.answered) resolve(results);
+        waiter.answered = true;
+      };
+      waiter.reject = (error) => {
+        clearTimeout(timer);
+        if (!waiter.answered) reject(error);
+        waiter.answered = true;
+      };
+      queue.push(waiter);
       this.queues.set(tenantId, queue);
       if (!this.flushing.has(tenantId)) {
         this.flushing.add(tenantId);
@@ -54,6 +87,7 @@ export class Publisher {
       let size = 0;
       while (queue.length > 0 && (waiters.length === 0 || size + queue[0].events.length <= this.maxEventsPerFlush)) {
         const waiter = queue.shift()!;
+        waiter.flushing = true;
         waiters.push(waiter);
         size += waiter.events.length;
       }
@@ -104,15 +138,16 @@ export class Publisher {
     //    batch (that batch was written before its audit-log entries), so they leave this one.
     // With no destination enabled the events go to the audit log only.
     const buffered = entry.destinations.length > 0;
+    const seqs = unique.map((_, index) => allocation.firstSeq + index);
     if (buffered) {
       await this.events.insertOutbox(entry);
-      await this.events.insertBatch({ ...entry, events: unique, pendingFor: [...entry.destinations] });
+      await this.events.insertBatch({ ...entry, events: unique, seqs, pendingFor: [...entry.destinations] });
     }
     const docs: EventDoc[] = unique.map((event, index) => ({
       ...event,
       _id: eventKey(tenantId, event.id),
       tenantId,
-      seq: allocation.firstSeq + index,
+      seq: seqs[index],
       batchId: id,
     }));
     const duplicates = await this.events.insertEvents(docs);
@@ -126,7 +161,7 @@ export class Publisher {
     }
     if (duplicates.size > 0) {
       const kept = unique.filter((_, index) => !duplicates.has(index));
-      await this.events.replaceBatchEvents(id, kept);
+      await this.events.replaceBatchEvents(id, kept, seqs.filter((_, index) => !duplicates.has(index)));
       entry.count = kept.length;
     }
     this.announcer.announce(entry);

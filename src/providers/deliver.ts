@@ -14,14 +14,19 @@ export interface Rejection {
 export interface DeliveryReport {
   delivered: number;
   rejected: Rejection[];
+  /** Events settled (delivered or rejected): the first `confirmed` of those given. Fewer when cancelled. */
+  confirmed: number;
   /** Something the destination's answers say the user should know (the last one wins). */
   note?: string;
 }
 
-/** Delivery stopped: nothing after the first `confirmed` events is known to be stored. */
+/**
+ * Delivery stopped: nothing after the first `confirmed` events is known to be stored.
+ * `hold`: the destination stored events it cannot confirm — resending would duplicate them.
+ */
 export class DeliveryFailure extends Error {
   constructor(
-    readonly failureClass: 'retry' | 'config',
+    readonly failureClass: 'retry' | 'config' | 'hold',
     reason: string,
     readonly confirmed: number,
     readonly report: DeliveryReport,
@@ -41,7 +46,7 @@ export async function deliverEvents(
   context: SendContext,
   onProgress: (confirmed: number) => void = () => {},
 ): Promise<DeliveryReport> {
-  const report: DeliveryReport = { delivered: 0, rejected: [] };
+  const report: DeliveryReport = { delivered: 0, rejected: [], confirmed: 0 };
   const { limits, framing } = provider;
   let confirmed = 0;
 
@@ -72,6 +77,8 @@ export async function deliverEvents(
         }
         return sendIsolating(items.filter((_, index) => retry.has(index)), round + 1);
       }
+      case 'unconfirmed':
+        throw new DeliveryFailure('hold', outcome.reason, confirmed, report);
       default:
         throw new DeliveryFailure(outcome.kind, outcome.reason, confirmed, report, 'retryAfterMs' in outcome ? outcome.retryAfterMs : undefined);
     }
@@ -88,6 +95,8 @@ export async function deliverEvents(
   };
 
   for (let index = 0; index < events.length; index++) {
+    // Cancelled (the destination is being deleted): stop between requests, report what went.
+    if (context.signal?.aborted) return { ...report, confirmed };
     const item = provider.encode(events[index], target);
     const size = item.bytes.length + framing.perEvent;
     if (item.bytes.length > limits.maxBytesPerEvent || framing.perRequest + size > limits.maxBytesPerRequest) {
@@ -101,5 +110,5 @@ export async function deliverEvents(
     chunkBytes += size;
   }
   await flush(events.length);
-  return report;
+  return { ...report, confirmed };
 }

@@ -10,7 +10,7 @@ export async function postAndClassify(
   classify: (response: HttpResponse) => SendOutcome | Promise<SendOutcome>,
 ): Promise<SendOutcome> {
   try {
-    return await classify(await context.http.post(request));
+    return await classify(await context.http.post(request, context.signal));
   } catch (error) {
     if (error instanceof NetworkError) return { kind: error.refused ? 'config' : 'retry', reason: error.message };
     throw error;

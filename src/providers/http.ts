@@ -63,13 +63,14 @@ export class HttpClient {
     });
   }
 
-  async post(req: HttpRequest): Promise<HttpResponse> {
+  async post(req: HttpRequest, signal?: AbortSignal): Promise<HttpResponse> {
     try {
       const response = await request(req.url, {
         method: 'POST',
         headers: req.headers,
         body: req.body,
         dispatcher: this.agent, // undici's request() never follows redirects
+        signal,
       });
       return { status: response.statusCode, headers: response.headers, body: await readCapped(response.body) };
     } catch (error) {

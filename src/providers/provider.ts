@@ -22,7 +22,9 @@ export type SendOutcome =
   /** A transient failure: back off and send again. */
   | { kind: 'retry'; reason: string; retryAfterMs?: number }
   /** The destination is misconfigured (credentials, endpoint, index): the user must act. */
-  | { kind: 'config'; reason: string };
+  | { kind: 'config'; reason: string }
+  /** Stored, but the destination cannot confirm it (a configuration problem): resending would duplicate. */
+  | { kind: 'unconfirmed'; reason: string };
 
 export interface ProviderLimits {
   maxEventsPerRequest: number;
@@ -35,6 +37,8 @@ export interface ProviderLimits {
 export interface SendContext {
   http: HttpClient;
   now: () => Date;
+  /** Aborted when the delivery is cancelled: requests in flight stop, none is started. */
+  signal?: AbortSignal;
 }
 
 export interface Provider {

@@ -1,9 +1,11 @@
 // Destination documents: every read and write names the tenant, and a document of another
 // tenant is treated exactly like a missing one.
 import { randomBytes } from 'node:crypto';
-import type { Backlog, CredentialField, Credentials, DestinationStatus, ProviderName, ProviderSettings } from '../model.js';
+import type { CredentialField, Credentials, ProviderName, ProviderSettings } from '../model.js';
 import type { CredentialCipher } from './crypto.js';
-import type { Collections, DestinationDoc } from './mongo.js';
+import type { Collections, DeliveryDoc, DestinationDoc } from './mongo.js';
+import type { Interval } from '../../workflows/ranges.js';
+import type { DestinationSnapshot, PartialBatch } from '../../workflows/state.js';
 
 export interface NewDestination {
   name: string;
@@ -33,12 +35,32 @@ export interface DeliveryTarget {
   credentials: Credentials;
 }
 
-export interface StatusRecord {
-  status: DestinationStatus;
-  statusReason: string;
-  backlog: Backlog;
-  dropped: number;
-  lastErrorAt?: Date;
+/** A destination that has recorded nothing yet: active, nothing sent. */
+export const initialDelivery: DeliveryDoc = {
+  status: 'active',
+  statusReason: '',
+  backlog: { events: 0 },
+  counters: { delivered: 0, dropped: 0, rejected: 0 },
+  releasing: [],
+  recordedAt: new Date(0),
+};
+
+const date = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
+
+/** A workflow's state (epoch-millisecond times) as stored and read back. */
+export function deliveryDocOf(view: DestinationSnapshot & { failingSince?: number; partial?: PartialBatch }, releasing: Interval[] = []): DeliveryDoc {
+  return {
+    status: view.status,
+    statusReason: view.statusReason,
+    backlog: { events: view.backlogEvents, oldestEventAt: date(view.oldestEventAt), windowEndsAt: date(view.windowEndsAt) },
+    counters: { delivered: view.delivered, dropped: view.dropped, rejected: view.rejected },
+    lastDeliveredAt: date(view.lastDeliveredAt),
+    lastErrorAt: date(view.lastErrorAt),
+    failingSince: date(view.failingSince),
+    partial: view.partial,
+    releasing: releasing.map(([lo, hi]) => ({ lo, hi })),
+    recordedAt: new Date(),
+  };
 }
 
 const idAlphabet = 'abcdefghijkmnpqrstuvwxyz23456789';
@@ -116,10 +138,6 @@ export class DestinationStore {
       settings: input.settings,
       credentials: this.sealCredentials(tenantId, id, input.credentials),
       credentialHints: hintsOf(input.credentials),
-      status: 'active',
-      statusReason: '',
-      backlog: { events: 0 },
-      counters: { delivered: 0, dropped: 0, rejected: 0 },
       createdAt: now,
       updatedAt: now,
     };
@@ -138,26 +156,24 @@ export class DestinationStore {
     return docs.filter((doc) => !doc.deletingAt).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   }
 
-  /** Applies the changes; a failed destination that stays enabled goes back to active. */
+  /**
+   * Writes the changed configuration fields, and only those: the delivery state beside them
+   * belongs to the destination's workflow (an update re-enabling a failed destination is the
+   * workflow's rule, applied when the API tells it about the update).
+   */
   async update(existing: DestinationDoc, changes: DestinationChanges): Promise<DestinationDoc> {
-    const next: DestinationDoc = { ...existing, updatedAt: new Date() };
-    if (changes.name !== undefined) next.name = changes.name;
-    if (changes.endpoint !== undefined) next.endpoint = changes.endpoint;
-    if (changes.enabled !== undefined) next.enabled = changes.enabled;
-    if (changes.settings !== undefined) next.settings = changes.settings;
+    const fields: Partial<DestinationDoc> = { updatedAt: new Date() };
+    if (changes.name !== undefined) fields.name = changes.name;
+    if (changes.endpoint !== undefined) fields.endpoint = changes.endpoint;
+    if (changes.enabled !== undefined) fields.enabled = changes.enabled;
+    if (changes.settings !== undefined) fields.settings = changes.settings;
     if (changes.credentials !== undefined) {
-      const merged = applyCredentialChange(this.openCredentials(existing), changes.credentials, next.updatedAt);
-      next.credentials = this.sealCredentials(existing.tenantId, existing._id, merged);
-      next.credentialHints = hintsOf(merged);
+      const merged = applyCredentialChange(this.openCredentials(existing), changes.credentials, fields.updatedAt!);
+      fields.credentials = this.sealCredentials(existing.tenantId, existing._id, merged);
+      fields.credentialHints = hintsOf(merged);
     }
-    if (next.enabled && existing.status === 'failed') {
-      next.status = 'active';
-      next.statusReason = '';
-      next.backlog = { events: 0 };
-    }
-    const { _id, ...fields } = next;
-    await this.collections.destinations.updateOne({ _id }, { $set: fields });
-    return next;
+    await this.collections.destinations.updateOne({ _id: existing._id, tenantId: existing.tenantId }, { $set: fields });
+    return { ...existing, ...fields };
   }
 
   async markDeleting(doc: DestinationDoc): Promise<void> {
@@ -168,9 +184,14 @@ export class DestinationStore {
     await this.collections.destinations.deleteOne({ _id: doc._id });
   }
 
+  /** A destination whatever its tenant, for the service's own use (never for an API caller). */
+  async byId(id: string): Promise<DestinationDoc | null> {
+    return this.collections.destinations.findOne({ _id: id });
+  }
+
   /** Credentials of a destination decrypted for a delivery; null once it is deleted. */
   async loadTarget(id: string): Promise<DeliveryTarget | null> {
-    const doc = await this.collections.destinations.findOne({ _id: id });
+    const doc = await this.byId(id);
     if (!doc) return null;
     return {
       id: doc._id,
@@ -205,22 +226,9 @@ export class DestinationStore {
     return { reencrypted, current };
   }
 
-  async recordStatus(id: string, record: StatusRecord): Promise<void> {
-    const fields: Partial<DestinationDoc> = {
-      status: record.status,
-      statusReason: record.statusReason,
-      backlog: record.backlog,
-      'counters.dropped': record.dropped,
-    } as Partial<DestinationDoc>;
-    if (record.lastErrorAt) fields.lastErrorAt = record.lastErrorAt;
-    await this.collections.destinations.updateOne({ _id: id }, { $set: fields });
-  }
-
-  async recordDeliveries(id: string, delivered: number, rejected: number, at: Date): Promise<void> {
-    await this.collections.destinations.updateOne(
-      { _id: id },
-      { $inc: { 'counters.delivered': delivered, 'counters.rejected': rejected }, $set: { lastDeliveredAt: at } },
-    );
+  /** The destination's workflow records its delivery state (the only writer of `delivery`). */
+  async recordDelivery(id: string, delivery: DeliveryDoc): Promise<void> {
+    await this.collections.destinations.updateOne({ _id: id }, { $set: { delivery } });
   }
 }
 

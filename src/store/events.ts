@@ -4,23 +4,38 @@ import { gunzip, gzip, constants } from 'node:zlib';
 import { BSON, Binary, MongoBulkWriteError } from 'mongodb';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { AuditEvent } from '../model.js';
+import type { Interval } from '../../workflows/ranges.js';
 import type { BatchDoc, Collections, EventDoc, OutboxDoc } from './mongo.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 
-/** A buffered batch as the service sees it: the stored fields with the events decoded. */
+/** A buffered batch as the service sees it: the stored fields, with its events and their seqs. */
 export interface Batch extends Omit<BatchDoc, 'payload'> {
   events: AuditEvent[];
+  /** `seqs[i]` is the tenant sequence number of `events[i]` (ascending; duplicates removed leave gaps). */
+  seqs: number[];
 }
 
-async function encodeEvents(events: AuditEvent[]): Promise<Binary> {
+/** A buffered batch as read for a delivery: its fields, and its events decoded on demand. */
+export interface BufferedBatch extends Omit<BatchDoc, 'payload'> {
+  decode(): Promise<{ events: AuditEvent[]; seqs: number[] }>;
+}
+
+async function encodeEvents(events: AuditEvent[], seqs: number[]): Promise<Binary> {
   // Level 1: most of the size win for a fraction of the CPU of the default level.
-  return new Binary(await gzipAsync(BSON.serialize({ events }), { level: constants.Z_BEST_SPEED }));
+  return new Binary(await gzipAsync(BSON.serialize({ events, seqs }), { level: constants.Z_BEST_SPEED }));
 }
 
-async function decodeEvents(payload: Binary): Promise<AuditEvent[]> {
-  return (BSON.deserialize(await gunzipAsync(payload.buffer)) as { events: AuditEvent[] }).events;
+async function decodeEvents(payload: Binary, firstSeq: number): Promise<{ events: AuditEvent[]; seqs: number[] }> {
+  const decoded = BSON.deserialize(await gunzipAsync(payload.buffer)) as { events: AuditEvent[]; seqs?: number[] };
+  // Batches buffered before seqs were stored hold consecutive seqs.
+  return { events: decoded.events, seqs: decoded.seqs ?? decoded.events.map((_, index) => firstSeq + index) };
+}
+
+/** The query part selecting a destination's batches that overlap any of the seq intervals. */
+function overlapping(intervals: Interval[]) {
+  return { $or: intervals.map(([lo, hi]) => ({ firstSeq: { $lte: hi }, lastSeq: { $gte: lo } })) };
 }
 
 const duplicateKey = 11000;
@@ -63,26 +78,36 @@ export class EventStore {
   }
 
   /**
-   * The tenant's buffered batches whose first seq is in `[lo, hi]`, in seq order: one query
-   * for a whole delivery (on MongoDB an index range; FerretDB scans the collection once
-   * instead of once per batch).
+   * The batches still buffered for a destination, oldest seq first: one query per delivery
+   * (on MongoDB an index range; FerretDB scans the collection once). Events are decoded only
+   * for the batches a delivery takes.
    */
-  async readBatches(tenantId: string, lo: number, hi: number, limit: number): Promise<Batch[]> {
-    const docs = await this.collections.batches
-      .find({ tenantId, firstSeq: { $gte: lo, $lte: hi } })
-      .sort({ firstSeq: 1 })
-      .limit(limit)
-      .toArray();
-    return Promise.all(docs.map(async ({ payload, ...batch }) => ({ ...batch, events: await decodeEvents(payload) })));
+  async readPending(tenantId: string, destinationId: string, limit: number): Promise<BufferedBatch[]> {
+    const docs = await this.collections.batches.find({ tenantId, pendingFor: destinationId }).sort({ firstSeq: 1 }).limit(limit).toArray();
+    return docs.map(({ payload, ...batch }) => ({ ...batch, decode: () => decodeEvents(payload, batch.firstSeq) }));
   }
 
-  async insertBatch({ events, ...batch }: Batch): Promise<void> {
-    await this.collections.batches.insertOne({ ...batch, payload: await encodeEvents(events) });
+  /** The same batches without their events: what a recovering workflow counts as its backlog. */
+  async pendingSummary(tenantId: string, destinationId: string): Promise<Omit<BatchDoc, 'payload'>[]> {
+    return this.collections.batches
+      .find({ tenantId, pendingFor: destinationId }, { projection: { payload: 0 } })
+      .sort({ firstSeq: 1 })
+      .toArray();
+  }
+
+  /** How many events of a buffered batch come before seq `from` (a delivery stopped inside it). */
+  async countBefore(id: string, from: number): Promise<number> {
+    const doc = await this.collections.batches.findOne({ _id: id });
+    return doc ? (await decodeEvents(doc.payload, doc.firstSeq)).seqs.filter((seq) => seq < from).length : 0;
+  }
+
+  async insertBatch({ events, seqs, ...batch }: Batch): Promise<void> {
+    await this.collections.batches.insertOne({ ...batch, payload: await encodeEvents(events, seqs) });
   }
 
   /** Leaves only `events` in a batch that is not announced yet. */
-  async replaceBatchEvents(id: string, events: AuditEvent[]): Promise<void> {
-    await this.collections.batches.updateOne({ _id: id }, { $set: { payload: await encodeEvents(events), count: events.length } });
+  async replaceBatchEvents(id: string, events: AuditEvent[], seqs: number[]): Promise<void> {
+    await this.collections.batches.updateOne({ _id: id }, { $set: { payload: await encodeEvents(events, seqs), count: events.length } });
   }
 
   async removeBatch(id: string): Promise<void> {
@@ -90,10 +115,10 @@ export class EventStore {
   }
 
   /**
-   * A destination is done with these batches. Those only it still needed are deleted (one
-   * query in the common case of one destination per tenant: on FerretDB each query reads the
-   * whole buffer); from the others it is pulled. Idempotent per destination, and never
-   * deletes a batch another destination still needs.
+   * A destination is done with its batches overlapping `intervals` (or with all of them):
+   * those only it still needed are deleted, and it is pulled from the others. Idempotent,
+   * and it never deletes a batch another destination still needs. Its workflow calls this
+   * only after recording what it settled, so a batch is never released before that.
    *
    * Releases of one tenant's batches run one at a time in this process: FerretDB applies an
    * update as read, modify, write, so two destinations pulling themselves from the same batch
@@ -102,13 +127,12 @@ export class EventStore {
    * update is atomic; releases that cross there leave a batch nobody is pending for, which
    * `removeReleasedBatches` takes.
    */
-  releaseBatches(tenantId: string, ids: string[], destinationId: string): Promise<void> {
-    if (ids.length === 0) return Promise.resolve();
+  release(tenantId: string, destinationId: string, intervals: Interval[] | 'all'): Promise<void> {
+    if (intervals !== 'all' && intervals.length === 0) return Promise.resolve();
+    const which = { tenantId, ...(intervals === 'all' ? {} : overlapping(intervals)) };
     return this.releases.run(tenantId, async () => {
-      const { deletedCount } = await this.collections.batches.deleteMany({ _id: { $in: ids }, pendingFor: [destinationId] });
-      if (deletedCount < ids.length) {
-        await this.collections.batches.updateMany({ _id: { $in: ids } }, { $pull: { pendingFor: destinationId } });
-      }
+      await this.collections.batches.deleteMany({ ...which, pendingFor: [destinationId] });
+      await this.collections.batches.updateMany({ ...which, pendingFor: destinationId }, { $pull: { pendingFor: destinationId } });
     });
   }
 
@@ -117,7 +141,7 @@ export class EventStore {
     return (await this.collections.batches.deleteMany({ pendingFor: { $size: 0 } })).deletedCount;
   }
 
-  /** Batches older than `before` that some destination dropped rather than delivered. */
+  /** Batches older than `before`: past every destination's retry window. */
   async removeBatchesBefore(before: Date): Promise<number> {
     return (await this.collections.batches.deleteMany({ createdAt: { $lt: before } })).deletedCount;
   }

@@ -3,8 +3,13 @@
 // delivery buffer is kept small in bytes and read with one query per delivery.
 import { MongoClient, type Binary, type Collection, type Db } from 'mongodb';
 import type { AuditEvent, Backlog, DeliveryCounters, ProviderName, ProviderSettings, DestinationStatus } from '../model.js';
+import type { PartialBatch } from '../../workflows/state.js';
 import type { Sealed } from './crypto.js';
 
+/**
+ * A destination. Two owners, never crossing: the API writes the configuration (changed
+ * fields only); the destination's workflow writes `delivery`, its mirrored state.
+ */
 export interface DestinationDoc {
   _id: string;
   tenantId: string;
@@ -15,16 +20,30 @@ export interface DestinationDoc {
   settings: ProviderSettings;
   credentials: Sealed;
   credentialHints: Record<string, string>;
+  createdAt: Date;
+  updatedAt: Date;
+  /** Set while a delete flushes: the destination is gone for the API from then on. */
+  deletingAt?: Date;
+  /** Absent until the workflow first records its state. */
+  delivery?: DeliveryDoc;
+}
+
+/** A destination's delivery state as its workflow last recorded it. */
+export interface DeliveryDoc {
   status: DestinationStatus;
   statusReason: string;
   backlog: Backlog;
   counters: DeliveryCounters;
-  createdAt: Date;
-  updatedAt: Date;
   lastDeliveredAt?: Date;
   lastErrorAt?: Date;
-  /** Set while a delete flushes: the destination is gone for the API from then on. */
-  deletingAt?: Date;
+  failingSince?: Date;
+  partial?: PartialBatch;
+  /**
+   * Settled seqs whose batches are being released right after this write (a recovery finishes
+   * it). Objects, not `[lo, hi]` pairs: FerretDB stores no arrays inside arrays.
+   */
+  releasing: { lo: number; hi: number }[];
+  recordedAt: Date;
 }
 
 /** Per tenant: the sequence counter and the destinations new events are dispatched to. */
@@ -116,8 +135,8 @@ const indexes = {
     { key: { tenantId: 1, seq: 1 }, name: 'tenant_seq' },
   ],
   destinations: [{ key: { tenantId: 1 }, name: 'tenant' }],
-  // A delivery reads its batches as one range of the tenant's sequence.
-  batches: [{ key: { tenantId: 1, firstSeq: 1 }, name: 'tenant_first_seq' }],
+  // A delivery reads the batches buffered for its destination, in seq order.
+  batches: [{ key: { tenantId: 1, pendingFor: 1, firstSeq: 1 }, name: 'tenant_pending_seq' }],
 } as const;
 
 /**
@@ -136,15 +155,24 @@ export async function ensureIndexes(collections: Collections): Promise<void> {
   }
 }
 
-export async function connectStore(uri: string, database: string): Promise<Store> {
+/**
+ * Connections one process may hold. FerretDB hangs for good once as many updates are in
+ * flight as its own backend pool holds (100 on SQLite), each update holding one connection to
+ * read and waiting for a second to write: the API and the worker together stay well below.
+ */
+export const defaultPoolSize = 16;
+
+export async function connectStore(uri: string, database: string, poolSize = defaultPoolSize): Promise<Store> {
   // No request may wait forever — it would hold its tenant's ingest queue and sequence lock:
   // every stage is bounded (finding the server, connecting, waiting for a pooled connection,
   // which the driver otherwise waits for without limit, and reading the answer on a
   // connection the server dropped without closing). A restarted server is found again
-  // within a second, not at the driver's default 10 s monitoring interval.
+  // within a second, not at the driver's default 10 s monitoring interval; an unreachable
+  // one is reported within 3 s, so publishers get UNAVAILABLE quickly and retry.
   const client = new MongoClient(uri, {
-    serverSelectionTimeoutMS: 10_000,
-    connectTimeoutMS: 10_000,
+    maxPoolSize: poolSize,
+    serverSelectionTimeoutMS: 3_000,
+    connectTimeoutMS: 3_000,
     waitQueueTimeoutMS: 10_000,
     socketTimeoutMS: 30_000,
     heartbeatFrequencyMS: 1_000,

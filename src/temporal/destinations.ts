@@ -1,28 +1,40 @@
-// The API's side of the destination workflows: start one per destination, tell it about
-// new events and changes, ask for its status, and delete it through an Update that
-// answers once the final flush is done.
+// The API's side of the destination workflows: start one per destination, tell it about new
+// events and changes, ask for its status, and delete it through an Update that answers once
+// the final flush is done. A destination whose workflow has gone missing (terminated in the
+// UI, lost) gets it started again, and the new run takes its state from MongoDB.
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { log } from '../log.js';
 import type { DestinationDoc } from '../store/mongo.js';
 import type { PendingRange } from '../../workflows/ranges.js';
 import {
   type DeleteResult,
-  type DeliveryPolicy,
-  type DestinationSnapshot,
   deleteUpdate,
   destinationWorkflowId,
   eventsReadySignal,
-  reconfigureSignal,
+  reconfigureUpdate,
   statusQuery,
 } from '../../workflows/messages.js';
+import type { DestinationSnapshot } from '../../workflows/state.js';
 import type { destinationWorkflow } from '../../workflows/destination.js';
 import { providerAttribute, statusAttribute, tenantAttribute } from '../../workflows/search-attributes.js';
+
+/** The destination was deleted: there is no workflow to tell, and none to start. */
+export class DestinationGoneError extends Error {
+  constructor(destinationId: string) {
+    super(`destination ${destinationId} is deleted`);
+  }
+}
+
+/** How long the API waits for a workflow to apply an update before answering UNAVAILABLE. */
+const reconfigureTimeoutMs = 15_000;
 
 export class DestinationWorkflows {
   constructor(
     private readonly client: Client,
     private readonly taskQueue: string,
-    private readonly policy: DeliveryPolicy,
     private readonly searchAttributes: boolean,
+    /** Reads a destination whatever its tenant: what a missing workflow is started again from. */
+    private readonly lookup: (destinationId: string) => Promise<DestinationDoc | null>,
   ) {}
 
   private handle(destinationId: string) {
@@ -33,45 +45,52 @@ export class DestinationWorkflows {
     await this.client.workflow.start<typeof destinationWorkflow>('destinationWorkflow', {
       workflowId: destinationWorkflowId(doc._id),
       taskQueue: this.taskQueue,
-      args: [
-        {
-          destinationId: doc._id,
-          tenantId: doc.tenantId,
-          provider: doc.provider,
-          enabled: doc.enabled,
-          policy: this.policy,
-          searchAttributes: this.searchAttributes,
-        },
-      ],
+      // Two callers finding the workflow missing at once start it once.
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      args: [{ destinationId: doc._id, tenantId: doc.tenantId, provider: doc.provider, searchAttributes: this.searchAttributes }],
       staticSummary: `${doc.provider} destination ${doc._id} of tenant ${doc.tenantId}`,
       ...(this.searchAttributes
         ? {
             typedSearchAttributes: [
               { key: tenantAttribute, value: doc.tenantId },
               { key: providerAttribute, value: doc.provider },
-              { key: statusAttribute, value: doc.status },
+              { key: statusAttribute, value: doc.delivery?.status ?? 'active' },
             ],
           }
         : {}),
     });
   }
 
-  async announce(destinationId: string, ranges: PendingRange[]): Promise<void> {
-    await this.handle(destinationId).signal(eventsReadySignal, { ranges });
-  }
-
-  async reconfigure(destinationId: string, enabled: boolean): Promise<void> {
-    await this.handle(destinationId).signal(reconfigureSignal, { enabled });
-  }
-
-  /** Flushes and ends the workflow; a workflow already gone has nothing to flush. */
-  async delete(destinationId: string, flushDeadlineMs: number): Promise<DeleteResult> {
+  /** Runs `call`; when the workflow is missing, starts it again from `doc` (or MongoDB) and runs `call` once more. */
+  private async withWorkflow<T>(destinationId: string, call: () => Promise<T>, doc?: DestinationDoc): Promise<T> {
     try {
-      return await this.handle(destinationId).executeUpdate(deleteUpdate, { args: [{ flushDeadlineMs }] });
+      return await call();
     } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return { flushed: 0, dropped: 0 };
-      throw error;
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
     }
+    const current = doc ?? (await this.lookup(destinationId));
+    if (!current || (doc === undefined && current.deletingAt)) throw new DestinationGoneError(destinationId);
+    log.warn('destination workflow is missing; starting it again from MongoDB', { destinationId, tenantId: current.tenantId });
+    await this.start(current);
+    return call();
+  }
+
+  async announce(destinationId: string, ranges: PendingRange[]): Promise<void> {
+    await this.withWorkflow(destinationId, () => this.handle(destinationId).signal(eventsReadySignal, { ranges }));
+  }
+
+  /** Tells the workflow its destination was updated; answers the state that follows. */
+  async reconfigure(doc: DestinationDoc): Promise<DestinationSnapshot> {
+    return this.client.withDeadline(Date.now() + reconfigureTimeoutMs, () =>
+      this.withWorkflow(doc._id, () => this.handle(doc._id).executeUpdate(reconfigureUpdate, { args: [{ enabled: doc.enabled }] }), doc),
+    );
+  }
+
+  /** Flushes and ends the workflow (starting it again first if it was lost, so what it owes is settled). */
+  async delete(doc: DestinationDoc, flushDeadlineMs: number): Promise<DeleteResult> {
+    return this.client.withDeadline(Date.now() + flushDeadlineMs + reconfigureTimeoutMs, () =>
+      this.withWorkflow(doc._id, () => this.handle(doc._id).executeUpdate(deleteUpdate, { args: [{ flushDeadlineMs }] }), doc),
+    );
   }
 
   async status(destinationId: string): Promise<DestinationSnapshot> {

@@ -35,6 +35,9 @@ export async function startWorker(options: {
     taskQueue: options.taskQueue,
     activities: options.activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    // Heartbeats reach Temporal at least every second, and with them a cancellation (a
+    // delete interrupting a delivery) reaches the activity within a second or two.
+    maxHeartbeatThrottleInterval: '1s',
   });
   const running = worker.run();
   log.info('delivery worker running', { taskQueue: options.taskQueue, namespace: options.namespace });

@@ -155,7 +155,7 @@ describe('crash recovery', () => {
     await db.collection('events').insertOne({ ...event, _id: `crash-tenant:orphan-1` as never, tenantId: 'crash-tenant', seq, batchId: entry._id });
     await db.collection('dispatch_outbox').insertOne(entry as never);
     const buffer = new EventStore({ batches: db.collection('batches') } as unknown as Collections);
-    await buffer.insertBatch({ ...entry, events: [event], pendingFor: tenant!.destinations });
+    await buffer.insertBatch({ ...entry, events: [event], seqs: [seq], pendingFor: tenant!.destinations });
     await expectAllArrive(['orphan-1'], 30_000);
     // Once every destination was told, the entry goes (confirmed entries are removed together).
     for (let i = 0; i < 50 && (await db.collection('dispatch_outbox').countDocuments({ _id: entry._id as never })) > 0; i++) await sleep(100);

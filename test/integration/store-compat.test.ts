@@ -17,7 +17,7 @@ async function store() {
 function bufferedBatch(firstSeq: number, pendingFor: string[], options: { tenantId?: string; lastSeq?: number; createdAt?: Date } = {}): Batch {
   const { tenantId = 't', lastSeq = firstSeq, createdAt = new Date() } = options;
   return {
-    _id: `${tenantId}:${firstSeq}`, tenantId, firstSeq, lastSeq, count: lastSeq - firstSeq + 1, destinations: pendingFor, createdAt, events: [], pendingFor,
+    _id: `${tenantId}:${firstSeq}`, tenantId, firstSeq, lastSeq, count: lastSeq - firstSeq + 1, destinations: pendingFor, createdAt, events: [], seqs: [], pendingFor,
   };
 }
 
@@ -35,6 +35,8 @@ describe('store features on FerretDB', () => {
     await ensureIndexes(s.collections);
     const names = (await s.collections.events.listIndexes().toArray()).map((index) => index.name).sort();
     expect(names).toEqual(['_id_', 'tenant_occurred', 'tenant_seq']);
+    // A compound index over an array field (multikey), as the delivery buffer's.
+    expect((await s.collections.batches.listIndexes().toArray()).map((index) => index.name).sort()).toEqual(['_id_', 'tenant_pending_seq']);
   });
 
   it('allocates consecutive sequence numbers with $inc + upsert, serialised per tenant', async () => {
@@ -68,33 +70,36 @@ describe('store features on FerretDB', () => {
     expect(await s.collections.events.countDocuments({})).toBe(4);
   });
 
-  it('releases batches per destination with $pull, idempotently, and deletes each after its last destination', async () => {
+  it('releases the batches overlapping seq intervals per destination, idempotently, deleting each after its last destination', async () => {
     const s = await store();
     const events = new EventStore(s.collections);
-    await events.insertBatch(bufferedBatch(1, ['a', 'b']));
-    await events.insertBatch(bufferedBatch(2, ['a']));
-    await events.insertBatch(bufferedBatch(3, ['a', 'b']));
-    await events.releaseBatches('t', ['t:1', 't:2'], 'a');
-    await events.releaseBatches('t', ['t:1', 't:2'], 'a');
+    await events.insertBatch(bufferedBatch(1, ['a', 'b'], { lastSeq: 5 }));
+    await events.insertBatch(bufferedBatch(6, ['a'], { lastSeq: 8 }));
+    await events.insertBatch(bufferedBatch(9, ['a', 'b'], { lastSeq: 12 }));
+    await events.insertBatch(bufferedBatch(1, ['a'], { tenantId: 'other', lastSeq: 8 }));
+    // An interval starting inside a batch (a delivery resumed there) releases that batch too.
+    await events.release('t', 'a', [[3, 8]]);
+    await events.release('t', 'a', [[3, 8]]);
     expect(await events.batchExists('t:1')).toBe(true);
-    expect(await events.batchExists('t:2')).toBe(false);
-    await events.releaseBatches('t', ['t:1'], 'b');
+    expect(await events.batchExists('t:6')).toBe(false);
+    expect(await events.batchExists('other:1')).toBe(true);
+    expect((await events.readPending('t', 'a', 10)).map((b) => b._id)).toEqual(['t:9']);
+    await events.release('t', 'b', [[1, 5]]);
     expect(await events.batchExists('t:1')).toBe(false);
-    expect(await events.batchExists('t:3')).toBe(true);
+    await events.release('t', 'b', 'all');
+    await events.release('t', 'a', 'all');
+    expect(await s.collections.batches.countDocuments({ tenantId: 't' })).toBe(0);
+    expect(await events.batchExists('other:1')).toBe(true);
   });
 
   it('loses no release when several destinations release the same batches at once', async () => {
     const s = await store();
     const events = new EventStore(s.collections);
     const destinations = ['a', 'b', 'c', 'd'];
-    const ids: string[] = [];
-    for (let firstSeq = 1; firstSeq <= 40; firstSeq++) {
-      await events.insertBatch(bufferedBatch(firstSeq, destinations));
-      ids.push(`t:${firstSeq}`);
-    }
+    for (let firstSeq = 1; firstSeq <= 40; firstSeq++) await events.insertBatch(bufferedBatch(firstSeq, destinations));
     // Each destination releases in its own delivery-sized steps, all at the same time.
     await Promise.all(destinations.map(async (destination) => {
-      for (let i = 0; i < ids.length; i += 5) await events.releaseBatches('t', ids.slice(i, i + 5), destination);
+      for (let lo = 1; lo <= 40; lo += 5) await events.release('t', destination, [[lo, lo + 4]]);
     }));
     await events.removeReleasedBatches();
     expect(await s.collections.batches.countDocuments({})).toBe(0);
@@ -113,18 +118,24 @@ describe('store features on FerretDB', () => {
     expect(await events.batchExists('t:3')).toBe(true);
   });
 
-  it("reads a range of a tenant's batches in seq order, limited, leaving other tenants' alone", async () => {
+  it("reads the batches buffered for one destination in seq order, limited, and their events with seqs", async () => {
     const s = await store();
     const events = new EventStore(s.collections);
     // Inserted out of order: the order must come from the query, not from insertion.
-    for (const [tenantId, lo, hi] of [['t', 11, 20], ['t', 1, 10], ['u', 1, 50], ['t', 21, 21], ['t', 22, 40]] as const) {
-      await events.insertBatch(bufferedBatch(lo, ['a'], { tenantId, lastSeq: hi }));
+    for (const [tenantId, lo, hi, pendingFor] of [['t', 11, 20, ['a']], ['t', 1, 10, ['a', 'b']], ['u', 1, 50, ['a']], ['t', 21, 21, ['b']], ['t', 22, 40, ['a']]] as const) {
+      await events.insertBatch(bufferedBatch(lo, [...pendingFor], { tenantId, lastSeq: hi }));
     }
-    const ids = async (lo: number, hi: number, limit: number) => (await events.readBatches('t', lo, hi, limit)).map((b) => b._id);
-    expect(await ids(1, 21, 10)).toEqual(['t:1', 't:11', 't:21']);
-    expect(await ids(1, 40, 2)).toEqual(['t:1', 't:11']);
-    expect(await ids(11, 11, 10)).toEqual(['t:11']);
-    expect(await ids(41, 90, 10)).toEqual([]);
+    const ids = async (destination: string, limit: number) => (await events.readPending('t', destination, limit)).map((b) => b._id);
+    expect(await ids('a', 10)).toEqual(['t:1', 't:11', 't:22']);
+    expect(await ids('a', 2)).toEqual(['t:1', 't:11']);
+    expect(await ids('b', 10)).toEqual(['t:1', 't:21']);
+    expect((await events.pendingSummary('t', 'b')).map((b) => [b.firstSeq, b.lastSeq, b.count])).toEqual([[1, 10, 10], [21, 21, 1]]);
+    const at = new Date();
+    const event = (id: string) => ({ id, occurredAt: at, receivedAt: at, action: 'a', outcome: 'unknown' as const });
+    await events.insertBatch({ ...bufferedBatch(50, ['c'], { lastSeq: 53 }), count: 3, events: [event('x'), event('y'), event('z')], seqs: [50, 52, 53] });
+    const [batch] = await events.readPending('t', 'c', 10);
+    expect(await batch.decode()).toEqual({ events: [event('x'), event('y'), event('z')], seqs: [50, 52, 53] });
+    expect(await events.countBefore('t:50', 53)).toBe(2);
   });
 
   it('removes batches older than the retention', async () => {

@@ -6,11 +6,12 @@ import * as protoLoader from '@grpc/proto-loader';
 import { Client, Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { inject } from 'vitest';
 import { ApiKeyStore } from '../../src/store/api-keys.js';
 import { projectRoot } from '../../src/stack/local.js';
 import type { StackInfo } from './global-setup.js';
+
+export { eventually } from './wait.js';
 
 export const stack: StackInfo = inject('stack');
 
@@ -84,17 +85,6 @@ export function grpcClient(service: 'EventService' | 'DestinationService', key: 
       client[method](request, metadata, (error: grpc.ServiceError | null, response: T) => (error ? reject(error) : resolve(response)));
     });
   return { call, close: () => client.close() };
-}
-
-export async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await probe();
-  while (!accept(last)) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs}ms; last value: ${JSON.stringify(last)}`);
-    await sleep(100);
-    last = await probe();
-  }
-  return last;
 }
 
 /** A workflow's whole history as searchable text, with every payload decoded from base64. */

@@ -45,10 +45,17 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const events = new EventStore(store.collections);
   const tenants = new TenantStore(store.collections);
   const taskQueue = `pipeline-${randomUUID()}`;
-  const workflows = new DestinationWorkflows(env.client, taskQueue, policy, false);
+  const workflows = new DestinationWorkflows(env.client, taskQueue, false, (id) => destinationStore.byId(id));
   const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, 0);
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
-  const activities = createDeliveryActivities({ collections: store.collections, destinations: destinationStore, events, http, bufferRetentionMs: bufferRetentionMs(policy) });
+  const activities = createDeliveryActivities({
+    collections: store.collections,
+    destinations: destinationStore,
+    events,
+    http,
+    delivery: policy,
+    bufferRetentionMs: bufferRetentionMs(policy),
+  });
   return {
     store,
     destinations: new DestinationsApi(destinationStore, tenants, workflows, {
@@ -65,6 +72,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
         taskQueue,
         workflowBundle: await workflowBundle(),
         activities,
+        maxHeartbeatThrottleInterval: '1s',
       });
       return worker.runUntil(body);
     },

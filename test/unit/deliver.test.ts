@@ -39,7 +39,7 @@ describe('deliverEvents', () => {
     const report = await deliverEvents(provider, target, events(10, 20), context);
     // 10 bytes framing + 4 × 21 = 94 ≤ 100 → 4 events per request
     expect(requests).toEqual([['e0', 'e1', 'e2', 'e3'], ['e4', 'e5', 'e6', 'e7'], ['e8', 'e9']]);
-    expect(report).toEqual({ delivered: 10, rejected: [] });
+    expect(report).toEqual({ delivered: 10, rejected: [], confirmed: 10 });
   });
 
   it('rejects an event over the per-event limit without sending it', async () => {
@@ -57,7 +57,7 @@ describe('deliverEvents', () => {
     );
     const report = await deliverEvents(provider, target, events(4), context);
     expect(requests).toEqual([['e0', 'e1', 'e2', 'e3'], ['e0', 'e1'], ['e2', 'e3'], ['e2'], ['e3']]);
-    expect(report).toEqual({ delivered: 3, rejected: [{ eventId: 'e2', reason: 'HTTP 400: bad item' }] });
+    expect(report).toEqual({ delivered: 3, rejected: [{ eventId: 'e2', reason: 'HTTP 400: bad item' }], confirmed: 4 });
   });
 
   it('resends only the items the destination asked for again', async () => {
@@ -67,7 +67,18 @@ describe('deliverEvents', () => {
     );
     const report = await deliverEvents(provider, target, events(3), context);
     expect(requests).toEqual([['e0', 'e1', 'e2'], ['e2']]);
-    expect(report).toEqual({ delivered: 2, rejected: [{ eventId: 'e0', reason: 'mapping' }] });
+    expect(report).toEqual({ delivered: 2, rejected: [{ eventId: 'e0', reason: 'mapping' }], confirmed: 3 });
+  });
+
+  it('stops between requests once cancelled, reporting what went', async () => {
+    const controller = new AbortController();
+    const { provider, requests } = scripted(() => {
+      controller.abort();
+      return { kind: 'ok' };
+    });
+    const report = await deliverEvents(provider, target, events(10, 20), { ...context, signal: controller.signal });
+    expect(requests).toEqual([['e0', 'e1', 'e2', 'e3']]);
+    expect(report).toEqual({ delivered: 4, rejected: [], confirmed: 4 });
   });
 
   it('stops at a retryable failure and says how far delivery got', async () => {

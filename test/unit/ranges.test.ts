@@ -46,7 +46,7 @@ describe('pending ranges', () => {
   it('drops everything pending and counts it exactly', () => {
     const pending = [range(1, 10, 7), range(21, 30, 10)];
     const settled: Interval[] = [];
-    expect(settleAll(pending, settled)).toBe(17);
+    expect(settleAll(pending, settled).count).toBe(17);
     expect(pending).toEqual([]);
     expect(settled).toEqual([[1, 10], [21, 30]]);
   });
@@ -57,5 +57,31 @@ describe('pending ranges', () => {
     expect(settled.length).toBe(maxSettledIntervals);
     expect(settled[settled.length - 1]).toEqual([(maxSettledIntervals * 3 - 1) * 10, (maxSettledIntervals * 3 - 1) * 10 + 5]);
     expect(settled[0][0]).toBe(0);
+  });
+});
+
+describe('settling after missing seqs', () => {
+  it('takes a portion that starts past missing seqs (already taken off the count) with them', async () => {
+    const { forgetMissing, pruneEmpty } = await import('../../workflows/ranges.js');
+    const pending: PendingRange[] = [range(100, 300, 201)];
+    const settled: Interval[] = [];
+    forgetMissing(pending, 100, 49); // 151..199 are gone from the buffer
+    settle(pending, settled, 100, 150, 51);
+    expect(pending).toEqual([{ lo: 151, hi: 300, count: 101, at: 100 }]);
+    settle(pending, settled, 200, 300, 101);
+    pruneEmpty(pending, settled);
+    expect(pending).toEqual([]);
+    expect(settled).toEqual([[100, 300]]);
+  });
+
+  it('settles a pending range whose tail is missing once its count reaches zero', async () => {
+    const { forgetMissing, pruneEmpty } = await import('../../workflows/ranges.js');
+    const pending: PendingRange[] = [range(1, 20, 20)];
+    const settled: Interval[] = [];
+    forgetMissing(pending, 1, 10);
+    settle(pending, settled, 1, 10, 10);
+    expect(pending).toEqual([{ lo: 11, hi: 20, count: 0, at: 1 }]);
+    pruneEmpty(pending, settled);
+    expect(pending).toEqual([]);
   });
 });

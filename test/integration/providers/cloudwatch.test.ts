@@ -71,7 +71,7 @@ describe('CloudWatch Logs', () => {
     expect(provider.limits).toMatchObject({ maxEventsPerRequest: 10_000, maxBytesPerRequest: 1_048_576 });
     expect(provider.framing).toEqual({ perRequest: 0, perEvent: 26 });
     const report = await deliver(cw('/auditstream/many'), auditEvents(10_500, 'many'));
-    expect(report).toEqual({ delivered: 10_500, rejected: [] });
+    expect(report).toEqual({ delivered: 10_500, rejected: [], confirmed: 10_500 });
     expect((await readBack('/auditstream/many')).length).toBeGreaterThan(0);
   }, 60_000);
 

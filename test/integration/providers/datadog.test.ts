@@ -67,12 +67,13 @@ describe('Datadog Logs API', () => {
     expect(report).toEqual({
       delivered: 4,
       rejected: [{ eventId: 'iso-2', reason: 'Datadog refused a log item: HTTP 400: {"errors":["Invalid log item"]}' }],
+      confirmed: 5,
     });
   });
 
   it('caps requests at 1,000 items and 5 MB: a batch exactly at 5 MB passes, a byte over is split', async () => {
     const before = intake.requests.length;
-    expect(await deliver(dd(), auditEvents(2_500, 'many'))).toEqual({ delivered: 2_500, rejected: [] });
+    expect(await deliver(dd(), auditEvents(2_500, 'many'))).toEqual({ delivered: 2_500, rejected: [], confirmed: 2_500 });
     const counts = intake.requests.slice(before).map((r) => (JSON.parse(r.body.toString()) as unknown[]).length);
     expect(counts).toEqual([1000, 1000, 500]);
 
@@ -83,7 +84,7 @@ describe('Datadog Logs API', () => {
     const over = oneByteMore(atLimit);
     expect(await send(t, over)).toMatchObject({ kind: 'split', reason: expect.stringMatching(/HTTP 413/) });
     const afterFill = intake.requests.length;
-    expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [] });
+    expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [], confirmed: over.length });
     expect(intake.requests.length - afterFill).toBe(2);
   });
 

@@ -45,7 +45,7 @@ describe('Elasticsearch _bulk', () => {
   it('counts a resent event (409 on create) as delivered', async () => {
     const events = auditEvents(2, 'resend');
     await send(elastic(), events);
-    expect(await deliver(elastic(), events)).toEqual({ delivered: 2, rejected: [] });
+    expect(await deliver(elastic(), events)).toEqual({ delivered: 2, rejected: [], confirmed: 2 });
   });
 
   it('retries only the items that got 429/503, and rejects the 400s with their reason', async () => {
@@ -83,7 +83,7 @@ describe('Elasticsearch _bulk', () => {
       expect(await send(t, atLimit)).toEqual({ kind: 'ok' });
       const over = oneByteMore(atLimit).map((e) => ({ ...e, id: `${e.id}-again` }));
       expect(await send(t, over)).toMatchObject({ kind: 'split' });
-      expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [] });
+      expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [], confirmed: over.length });
     } finally {
       await small.close();
     }

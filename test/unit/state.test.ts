@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import {
+  announce,
+  backoffMs,
+  deliverable,
+  deliveryFailed,
+  deliveryRequest,
+  deliverySucceeded,
+  exhaustWindow,
+  initialState,
+  nextWakeAt,
+  reconfigure,
+  windowEndsAt,
+  type DeliveryPolicy,
+  type DeliveryProgress,
+} from '../../workflows/state.js';
+
+const policy: DeliveryPolicy = { retryWindowMs: 10_000, initialBackoffMs: 1_000, maxBackoffMs: 8_000, maxEventsPerDelivery: 500 };
+const range = (lo: number, hi: number, at = 0) => ({ lo, hi, count: hi - lo + 1, at });
+const progress = (over: Partial<DeliveryProgress> = {}): DeliveryProgress => ({ settled: [], delivered: 0, rejected: 0, missing: [], releasable: [], policy, ...over });
+
+describe('delivery state', () => {
+  it('backs off exponentially with jitter between half and the whole step, at least Retry-After, capped', () => {
+    expect([1, 2, 3, 4, 5].map((failures) => backoffMs(policy, failures, undefined, 0))).toEqual([500, 1_000, 2_000, 4_000, 4_000]);
+    expect([1, 2, 3, 4, 5].map((failures) => backoffMs(policy, failures, undefined, 0.999999))).toEqual([1_000, 2_000, 4_000, 8_000, 8_000].map((v) => expect.closeTo(v, 0)));
+    expect(backoffMs(policy, 1, 5_000, 0)).toBe(5_000);
+    expect(backoffMs(policy, 1, 60_000, 0)).toBe(8_000);
+  });
+
+  it('degrades on a failure with the window from the first failure, probes while failing, and recovers on success', () => {
+    const state = initialState(true, policy);
+    announce(state, [range(1, 600)]);
+    expect(deliveryRequest(state)).toMatchObject({ probe: false, expect: [range(1, 600)] });
+    deliveryFailed(state, { reason: 'HTTP 503' }, 1_000, 0);
+    expect(state).toMatchObject({ status: 'degraded', statusReason: 'HTTP 503', failingSince: 1_000, retryAt: 1_500, failures: 1 });
+    expect(windowEndsAt(state)).toBe(11_000);
+    expect(deliverable(state, 1_499)).toBe(false);
+    expect(nextWakeAt(state)).toBe(1_500);
+    expect(deliveryRequest(state).probe).toBe(true);
+    deliveryFailed(state, { reason: 'HTTP 503' }, 2_000, 0);
+    expect(state.failingSince).toBe(1_000); // the window is not moved by later failures
+    deliverySucceeded(state, progress({ settled: [{ lo: 1, hi: 600, count: 600 }], delivered: 600, releasable: [[1, 600]] }), 3_000);
+    expect(state).toMatchObject({ status: 'active', failures: 0, failingSince: undefined, retryAt: undefined, pending: [], unreleased: [[1, 600]] });
+    expect(state.counts).toEqual({ delivered: 600, rejected: 0, dropped: 0 });
+  });
+
+  it('restarts the window when a failing delivery still got some events through', () => {
+    const state = initialState(true, policy);
+    announce(state, [range(1, 10)]);
+    deliveryFailed(state, { reason: 'HTTP 503' }, 1_000, 0);
+    deliveryFailed(state, { reason: 'HTTP 503', progress: progress({ settled: [{ lo: 1, hi: 5, count: 5 }], delivered: 5 }) }, 4_000, 0);
+    expect(state.failingSince).toBe(4_000);
+    expect(state.pending).toEqual([{ lo: 6, hi: 10, count: 5, at: 0 }]);
+  });
+
+  it('fails at the end of the window: drops and counts the backlog, marks it for release, drops what arrives later', () => {
+    const state = initialState(true, policy);
+    announce(state, [range(1, 7)]);
+    deliveryFailed(state, { reason: 'HTTP 500' }, 0, 0);
+    exhaustWindow(state);
+    expect(state).toMatchObject({ status: 'failed', pending: [], unreleased: [[1, 7]], retryAt: undefined, failingSince: undefined });
+    expect(state.statusReason).toMatch(/7 buffered events dropped\. Last error: HTTP 500\./);
+    announce(state, [range(8, 9)]);
+    expect(state.counts.dropped).toBe(9);
+    expect(state.unreleased).toEqual([[1, 9]]);
+    expect(deliverable(state, 1e12)).toBe(false);
+  });
+
+  it('an update retries at once and re-enables a failed destination that stays enabled; a disabled one stays failed', () => {
+    const state = initialState(true, policy);
+    announce(state, [range(1, 1)]);
+    deliveryFailed(state, { reason: 'x' }, 0, 0);
+    exhaustWindow(state);
+    reconfigure(state, false);
+    expect(state.status).toBe('failed');
+    reconfigure(state, true);
+    expect(state).toMatchObject({ status: 'active', statusReason: '', failures: 0, enabled: true });
+  });
+
+  it('waits for an update, not a timer, after the destination stored what it could not confirm', () => {
+    const state = initialState(true, policy);
+    announce(state, [range(1, 2)]);
+    deliveryFailed(state, { reason: 'no ackId', awaitUpdate: true }, 0, 0);
+    expect(state.retryAt).toBeUndefined();
+    expect(deliverable(state, 1e9)).toBe(false);
+    expect(nextWakeAt(state)).toBe(10_000); // only the window end
+    reconfigure(state, true);
+    expect(deliverable(state, 1)).toBe(true);
+  });
+});

@@ -1,0 +1,126 @@
+// Runs the real destination workflow against scripted activities on a Temporal test server:
+// no MongoDB, no service, no destination — the workflow's transitions alone.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import type { DeliverInput, RecordInput, RecoverInput } from '../../activities/delivery.js';
+import { deliveryFailedType, destinationWorkflowId, misconfiguredType, type DestinationWorkflowInput } from '../../workflows/messages.js';
+import type { PendingRange } from '../../workflows/ranges.js';
+import { initialState, type DeliveryPolicy, type DeliveryProgress, type DestinationState } from '../../workflows/state.js';
+import { workflowsPath } from '../../src/temporal/worker.js';
+
+export const policy24h: DeliveryPolicy = { retryWindowMs: 24 * 3600_000, initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxEventsPerDelivery: 20_000 };
+
+/** What the scripted destination does with one delivery; throws to fail it. The harness adds the policy. */
+export type DeliverScript = (input: DeliverInput, call: number) => Promise<Omit<DeliveryProgress, 'policy'>>;
+
+export interface Scripted {
+  deliveries: DeliverInput[];
+  /** Every mirror write and release, by `record` or at the start of a delivery, in order. */
+  records: RecordInput[];
+  deliver: DeliverScript;
+  record?: (input: RecordInput) => Promise<void>;
+  /** The policy the activities report (the service's configuration). */
+  policy: DeliveryPolicy;
+  recovered: DestinationState;
+}
+
+/** Progress settling the first `events` expected events (all of them by default). */
+export function settleExpected(input: DeliverInput, events = Infinity): Omit<DeliveryProgress, 'policy'> {
+  const progress: Omit<DeliveryProgress, 'policy'> = { settled: [], delivered: 0, rejected: 0, missing: [], releasable: [] };
+  let left = events;
+  for (const range of input.expect) {
+    if (left <= 0) break;
+    const count = Math.min(left, range.count);
+    const hi = count === range.count ? range.hi : range.lo + count - 1;
+    progress.settled.push({ lo: range.lo, hi, count });
+    if (count === range.count) progress.releasable.push([range.lo, range.hi]);
+    else progress.partial = { firstSeq: range.lo, from: hi + 1 };
+    progress.delivered += count;
+    left -= count;
+  }
+  return progress;
+}
+
+export function failure(message: string, details: Record<string, unknown> = {}, type = deliveryFailedType): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, details: [details] });
+}
+
+export const misconfigured = (message: string, details: Record<string, unknown> = {}) => failure(message, details, misconfiguredType);
+
+/** Waits until the activity is cancelled (it heartbeats meanwhile), then returns `progress`. */
+export async function untilCancelled<T>(progress: () => T): Promise<T> {
+  const context = Context.current();
+  while (!context.cancellationSignal.aborted) {
+    context.heartbeat();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return progress();
+}
+
+// The SDK logs every worker state change at INFO: tests keep its warnings only.
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+let bundle: Promise<WorkflowBundle> | undefined;
+function workflowBundle(): Promise<WorkflowBundle> {
+  const quiet = { log: () => {}, trace: () => {}, debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: quiet });
+  return bundle;
+}
+
+export function range(lo: number, hi: number, at = 0): PendingRange {
+  return { lo, hi, count: hi - lo + 1, at };
+}
+
+export async function withDestination<T>(
+  env: TestWorkflowEnvironment,
+  script: Partial<Scripted> & Pick<Scripted, 'deliver'>,
+  body: (context: { id: string; handle: ReturnType<TestWorkflowEnvironment['client']['workflow']['getHandle']>; scripted: Scripted }) => Promise<T>,
+  input: Partial<DestinationWorkflowInput> = {},
+): Promise<T> {
+  const scripted: Scripted = { deliveries: [], records: [], policy: policy24h, recovered: initialState(true, script.policy ?? policy24h), ...script };
+  const taskQueue = `workflow-test-${randomUUID()}`;
+  let calls = 0;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    maxHeartbeatThrottleInterval: '100ms',
+    activities: {
+      deliver: async (deliverInput: DeliverInput) => {
+        scripted.deliveries.push(deliverInput);
+        scripted.records.push(deliverInput);
+        try {
+          return { ...(await scripted.deliver(deliverInput, ++calls)), policy: scripted.policy };
+        } catch (error) {
+          // A real delivery's failure reports its progress with the policy too.
+          const details = error instanceof ApplicationFailure ? (error.details?.[0] as { progress?: object } | undefined) : undefined;
+          if (!details?.progress) throw error;
+          const failed = error as ApplicationFailure;
+          throw ApplicationFailure.create({ type: failed.type ?? undefined, message: failed.message, nonRetryable: true, details: [{ ...details, progress: { ...details.progress, policy: scripted.policy } }] });
+        }
+      },
+      record: async (recordInput: RecordInput) => {
+        scripted.records.push(recordInput);
+        await scripted.record?.(recordInput);
+        return { policy: scripted.policy };
+      },
+      recover: async (_: RecoverInput) => ({ state: { ...scripted.recovered, policy: scripted.policy } }),
+    },
+  });
+  const id = `dst_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+  return worker.runUntil(async () => {
+    const handle = await env.client.workflow.start('destinationWorkflow', {
+      workflowId: destinationWorkflowId(id),
+      taskQueue,
+      args: [{ destinationId: id, tenantId: 'tenant-workflow', provider: 'webhook', searchAttributes: false, ...input }],
+    });
+    try {
+      return await body({ id, handle, scripted });
+    } finally {
+      await handle.terminate('test over').catch(() => undefined);
+    }
+  });
+}

@@ -1,0 +1,290 @@
+// A destination's delivery state and every transition of it, as pure functions: the
+// workflow (./destination.ts) is a loop that calls these and runs activities. Times are
+// epoch milliseconds of workflow time; nothing here does I/O.
+import type { DestinationStatus } from '../src/model.js';
+import {
+  addPending,
+  forgetMissing,
+  head,
+  mergeIntervals,
+  oldestPendingAt,
+  pendingCount,
+  pruneEmpty,
+  settle,
+  settleAll,
+  type Interval,
+  type PendingRange,
+} from './ranges.js';
+
+/** The settings a destination delivers under: the service's configuration, reported by its activities. */
+export interface DeliveryPolicy {
+  retryWindowMs: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** Most events one delivery sends (while failing, a probe sends fewer). */
+  maxEventsPerDelivery: number;
+}
+
+/** A batch a delivery stopped inside: its events before `from` are settled. */
+export interface PartialBatch {
+  firstSeq: number;
+  from: number;
+}
+
+export interface DeliveryCounts {
+  delivered: number;
+  rejected: number;
+  dropped: number;
+}
+
+export interface DestinationState {
+  status: DestinationStatus;
+  statusReason: string;
+  enabled: boolean;
+  /** Announced events not settled yet: what the backlog and the retry window are counted on. */
+  pending: PendingRange[];
+  /** Seqs settled here, so an announcement repeated after a crash is not taken again. */
+  settled: Interval[];
+  /** Settled seqs whose buffered batches the next `record` releases. */
+  unreleased: Interval[];
+  partial?: PartialBatch;
+  counts: DeliveryCounts;
+  /** Failed attempts since the last success. */
+  failures: number;
+  /** When the oldest buffered event first failed: the retry window runs from here. */
+  failingSince?: number;
+  /** No delivery before this time (backing off). */
+  retryAt?: number;
+  /** The destination stored a batch it could not confirm: nothing is resent until it is updated. */
+  awaitingUpdate: boolean;
+  lastDeliveredAt?: number;
+  lastErrorAt?: number;
+  policy: DeliveryPolicy;
+}
+
+/** What a delivery settled: its seq portions, counts, and what the buffer no longer holds. */
+export interface DeliveryProgress {
+  /** Delivered or rejected seq portions, in seq order, each with its number of events. */
+  settled: { lo: number; hi: number; count: number }[];
+  delivered: number;
+  rejected: number;
+  /** Pending events no longer in the buffer; `lost` ones had outlived it and are dropped. */
+  missing: { lo: number; count: number; lost: boolean }[];
+  /** Whole batches now settled, to be released from the buffer. */
+  releasable: Interval[];
+  /** Where the next delivery resumes inside a batch, if this one stopped inside it. */
+  partial?: PartialBatch;
+  /** Something the destination's answers say the user should know (shown as the status reason). */
+  note?: string;
+  /** The service's delivery settings now: they apply from here on. */
+  policy: DeliveryPolicy;
+}
+
+export interface DeliveryFailureInfo {
+  reason: string;
+  progress?: DeliveryProgress;
+  retryAfterMs?: number;
+  /** The destination stored the events but cannot confirm them: resending would only duplicate. */
+  awaitUpdate?: boolean;
+  /** The destination no longer exists. */
+  gone?: boolean;
+}
+
+/** What Get/List show and the `status` query answers. */
+export interface DestinationSnapshot {
+  status: DestinationStatus;
+  statusReason: string;
+  enabled: boolean;
+  backlogEvents: number;
+  oldestEventAt?: number;
+  windowEndsAt?: number;
+  delivered: number;
+  rejected: number;
+  dropped: number;
+  failures: number;
+  retryAt?: number;
+  lastDeliveredAt?: number;
+  lastErrorAt?: number;
+  pendingRanges: number;
+  settledIntervals: number;
+  /** Size of the whole state as JSON: it must stay small whatever the backlog. */
+  stateBytes: number;
+}
+
+/** Events a retry sends while the destination is failing: a probe, not the backlog. */
+export const probeEvents = 100;
+
+export function initialState(enabled: boolean, policy: DeliveryPolicy): DestinationState {
+  return {
+    status: 'active',
+    statusReason: '',
+    enabled,
+    pending: [],
+    settled: [],
+    unreleased: [],
+    counts: { delivered: 0, rejected: 0, dropped: 0 },
+    failures: 0,
+    awaitingUpdate: false,
+    policy,
+  };
+}
+
+export function windowEndsAt(state: DestinationState): number | undefined {
+  if (state.status !== 'degraded' || state.failingSince === undefined) return undefined;
+  return state.failingSince + state.policy.retryWindowMs;
+}
+
+export function windowOver(state: DestinationState, now: number): boolean {
+  const end = windowEndsAt(state);
+  return end !== undefined && state.pending.length > 0 && now >= end;
+}
+
+/** Whether a delivery may start now. */
+export function deliverable(state: DestinationState, now: number): boolean {
+  return (
+    state.enabled &&
+    state.status !== 'failed' &&
+    state.pending.length > 0 &&
+    !state.awaitingUpdate &&
+    (state.retryAt === undefined || now >= state.retryAt)
+  );
+}
+
+/** When the loop must wake up by itself: a retry due, or the retry window ending. */
+export function nextWakeAt(state: DestinationState): number | undefined {
+  const times: number[] = [];
+  const end = windowEndsAt(state);
+  if (end !== undefined && state.pending.length > 0) times.push(end);
+  if (state.retryAt !== undefined && state.enabled && !state.awaitingUpdate && state.pending.length > 0) times.push(state.retryAt);
+  return times.length === 0 ? undefined : Math.min(...times);
+}
+
+/** Exponential backoff with equal jitter, at least Retry-After, capped. `random` is in [0, 1). */
+export function backoffMs(policy: DeliveryPolicy, failures: number, retryAfterMs: number | undefined, random: number): number {
+  const exponential = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** Math.min(30, failures - 1));
+  const delay = exponential / 2 + (random * exponential) / 2;
+  return retryAfterMs === undefined ? delay : Math.max(delay, Math.min(retryAfterMs, policy.maxBackoffMs));
+}
+
+/** Takes announced ranges in. While failed nothing is sent: they are dropped, and counted. */
+export function announce(state: DestinationState, ranges: PendingRange[]): boolean {
+  let changed = false;
+  for (const range of ranges) {
+    if (!addPending(state.pending, state.settled, range)) continue;
+    changed = true;
+    if (state.status === 'failed') drop(state);
+  }
+  return changed;
+}
+
+/** What one delivery activity is asked to do. */
+export function deliveryRequest(state: DestinationState): { expect: PendingRange[]; probe: boolean; partial?: PartialBatch } {
+  const probe = state.failures > 0;
+  const budget = probe ? Math.min(probeEvents, state.policy.maxEventsPerDelivery) : state.policy.maxEventsPerDelivery;
+  return { expect: head(state.pending, budget), probe, ...(state.partial ? { partial: state.partial } : {}) };
+}
+
+function applyProgress(state: DestinationState, progress: DeliveryProgress, now: number): void {
+  for (const missing of progress.missing) {
+    forgetMissing(state.pending, missing.lo, missing.count);
+    if (missing.lost) state.counts.dropped += missing.count;
+  }
+  for (const portion of progress.settled) settle(state.pending, state.settled, portion.lo, portion.hi, portion.count);
+  pruneEmpty(state.pending, state.settled);
+  state.unreleased = mergeIntervals([...state.unreleased, ...progress.releasable]);
+  state.partial = progress.partial;
+  state.counts.delivered += progress.delivered;
+  state.counts.rejected += progress.rejected;
+  if (progress.delivered > 0) state.lastDeliveredAt = now;
+  state.policy = progress.policy;
+}
+
+export function deliverySucceeded(state: DestinationState, progress: DeliveryProgress, now: number): void {
+  applyProgress(state, progress, now);
+  state.failures = 0;
+  state.failingSince = undefined;
+  state.retryAt = undefined;
+  state.awaitingUpdate = false;
+  state.status = 'active';
+  state.statusReason = progress.note ?? '';
+}
+
+/** A failed attempt: degraded with the reason, and the next attempt scheduled within the window. */
+export function deliveryFailed(state: DestinationState, failure: DeliveryFailureInfo, now: number, random: number): void {
+  const madeProgress = (failure.progress?.settled.length ?? 0) > 0;
+  if (failure.progress) applyProgress(state, failure.progress, now);
+  state.failures++;
+  state.lastErrorAt = now;
+  // The window runs from the first failure of the oldest event still buffered.
+  if (state.failingSince === undefined || madeProgress) state.failingSince = now;
+  state.status = 'degraded';
+  state.statusReason = failure.reason;
+  state.awaitingUpdate = failure.awaitUpdate === true;
+  const end = windowEndsAt(state)!;
+  state.retryAt = state.awaitingUpdate ? undefined : Math.min(now + backoffMs(state.policy, state.failures, failure.retryAfterMs, random), end);
+}
+
+/** An update of the destination: retry at once; a failed destination left enabled streams again. */
+export function reconfigure(state: DestinationState, enabled: boolean): void {
+  state.enabled = enabled;
+  state.retryAt = undefined;
+  state.awaitingUpdate = false;
+  if (enabled && state.status === 'failed') {
+    state.status = 'active';
+    state.statusReason = '';
+    state.failures = 0;
+    state.failingSince = undefined;
+  }
+}
+
+/** Drops every pending event (counted) and returns how many. */
+export function drop(state: DestinationState): number {
+  const { count, intervals } = settleAll(state.pending, state.settled);
+  state.counts.dropped += count;
+  state.unreleased = mergeIntervals([...state.unreleased, ...intervals]);
+  state.partial = undefined;
+  return count;
+}
+
+/** The retry window is spent: buffered events are dropped and counted, nothing more is sent. */
+export function exhaustWindow(state: DestinationState): void {
+  const since = new Date(state.failingSince!).toISOString();
+  const lastReason = state.statusReason;
+  const dropped = drop(state);
+  state.status = 'failed';
+  state.statusReason =
+    `retries exhausted: no successful delivery since ${since}; ${dropped} buffered events dropped. ` +
+    `Last error: ${lastReason}. Fix the destination, then update it to re-enable streaming.`;
+  state.failingSince = undefined;
+  state.retryAt = undefined;
+  state.awaitingUpdate = false;
+}
+
+export function snapshot(state: DestinationState): DestinationSnapshot {
+  return {
+    status: state.status,
+    statusReason: state.statusReason,
+    enabled: state.enabled,
+    backlogEvents: pendingCount(state.pending),
+    oldestEventAt: oldestPendingAt(state.pending),
+    windowEndsAt: windowEndsAt(state),
+    ...state.counts,
+    failures: state.failures,
+    retryAt: state.retryAt,
+    lastDeliveredAt: state.lastDeliveredAt,
+    lastErrorAt: state.lastErrorAt,
+    pendingRanges: state.pending.length,
+    settledIntervals: state.settled.length,
+    stateBytes: JSON.stringify(state).length,
+  };
+}
+
+/** The Temporal UI's "current details" of the workflow. */
+export function describe(view: DestinationSnapshot): string {
+  const lines = [`**${view.status}**${view.statusReason ? `: ${view.statusReason}` : ''}`];
+  if (view.backlogEvents > 0) lines.push(`backlog: ${view.backlogEvents} events`);
+  if (view.windowEndsAt !== undefined) lines.push(`retry window ends: ${new Date(view.windowEndsAt).toISOString()}`);
+  if (view.retryAt !== undefined) lines.push(`next attempt: ${new Date(view.retryAt).toISOString()}`);
+  lines.push(`delivered ${view.delivered}, rejected ${view.rejected}, dropped ${view.dropped}`);
+  return lines.join('\n\n');
+}
