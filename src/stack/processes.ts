@@ -10,6 +10,8 @@ export interface ManagedProcess {
   name: string;
   child: ChildProcess;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash would. */
+  kill(): Promise<void>;
 }
 
 const running = new Set<ManagedProcess>();
@@ -34,6 +36,12 @@ export function startProcess(name: string, command: string, args: string[], logF
         child.kill('SIGKILL');
         await exited;
       }
+    },
+    async kill() {
+      running.delete(managed);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
     },
   };
   running.add(managed);

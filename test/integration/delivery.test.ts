@@ -91,6 +91,72 @@ describe('status', () => {
   });
 });
 
+describe('what Get and List report', () => {
+  it('shows the backlog while failing and zero within seconds once delivered, without a write per event', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    receiver.respondWith(() => ({ status: 503 }));
+    for (let i = 0; i < 5; i++) await t.publish(numbered(`spell-${i}`, 20));
+    const failing = await t.waitForDestination(id, (d) => d.backlog.events === '100', 10_000);
+    expect(failing.status).toBe('degraded');
+    receiver.respondWith(() => ({ status: 200 }));
+    await receiver.waitForEvents(100);
+    const caughtUpAt = Date.now();
+    const settled = await t.waitForDestination(id, (d) => d.backlog.events === '0' && d.counters.delivered === '100', 10_000);
+    expect(Date.now() - caughtUpAt).toBeLessThan(5_000);
+    expect(settled.status).toBe('active');
+    expect(settled.backlog.windowEndsAt).toBeUndefined();
+  });
+
+  it('keeps exact counters while the destination is renamed during delivery', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    receiver.respondWith(() => ({ status: 200, delayMs: 50 }));
+    const renaming = (async () => {
+      for (let i = 0; i < 15; i++) {
+        expect((await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { name: `renamed ${i}` })).status).toBe(200);
+      }
+    })();
+    for (let i = 0; i < 8; i++) await t.publish(numbered(`rename-${i}`, 5));
+    await renaming;
+    await receiver.waitForEvents(40);
+    const view = await t.waitForDestination(id, (d) => d.counters.delivered === '40');
+    expect(view).toMatchObject({ name: 'renamed 14', status: 'active', backlog: { events: '0' } });
+  });
+
+  it('starts a terminated workflow again from MongoDB and delivers what it owed and what came after, counted once', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    await t.publish(numbered('before-loss', 3));
+    await t.waitForDestination(id, (d) => d.counters.delivered === '3');
+    receiver.respondWith(() => ({ status: 503 }));
+    await t.publish(numbered('owed', 2));
+    await t.waitForDestination(id, (d) => d.backlog.events === '2');
+    await (await temporalClient()).workflow.getHandle(`destination-${id}`).terminate('an engineer clicked terminate');
+    receiver.respondWith(() => ({ status: 200 }));
+    await t.publish(numbered('after-loss', 2));
+    await receiver.waitForEvents(7);
+    const view = await t.waitForDestination(id, (d) => d.counters.delivered === '7' && d.backlog.events === '0');
+    expect(view.status).toBe('active');
+    expect([...new Set(receiver.acceptedEventIds())]).toEqual([...numbered('before-loss', 3), ...numbered('owed', 2), ...numbered('after-loss', 2)].map((e) => e.id));
+  });
+
+  it('sends probes of at most 100 events while failing, even when a stored batch holds 300', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    const sizes: number[] = [];
+    receiver.respondWith(({ delivery }) => {
+      sizes.push(delivery.events.length);
+      return sizes.length < 5 ? { status: 503 } : { status: 200 };
+    });
+    await t.publish(numbered('probe', 300));
+    await t.waitForDestination(id, (d) => d.counters.delivered === '300', 30_000);
+    // The first attempt is a normal delivery (one request holds at most 500 events); every retry is a probe.
+    expect(sizes[0]).toBe(300);
+    expect(sizes.slice(1, 5).every((size) => size <= 100)).toBe(true);
+  });
+});
+
 describe('enable, disable, delete', () => {
   it('never sends events accepted while disabled, and sends those buffered before the disable after re-enable', async () => {
     const t = await tenant();

@@ -27,6 +27,8 @@ export interface Reply {
   status: number;
   /** Hold the answer this long, to keep a delivery in flight. */
   delayMs?: number;
+  /** Keep the delivery (as a receiver that stored it would), then drop the connection unanswered. */
+  dropConnection?: boolean;
   body?: string;
   headers?: Record<string, string>;
 }
@@ -89,6 +91,11 @@ export async function startWebhookReceiver(pki: TestPki, secret: string): Promis
       const reply = responder({ attempt: receiver.attempts!, delivery });
       const answer = () => {
         if (res.destroyed) return;
+        if (reply.dropConnection) {
+          receiver.accepted!.push(delivery);
+          req.socket.destroy();
+          return;
+        }
         if (reply.status >= 200 && reply.status < 300) receiver.accepted!.push(delivery);
         res.writeHead(reply.status, reply.headers).end(reply.body ?? '');
       };

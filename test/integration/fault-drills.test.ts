@@ -1,0 +1,325 @@
+// Fault drills on a stack of this file's own — FerretDB and the Temporal dev server on ports
+// it can restart them on, the service as an API process and a worker process. Each drill
+// publishes about 300 events/s to two webhook destinations, injects one real fault
+// mid-stream, and then checks, per destination, from the receiver's own count of event ids:
+// acknowledged = unique received + dropped + rejected; the counters say exactly that; and
+// every event's first arrival is in the order the tenant published (duplicates are allowed
+// and counted).
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoClient } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '../../src/model.js';
+import { startFerretDb, startTemporalDevServer } from '../../src/stack/local.js';
+import { freePort, type ManagedProcess } from '../../src/stack/processes.js';
+import { ApiKeyStore } from '../../src/store/api-keys.js';
+import { EventStore } from '../../src/store/events.js';
+import type { Collections } from '../../src/store/mongo.js';
+import { stack } from '../support/clients.js';
+import { startWebhookReceiver, type Reply, type WebhookReceiver } from '../support/receiver.js';
+import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
+
+const dir = join(stack.dir, `drills-${randomUUID().slice(0, 8)}`);
+let ferretdb: ManagedProcess;
+let temporal: ManagedProcess;
+let mongoPort: number;
+let temporalPort: number;
+let api: ServiceProcess;
+let worker: ServiceProcess;
+let env: Record<string, string>;
+let mongo: MongoClient;
+const receivers: WebhookReceiver[] = [];
+
+const startApi = async () => {
+  api = await startServiceProcess({ ...env, AUDITSTREAM_ROLE: 'api' }, join(dir, 'api.log'));
+};
+const startWorker = async (extra: Record<string, string> = {}) => {
+  worker = await startServiceProcess({ ...env, ...extra, AUDITSTREAM_ROLE: 'worker' }, join(dir, 'worker.log'));
+};
+
+async function call(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${api.httpUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000), // publishers have deadlines: an unanswered call is retried
+  });
+  return { status: response.status, body: await response.json().catch(() => undefined) };
+}
+
+interface Drill {
+  name: string;
+  key: string;
+  destinations: { id: string; receiver: WebhookReceiver }[];
+  /** Ids acknowledged, in publish order. */
+  acked: string[];
+  /** Every id ever sent, acknowledged or not, with its place in the publish order. */
+  order: Map<string, number>;
+  /** Publish calls that failed: when, how long they took, what they answered. */
+  failures: { at: number; ms: number; status: number; code?: string }[];
+}
+
+async function newDrill(name: string, destinations = 2): Promise<Drill> {
+  const keys = new ApiKeyStore({ apiKeys: mongo.db(env.MONGODB_DATABASE).collection('api_keys') } as never);
+  const key = (await keys.issue(`drill-${name}-${randomUUID().slice(0, 6)}`, name)).key;
+  const drill: Drill = { name, key, destinations: [], acked: [], order: new Map(), failures: [] };
+  for (let i = 0; i < destinations; i++) {
+    const secret = `secret-${randomUUID()}`;
+    const receiver = await startWebhookReceiver(stack.pki, secret);
+    receivers.push(receiver);
+    const created = await call('POST', '/v1/audit/siem', key, { provider: 'webhook', endpoint: receiver.url, secret });
+    expect(created.status).toBe(201);
+    drill.destinations.push({ id: created.body.destination.id, receiver });
+  }
+  return drill;
+}
+
+/** One caller publishing 15 events every 50 ms (about 300/s), each call after the previous one answered. */
+function publishUntil(drill: Drill, stop: () => boolean): Promise<void> {
+  return (async () => {
+    while (!stop()) {
+      const started = Date.now();
+      const ids = Array.from({ length: 15 }, (_, i) => `${drill.name}-${drill.order.size + i}`);
+      ids.forEach((id) => drill.order.set(id, drill.order.size));
+      const answer = await call('POST', '/auditstream.v1.EventService/PublishEvents', drill.key, {
+        events: ids.map((id) => ({ id, action: 'drill.event' })),
+      }).catch(() => ({ status: 0, body: undefined }));
+      if (answer.status === 200) drill.acked.push(...ids);
+      else drill.failures.push({ at: started, ms: Date.now() - started, status: answer.status, code: answer.body?.code });
+      await sleep(Math.max(answer.status === 200 ? 0 : 100, 50 - (Date.now() - started)));
+    }
+  })();
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${typeof what === 'string' ? what : what()}`);
+    await sleep(50);
+  }
+}
+
+/** Runs a drill: publish, inject `fault` once 300 events are in, go on until 300 more are acknowledged. */
+async function runDrill(drill: Drill, fault: () => Promise<void>): Promise<void> {
+  let stop = false;
+  const publishing = publishUntil(drill, () => stop);
+  try {
+    await until(() => drill.acked.length >= 300, '300 events were acknowledged');
+    await fault();
+    const afterFault = drill.acked.length;
+    await until(() => drill.acked.length >= afterFault + 300, 'publishing was acknowledged again after the fault', 90_000);
+  } finally {
+    stop = true;
+    await publishing;
+  }
+}
+
+/** The drill's exact accounting, per destination, once delivery has settled. */
+async function expectExactAccounting(drill: Drill, expected: { dropped?: number } = {}): Promise<void> {
+  for (const { id, receiver } of drill.destinations) {
+    let view: any;
+    await until(
+      async () => {
+        const answer = await call('GET', `/v1/audit/siem/${id}`, drill.key);
+        if (answer.status !== 200) throw new Error(`GET ${id} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+        view = answer.body.destination;
+        const unique = new Set(receiver.acceptedEventIds());
+        const accounted = Number(view?.counters.delivered) + Number(view?.counters.dropped) + Number(view?.counters.rejected);
+        return view?.backlog.events === '0' && accounted >= drill.acked.length && Number(view.counters.delivered) === unique.size;
+      },
+      () => `destination ${id} settled (last seen: ${JSON.stringify(view)}; ${new Set(receiver.acceptedEventIds()).size} unique ids received)`,
+      120_000,
+    );
+    const arrivals = receiver.acceptedEventIds();
+    const unique = new Set(arrivals);
+    const { delivered, dropped, rejected } = view.counters;
+    const receivedAcked = drill.acked.filter((eventId) => unique.has(eventId)).length;
+    // acknowledged = unique received + dropped + rejected, and the counters agree with the receiver.
+    expect({ acknowledged: drill.acked.length, accounted: receivedAcked + Number(dropped) + Number(rejected) }).toEqual({
+      acknowledged: drill.acked.length,
+      accounted: drill.acked.length,
+    });
+    expect(Number(delivered)).toBe(unique.size);
+    expect(Number(dropped)).toBe(expected.dropped ?? 0);
+    expect(Number(rejected)).toBe(0);
+    // Only published ids arrive (an unacknowledged call may have been stored: at least once).
+    expect([...unique].filter((eventId) => !drill.order.has(eventId))).toEqual([]);
+    // Order: each event's first arrival follows the tenant's publish order.
+    const firsts = [...unique].map((eventId) => drill.order.get(eventId)!);
+    const outOfOrder = firsts.filter((position, index) => index > 0 && position < firsts[index - 1]).length;
+    expect(outOfOrder, 'first arrivals out of publish order').toBe(0);
+    console.info(`drill ${drill.name} → ${id}: ${drill.acked.length} acknowledged, ${unique.size} received once or more, ${arrivals.length - unique.size} duplicates, dropped ${dropped}`);
+  }
+}
+
+beforeAll(async () => {
+  mkdirSync(dir, { recursive: true });
+  mongoPort = await freePort();
+  temporalPort = await freePort();
+  ferretdb = await startFerretDb(dir, mongoPort);
+  temporal = await startTemporalDevServer(dir, temporalPort, undefined);
+  env = {
+    ...stack.serviceEnv,
+    MONGODB_URI: `mongodb://127.0.0.1:${mongoPort}/`,
+    TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+    AUDITSTREAM_HTTP_PORT: String(await freePort()),
+    AUDITSTREAM_GRPC_PORT: String(await freePort()),
+    AUDITSTREAM_DATA_DIR: join(dir, 'service'),
+    AUDITSTREAM_RETRY_WINDOW: '10m',
+    AUDITSTREAM_SWEEP_INTERVAL: '1s',
+    AUDITSTREAM_SWEEP_STALE_AFTER: '3s',
+    AUDITSTREAM_PUBLISH_RATE: '100000',
+    AUDITSTREAM_PUBLISH_BURST: '100000',
+  };
+  await startApi();
+  await startWorker();
+  mongo = await new MongoClient(env.MONGODB_URI).connect();
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(receivers.map((receiver) => receiver.close()));
+  await mongo?.close();
+  await api?.stop();
+  await worker?.stop();
+  await temporal?.stop();
+  await ferretdb?.stop();
+  if (!process.env.AUDITSTREAM_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('fault drills', () => {
+  it('SIGKILL of the API process mid-stream', async () => {
+    const drill = await newDrill('api');
+    await runDrill(drill, async () => {
+      await api.kill();
+      await startApi();
+    });
+    await expectExactAccounting(drill);
+  }, 240_000);
+
+  it('SIGKILL of the worker with deliveries in flight', async () => {
+    const drill = await newDrill('worker');
+    drill.destinations.forEach(({ receiver }) => receiver.respondWith(() => ({ status: 200, delayMs: 300 })));
+    await runDrill(drill, async () => {
+      await until(() => drill.destinations.every(({ receiver }) => receiver.attempts > 0), 'deliveries are in flight');
+      await worker.kill();
+      await startWorker();
+    });
+    drill.destinations.forEach(({ receiver }) => receiver.respondWith(() => ({ status: 200 })));
+    await expectExactAccounting(drill);
+  }, 240_000);
+
+  it('SIGKILL of FerretDB: publishes answer UNAVAILABLE within 5 s, and everything resumes once it is back', async () => {
+    const drill = await newDrill('ferretdb');
+    let downAt = 0;
+    let upAt = 0;
+    await runDrill(drill, async () => {
+      await ferretdb.kill();
+      downAt = Date.now();
+      await sleep(4_000);
+      ferretdb = await startFerretDb(dir, mongoPort);
+      upAt = Date.now();
+    });
+    await expectExactAccounting(drill);
+    const duringOutage = drill.failures.filter((failure) => failure.at >= downAt && failure.at < upAt);
+    expect(duringOutage.length).toBeGreaterThan(0);
+    for (const failure of duringOutage) {
+      expect(failure).toMatchObject({ status: 503, code: 'unavailable' });
+      expect(failure.ms).toBeLessThan(5_000);
+    }
+  }, 240_000);
+
+  it('SIGKILL of the Temporal dev server: ingestion goes on, and no delivered event is counted as dropped', async () => {
+    const drill = await newDrill('temporal');
+    await runDrill(drill, async () => {
+      await temporal.kill();
+      await sleep(3_000);
+      temporal = await startTemporalDevServer(dir, temporalPort, undefined);
+    });
+    await expectExactAccounting(drill);
+  }, 240_000);
+
+  it('a flapping receiver: errors, slow answers, and deliveries it kept but never answered', async () => {
+    const drill = await newDrill('flapping');
+    const flapping: ((attempt: number) => Reply)[] = [
+      () => ({ status: 503, body: 'flap' }),
+      () => ({ status: 200, dropConnection: true }),
+      () => ({ status: 200, delayMs: 1_500 }),
+      () => ({ status: 429, headers: { 'retry-after': '1' } }),
+      () => ({ status: 200 }),
+    ];
+    await runDrill(drill, async () => {
+      drill.destinations.forEach(({ receiver }) => receiver.respondWith(({ attempt }) => flapping[attempt % flapping.length](attempt)));
+      await sleep(5_000);
+      drill.destinations.forEach(({ receiver }) => receiver.respondWith(() => ({ status: 200 })));
+    });
+    await expectExactAccounting(drill);
+  }, 240_000);
+
+  it('sends a batch whose announcement a crash lost before later events, at once', async () => {
+    const drill = await newDrill('orphan', 1);
+    const db = mongo.db(env.MONGODB_DATABASE);
+    const tenantId = (await db.collection('api_keys').findOne({ name: 'orphan' }))!.tenantId as string;
+    const tenant = await db.collection('tenants').findOne({ _id: tenantId as never });
+    // What an API process that died after writing a batch, before announcing it, leaves behind.
+    const allocated = await db.collection('tenants').findOneAndUpdate({ _id: tenantId as never }, { $inc: { seq: 3 } }, { returnDocument: 'after' });
+    const lastSeq = allocated!.seq as number;
+    const now = new Date();
+    const orphans: AuditEvent[] = [1, 2, 3].map((i) => ({ id: `orphan-${i}`, occurredAt: now, receivedAt: now, action: 'drill.orphan', outcome: 'unknown' }));
+    const entry = { _id: `${tenantId}:${lastSeq - 2}`, tenantId, firstSeq: lastSeq - 2, lastSeq, count: 3, destinations: tenant!.destinations, createdAt: now };
+    await db.collection('dispatch_outbox').insertOne(entry as never);
+    await new EventStore({ batches: db.collection('batches') } as unknown as Collections).insertBatch({
+      ...entry, events: orphans, seqs: [lastSeq - 2, lastSeq - 1, lastSeq], pendingFor: tenant!.destinations,
+    });
+    orphans.forEach((event) => {
+      drill.order.set(event.id, drill.order.size);
+      drill.acked.push(event.id);
+    });
+    const started = Date.now();
+    const answer = await call('POST', '/auditstream.v1.EventService/PublishEvents', drill.key, { events: [{ id: 'after-orphan', action: 'drill.event' }] });
+    expect(answer.status).toBe(200);
+    drill.order.set('after-orphan', drill.order.size);
+    drill.acked.push('after-orphan');
+    await until(() => drill.destinations[0].receiver.acceptedEventIds().includes('after-orphan'), 'the new event arrived');
+    expect(Date.now() - started).toBeLessThan(3_000); // not after the sweeper's 3 s
+    expect(drill.destinations[0].receiver.acceptedEventIds()).toEqual(['orphan-1', 'orphan-2', 'orphan-3', 'after-orphan']);
+    await expectExactAccounting(drill);
+  }, 60_000);
+
+  it('a worker restarted with a 6 s window applies it to a destination already failing; an outage longer than the window drops exactly what was buffered', async () => {
+    const drill = await newDrill('outage', 1);
+    const [{ id, receiver }] = drill.destinations;
+    receiver.respondWith(() => ({ status: 503, body: 'down' }));
+    let stop = false;
+    const publishing = publishUntil(drill, () => stop);
+    await until(() => drill.acked.length >= 150, '150 events were acknowledged');
+    stop = true;
+    await publishing;
+    const degraded = (await call('GET', `/v1/audit/siem/${id}`, drill.key)).body.destination;
+    expect(degraded.status).toBe('degraded');
+    const firstFailure = Date.parse(degraded.backlog.windowEndsAt) - 10 * 60_000;
+
+    await worker.stop();
+    await startWorker({ AUDITSTREAM_RETRY_WINDOW: '6s' });
+    await until(async () => {
+      const view = (await call('GET', `/v1/audit/siem/${id}`, drill.key)).body.destination;
+      return view.status === 'failed' || Date.parse(view.backlog.windowEndsAt) === firstFailure + 6_000;
+    }, 'the window follows the restarted worker’s setting');
+    await until(async () => (await call('GET', `/v1/audit/siem/${id}`, drill.key)).body.destination.status === 'failed', 'the window ran out');
+    const failed = (await call('GET', `/v1/audit/siem/${id}`, drill.key)).body.destination;
+    expect(failed.counters).toEqual({ delivered: '0', dropped: String(drill.acked.length), rejected: '0' });
+
+    // Fixed and updated: it streams again; what was dropped is not sent.
+    receiver.respondWith(() => ({ status: 200 }));
+    expect((await call('PATCH', `/v1/audit/siem/${id}`, drill.key, { enabled: true })).body.destination.status).toBe('active');
+    const droppedBefore = drill.acked.length;
+    stop = false;
+    const more = publishUntil(drill, () => stop);
+    await until(() => drill.acked.length >= droppedBefore + 150, '150 more events were acknowledged');
+    stop = true;
+    await more;
+    await expectExactAccounting(drill, { dropped: droppedBefore });
+    expect(receiver.acceptedEventIds().filter((eventId) => drill.order.get(eventId)! < droppedBefore)).toEqual([]);
+  }, 180_000);
+});
