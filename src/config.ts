@@ -7,6 +7,8 @@ export interface Config {
   grpcPort: number;
   mongodbUri?: string;
   mongodbDatabase: string;
+  /** Most MongoDB connections this process holds (see `defaultPoolSize` in src/store/mongo.ts). */
+  mongodbPoolSize: number;
   temporalAddress?: string;
   temporalNamespace: string;
   taskQueue: string;
@@ -75,6 +77,7 @@ export function loadConfig(env: Env = process.env): Config {
     grpcPort: integer(env, 'AUDITSTREAM_GRPC_PORT', 8081),
     mongodbUri: env.MONGODB_URI || undefined,
     mongodbDatabase: env.MONGODB_DATABASE ?? 'auditstream',
+    mongodbPoolSize: integer(env, 'AUDITSTREAM_MONGODB_POOL', 16),
     temporalAddress: env.TEMPORAL_ADDRESS || undefined,
     temporalNamespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.AUDITSTREAM_TASK_QUEUE ?? 'auditstream-delivery',

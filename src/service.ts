@@ -40,7 +40,7 @@ export interface RunningService {
 }
 
 export async function startService(config: Config, endpoints: ServiceEndpoints): Promise<RunningService> {
-  const store = await connectStore(endpoints.mongodbUri, config.mongodbDatabase);
+  const store = await connectStore(endpoints.mongodbUri, config.mongodbDatabase, config.mongodbPoolSize);
   const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
   const destinations = new DestinationStore(store.collections, cipher);
   const events = new EventStore(store.collections);

@@ -26,7 +26,9 @@ import type { AuditEvent } from '../model.js';
 import type { HttpClient } from '../providers/http.js';
 import { errorMessage, log } from '../log.js';
 import { providerFor } from '../providers/index.js';
-import { deliveryDocOf, initialDelivery, type DeliveryTarget, type DestinationStore } from '../store/destinations.js';
+import { sendTo } from '../providers/deliver.js';
+import { replaceCredentials, type DeliveryTarget } from '../providers/provider.js';
+import { deliveryDocOf, initialDelivery, type DestinationStore } from '../store/destinations.js';
 import type { DestinationDoc } from '../store/mongo.js';
 import type { TenantStore } from '../store/tenants.js';
 import type { DestinationWorkflows } from '../temporal/destinations.js';
@@ -130,7 +132,10 @@ export class DestinationsApi {
     const provider = providerFor(existing.provider)!;
     const changes = parseDestinationChanges(request, provider, existing.endpoint, this.options.allowInsecureEndpoints);
     if (changes.endpoint) await this.checkEgress(changes.endpoint);
-    const updated = await this.store.update(existing, changes);
+    const now = new Date();
+    const updated = await this.store.update(existing, changes, (current, change) =>
+      (provider.mergeCredentials ?? replaceCredentials)(current, change, now),
+    );
     if (updated.enabled !== existing.enabled) await this.tenants.setDispatched(tenantId, updated._id, updated.enabled);
     let state: DestinationSnapshot;
     try {
@@ -180,7 +185,7 @@ export class DestinationsApi {
       metadata: { test: true, note: 'Sent by auditstream to test this destination. Safe to ignore.' },
     };
     const provider = providerFor(target.provider);
-    const outcome = await provider.send([provider.encode(event, target)], target, { http: this.options.http, now: () => new Date() });
+    const outcome = await sendTo(provider, [provider.encode(event, target, now)], target, { http: this.options.http, now: () => new Date() });
     const answer = (ok: boolean, kind: string, message: string) =>
       create(TestDestinationResponseSchema, { ok, outcome: kind, message, eventId: event.id });
     switch (outcome.kind) {

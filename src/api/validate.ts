@@ -11,18 +11,9 @@ import type {
   ProviderSettings as SettingsMessage,
   UpdateDestinationRequest,
 } from '../gen/auditstream/v1/destinations_pb.js';
-import {
-  eventOutcomes,
-  providerNames,
-  type AuditEvent,
-  type CredentialField,
-  type Credentials,
-  type EventOutcome,
-  type ProviderName,
-  type ProviderSettings,
-} from '../model.js';
-import { providerFor } from '../providers/index.js';
-import type { Provider } from '../providers/provider.js';
+import { eventOutcomes, type AuditEvent, type EventOutcome } from '../model.js';
+import { isProviderName, providerFor, providerNames } from '../providers/index.js';
+import { apiName, credentialFields, type Credentials, type Provider, type ProviderSettings, type SettingName } from '../providers/provider.js';
 import type { DestinationChanges, NewDestination } from '../store/destinations.js';
 
 export const limits = {
@@ -53,21 +44,12 @@ function required(value: string, field: string, max: number): string {
   return bounded(value, field, max);
 }
 
-// ---- destinations ----
-
-const credentialFieldNames: Record<CredentialField, string> = {
-  token: 'token',
-  accessKeyId: 'access_key_id',
-  secretAccessKey: 'secret_access_key',
-  secret: 'secret',
-};
+// ---- destinations: what each provider takes is declared by the provider (src/providers/<name>) ----
 
 export function parseProvider(raw: string): Provider {
   const name = raw.trim().toLowerCase();
-  if (!(providerNames as readonly string[]).includes(name)) {
-    throw invalid(`provider must be one of ${providerNames.join(', ')} (got "${raw}")`);
-  }
-  return providerFor(name as ProviderName);
+  if (!isProviderName(name)) throw invalid(`provider must be one of ${providerNames.join(', ')} (got "${raw}")`);
+  return providerFor(name);
 }
 
 export function parseEndpoint(raw: string, allowInsecure: boolean): string {
@@ -87,50 +69,64 @@ export function parseEndpoint(raw: string, allowInsecure: boolean): string {
   return url.toString();
 }
 
+/** The settings the provider takes, checked as it declares them; any other given is refused. */
 function parseSettings(message: SettingsMessage | undefined, provider: Provider, endpoint: string): ProviderSettings {
   const settings: ProviderSettings = {};
-  if (message) {
-    for (const key of ['region', 'logGroup', 'logStream', 'index', 'source', 'sourcetype', 'service', 'tags'] as const) {
-      const value = message[key].trim();
-      if (value) settings[key] = bounded(value, `settings.${key}`, limits.setting);
+  const given = message ?? ({} as Partial<SettingsMessage>);
+  const names = new Set([...Object.keys(given), ...Object.keys(provider.settings)].filter((key) => key !== '$typeName')) as Set<SettingName>;
+  for (const name of names) {
+    const spec = provider.settings[name];
+    const raw = given[name];
+    const value = typeof raw === 'string' ? raw.trim() : raw;
+    const field = `settings.${apiName(name)}`;
+    if (value === undefined || value === '' || value === false) {
+      if (spec?.required) throw invalid(`${provider.name} destinations need ${field} (${spec.about})`);
+      continue;
     }
-    if (message.indexerAck) settings.indexerAck = true;
+    if (!spec) {
+      const takes = Object.keys(provider.settings).map((key) => `settings.${apiName(key)}`);
+      throw invalid(`${field} does not apply to ${provider.name} destinations (${takes.length > 0 ? `they take ${takes.join(', ')}` : 'they take no settings'})`);
+    }
+    if (spec.kind === 'flag') {
+      if (value !== true) throw invalid(`${field} is true or false`);
+      (settings as Record<string, boolean>)[name] = true;
+      continue;
+    }
+    if (typeof value !== 'string') throw invalid(`${field} is text`);
+    const problem = spec.check?.(bounded(value, field, limits.setting));
+    if (problem) throw invalid(problem);
+    (settings as Record<string, string>)[name] = value;
   }
-  const problem = provider.validateSettings(settings, new URL(endpoint));
+  const problem = provider.checkSettings?.(settings, new URL(endpoint));
   if (problem) throw invalid(problem);
   return settings;
 }
 
-type CredentialInput = { token?: string; accessKeyId?: string; secretAccessKey?: string; secret?: string };
-
 /** The credential fields given in a request; each must belong to the provider. */
-function givenCredentials(input: CredentialInput, provider: Provider): Credentials {
+function givenCredentials(input: Partial<Record<string, string>>, provider: Provider): Credentials {
   const given: Credentials = {};
-  for (const field of Object.keys(credentialFieldNames) as CredentialField[]) {
+  for (const field of credentialFields) {
     const value = input[field];
     if (value === undefined || value === '') continue;
-    const name = credentialFieldNames[field];
-    if (!provider.credentialFields.includes(field)) {
-      const expected = provider.credentialFields.map((f) => credentialFieldNames[f]).join(' and ');
-      throw invalid(`${provider.name} destinations take ${expected}; ${name} does not apply`);
+    const name = apiName(field);
+    if (!provider.credentials.includes(field)) {
+      throw invalid(`${provider.name} destinations take ${provider.credentials.map(apiName).join(' and ')}; ${name} does not apply`);
     }
-    if (value.trim() !== value || value === '') throw invalid(`${name} must not start or end with spaces`);
+    if (value.trim() !== value) throw invalid(`${name} must not start or end with spaces`);
     given[field] = bounded(value, name, limits.credential);
   }
   return given;
 }
 
 function requireComplete(credentials: Credentials, provider: Provider): void {
-  const missing = provider.credentialFields.filter((field) => !credentials[field]);
-  if (missing.length > 0) {
-    throw invalid(`${provider.name} destinations need ${missing.map((f) => credentialFieldNames[f]).join(' and ')}`);
-  }
+  const missing = provider.credentials.filter((field) => !credentials[field]);
+  if (missing.length > 0) throw invalid(`${provider.name} destinations need ${missing.map(apiName).join(' and ')}`);
 }
 
 export function parseNewDestination(request: CreateDestinationRequest, allowInsecure: boolean): NewDestination {
   const provider = parseProvider(request.provider);
   const endpoint = parseEndpoint(request.endpoint, allowInsecure);
-  const credentials = givenCredentials(request, provider);
+  const credentials = givenCredentials(request as unknown as Record<string, string>, provider);
   requireComplete(credentials, provider);
   const name = bounded(request.name.trim(), 'name', limits.name) || `${provider.name} ${new URL(endpoint).host}`;
   return {
@@ -156,11 +152,11 @@ export function parseDestinationChanges(
   if (request.settings !== undefined) {
     changes.settings = parseSettings(request.settings, provider, changes.endpoint ?? currentEndpoint);
   }
-  const credentialInput: CredentialInput = {};
-  for (const field of Object.keys(credentialFieldNames) as CredentialField[]) {
-    const value = request[field];
+  const credentialInput: Record<string, string> = {};
+  for (const field of credentialFields) {
+    const value = (request as unknown as Record<string, string | undefined>)[field];
     if (value === undefined) continue;
-    if (value === '') throw invalid(`${credentialFieldNames[field]} cannot be set to empty; leave it out to keep it`);
+    if (value === '') throw invalid(`${apiName(field)} cannot be set to empty; leave it out to keep it`);
     credentialInput[field] = value;
   }
   const credentials = givenCredentials(credentialInput, provider);

@@ -3,8 +3,8 @@
 // that is too large, or holds one bad event, is halved until the culprit stands alone and
 // is rejected with the provider's reason: one bad event never blocks the stream.
 import type { AuditEvent } from '../model.js';
-import type { DeliveryTarget } from '../store/destinations.js';
-import type { EncodedEvent, Provider, SendContext } from './provider.js';
+import { credentialValues, scrubSecrets } from './secrets.js';
+import type { DeliveryTarget, EncodedEvent, Provider, SendContext, SendOutcome } from './provider.js';
 
 export interface Rejection {
   eventId: string;
@@ -36,6 +36,24 @@ export class DeliveryFailure extends Error {
   }
 }
 
+/**
+ * Sends one request through a provider, the only way anything is sent: the destination's own
+ * credential values are masked in whatever it answers before any of it is kept or shown.
+ */
+export async function sendTo(provider: Provider, items: EncodedEvent[], target: DeliveryTarget, context: SendContext): Promise<SendOutcome> {
+  const secrets = credentialValues(target.credentials);
+  const outcome = await provider.send(items, target, { ...context, secrets });
+  const scrub = (text: string) => scrubSecrets(text, secrets);
+  switch (outcome.kind) {
+    case 'ok':
+      return outcome.note === undefined ? outcome : { ...outcome, note: scrub(outcome.note) };
+    case 'partial':
+      return { ...outcome, reason: scrub(outcome.reason), rejected: outcome.rejected.map(({ index, reason }) => ({ index, reason: scrub(reason) })) };
+    default:
+      return { ...outcome, reason: scrub(outcome.reason) };
+  }
+}
+
 /** How often one request's "send these again" items are resent before backing off. */
 const itemRetryRounds = 3;
 
@@ -55,7 +73,7 @@ export async function deliverEvents(
   };
 
   const sendIsolating = async (items: EncodedEvent[], round = 0): Promise<void> => {
-    const outcome = await provider.send(items, target, context);
+    const outcome = await sendTo(provider, items, target, context);
     switch (outcome.kind) {
       case 'ok':
         report.delivered += items.length;
@@ -97,7 +115,7 @@ export async function deliverEvents(
   for (let index = 0; index < events.length; index++) {
     // Cancelled (the destination is being deleted): stop between requests, report what went.
     if (context.signal?.aborted) return { ...report, confirmed };
-    const item = provider.encode(events[index], target);
+    const item = provider.encode(events[index], target, context.now());
     const size = item.bytes.length + framing.perEvent;
     if (item.bytes.length > limits.maxBytesPerEvent || framing.perRequest + size > limits.maxBytesPerRequest) {
       reject(item, `event is ${item.bytes.length} bytes, over the ${provider.name} limit of ${limits.maxBytesPerEvent} bytes per event`);

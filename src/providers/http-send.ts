@@ -3,6 +3,7 @@
 import { gzipSync } from 'node:zlib';
 import { NetworkError, type HttpRequest, type HttpResponse } from './http.js';
 import type { SendContext, SendOutcome } from './provider.js';
+import { scrubSecrets } from './secrets.js';
 
 export async function postAndClassify(
   request: HttpRequest,
@@ -10,7 +11,9 @@ export async function postAndClassify(
   classify: (response: HttpResponse) => SendOutcome | Promise<SendOutcome>,
 ): Promise<SendOutcome> {
   try {
-    return await classify(await context.http.post(request, context.signal));
+    const response = await context.http.post(request, context.signal);
+    // Scrubbed whole, before a classifier quotes a piece of it: a cut could leave half a token.
+    return await classify({ ...response, body: scrubSecrets(response.body, context.secrets) });
   } catch (error) {
     if (error instanceof NetworkError) return { kind: error.refused ? 'config' : 'retry', reason: error.message };
     throw error;

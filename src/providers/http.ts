@@ -11,12 +11,16 @@ export interface HttpRequest {
   url: string;
   headers: Record<string, string>;
   body: Buffer;
+  /** Most answer bytes read (default 64 KiB): fitted by each provider to what it can legitimately answer. */
+  maxAnswerBytes?: number;
 }
 
 export interface HttpResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  /** The answer was longer than `maxAnswerBytes`: `body` is its start. */
+  truncated: boolean;
 }
 
 /** A request that got no HTTP answer. The message is safe to show to the user. */
@@ -33,7 +37,7 @@ export interface HttpClientOptions {
   egress: EgressPolicy;
 }
 
-const maxResponseBytes = 64 * 1024;
+const defaultMaxAnswerBytes = 64 * 1024;
 
 export class HttpClient {
   private readonly agent: Agent;
@@ -72,7 +76,8 @@ export class HttpClient {
         dispatcher: this.agent, // undici's request() never follows redirects
         signal,
       });
-      return { status: response.statusCode, headers: response.headers, body: await readCapped(response.body) };
+      const { body, truncated } = await readCapped(response.body, req.maxAnswerBytes ?? defaultMaxAnswerBytes);
+      return { status: response.statusCode, headers: response.headers, body, truncated };
     } catch (error) {
       throw new NetworkError(describeNetworkError(error, this.options.timeoutMs), error instanceof EgressBlockedError);
     }
@@ -83,14 +88,14 @@ export class HttpClient {
   }
 }
 
-async function readCapped(body: AsyncIterable<Buffer>): Promise<string> {
+async function readCapped(body: AsyncIterable<Buffer>, max: number): Promise<{ body: string; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
-    if (size < maxResponseBytes) chunks.push(chunk);
+    if (size < max) chunks.push(chunk);
     size += chunk.length;
   }
-  return Buffer.concat(chunks).subarray(0, maxResponseBytes).toString('utf8');
+  return { body: Buffer.concat(chunks).subarray(0, max).toString('utf8'), truncated: size > max };
 }
 
 export function describeNetworkError(error: unknown, timeoutMs: number): string {

@@ -1,5 +1,5 @@
-// The registry: adding a provider means adding its folder and one line here.
-import type { ProviderName } from '../model.js';
+// The registry: adding a provider means adding its folder and one line here (see README,
+// "Adding a provider"). Provider names, API validation and the console all follow from it.
 import { cloudwatch } from './cloudwatch/index.js';
 import { datadog } from './datadog/index.js';
 import { elastic } from './elastic/index.js';
@@ -7,7 +7,14 @@ import type { Provider } from './provider.js';
 import { splunk } from './splunk/index.js';
 import { webhook } from './webhook/index.js';
 
-const providers: Record<ProviderName, Provider> = { splunk, datadog, cloudwatch, elastic, webhook };
+const providers = { splunk, datadog, cloudwatch, elastic, webhook } satisfies Record<string, Provider>;
+
+export type ProviderName = keyof typeof providers;
+export const providerNames = Object.keys(providers) as ProviderName[];
+
+export function isProviderName(name: string): name is ProviderName {
+  return Object.hasOwn(providers, name);
+}
 
 export function providerFor(name: ProviderName): Provider {
   return providers[name];

@@ -1,10 +1,56 @@
-// The shape every destination provider has, after Vector's sinks: an encoder (one event to
-// bytes), a request builder (a batch within the provider's limits to one request) and a
-// response classifier (the provider's answer to one of the outcomes below). The generic
+// The shape every destination provider has, after Vector's sinks: it declares its whole
+// contract — the credentials and settings it takes (API validation, the console and the
+// proto's documentation follow from these), how a change of credentials applies — and does
+// the work: an encoder (one event to bytes), and `send`, which builds a request within the
+// provider's limits and classifies the answer into one of the outcomes below. The generic
 // delivery in ./deliver.ts batches, splits and isolates on top of it.
-import type { AuditEvent, CredentialField, ProviderName, ProviderSettings } from '../model.js';
-import type { DeliveryTarget } from '../store/destinations.js';
+import type { AuditEvent } from '../model.js';
 import type { HttpClient } from './http.js';
+import type { ProviderName } from './index.js';
+
+/** Credential fields a destination may have (all of a provider's are required). */
+export type CredentialField = 'token' | 'accessKeyId' | 'secretAccessKey' | 'secret';
+export const credentialFields: readonly CredentialField[] = ['token', 'accessKeyId', 'secretAccessKey', 'secret'];
+
+/**
+ * Secret material of a destination: its credential fields, and whatever a provider keeps
+ * beside them (the webhook keeps its previous secret during a rotation). Only ever held in
+ * memory decrypted, never logged.
+ */
+export type Credentials = Partial<Record<CredentialField, string>> & Record<string, string | undefined>;
+
+/** Non-secret settings of a destination; each provider takes some of them. */
+export interface ProviderSettings {
+  region?: string;
+  logGroup?: string;
+  logStream?: string;
+  index?: string;
+  source?: string;
+  sourcetype?: string;
+  service?: string;
+  tags?: string;
+  indexerAck?: boolean;
+}
+export type SettingName = keyof ProviderSettings;
+
+export interface SettingSpec {
+  kind: 'text' | 'flag';
+  required?: boolean;
+  /** What the setting is for, and its default: for the API's documentation and the console. */
+  about: string;
+  /** A problem with a given (non-empty) value, in words that say what to fix; undefined when fine. */
+  check?: (value: string) => string | undefined;
+}
+
+/** What a delivery needs: the destination with its credentials decrypted. */
+export interface DeliveryTarget {
+  id: string;
+  tenantId: string;
+  provider: ProviderName;
+  endpoint: string;
+  settings: ProviderSettings;
+  credentials: Credentials;
+}
 
 /** An event encoded for one provider; `bytes` is what counts against its size limits. */
 export interface EncodedEvent {
@@ -39,20 +85,36 @@ export interface SendContext {
   now: () => Date;
   /** Aborted when the delivery is cancelled: requests in flight stop, none is started. */
   signal?: AbortSignal;
+  /** The target's credential values: masked wherever a destination's answer repeats them. */
+  secrets?: string[];
 }
 
 export interface Provider {
   name: ProviderName;
-  /** The credential fields this provider needs, all required. */
-  credentialFields: CredentialField[];
+  /** The credential fields it needs, all required. */
+  credentials: readonly CredentialField[];
+  /** The settings it takes; any other is refused. */
+  settings: Partial<Record<SettingName, SettingSpec>>;
+  /** Checks across settings and the endpoint, after each one passed its own check. */
+  checkSettings?(settings: ProviderSettings, endpoint: URL): string | undefined;
+  /** A change of credentials applied to the current ones (default: the given fields replace theirs). */
+  mergeCredentials?(current: Credentials, change: Credentials, now: Date): Credentials;
   limits: ProviderLimits;
   /**
    * Exact request size: perRequest + Σ(event bytes + perEvent). With separators between
    * events, perEvent is the separator and perRequest has one separator taken off.
    */
   framing: { perRequest: number; perEvent: number };
-  /** Checks provider settings at the API boundary: an error message, or undefined when fine. */
-  validateSettings(settings: ProviderSettings, endpoint: URL): string | undefined;
-  encode(event: AuditEvent, target: DeliveryTarget): EncodedEvent;
+  encode(event: AuditEvent, target: DeliveryTarget, now: Date): EncodedEvent;
   send(events: EncodedEvent[], target: DeliveryTarget, context: SendContext): Promise<SendOutcome>;
+}
+
+/** A change of credentials by default: the fields given replace the stored ones, the others stay. */
+export function replaceCredentials(current: Credentials, change: Credentials): Credentials {
+  return { ...current, ...change };
+}
+
+/** The name a field has in the API's JSON and in error messages: `logGroup` → `log_group`. */
+export function apiName(field: string): string {
+  return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }

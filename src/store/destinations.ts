@@ -1,8 +1,10 @@
 // Destination documents: every read and write names the tenant, and a document of another
 // tenant is treated exactly like a missing one.
 import { randomBytes } from 'node:crypto';
-import type { CredentialField, Credentials, ProviderName, ProviderSettings } from '../model.js';
+import type { ProviderName } from '../providers/index.js';
+import { credentialFields, type Credentials, type DeliveryTarget, type ProviderSettings } from '../providers/provider.js';
 import type { CredentialCipher } from './crypto.js';
+import { maskSecret } from '../providers/secrets.js';
 import type { Collections, DeliveryDoc, DestinationDoc } from './mongo.js';
 import type { Interval } from '../../workflows/ranges.js';
 import type { DestinationSnapshot, PartialBatch } from '../../workflows/state.js';
@@ -21,18 +23,8 @@ export interface DestinationChanges {
   endpoint?: string;
   enabled?: boolean;
   settings?: ProviderSettings;
-  /** Merged over the stored credentials: fields left out keep their value. */
+  /** The credential fields given; the others keep their value (see `update`). */
   credentials?: Credentials;
-}
-
-/** What a delivery needs: the destination with its credentials decrypted. */
-export interface DeliveryTarget {
-  id: string;
-  tenantId: string;
-  provider: ProviderName;
-  endpoint: string;
-  settings: ProviderSettings;
-  credentials: Credentials;
 }
 
 /** A destination that has recorded nothing yet: active, nothing sent. */
@@ -72,43 +64,14 @@ export function newDestinationId(): string {
   return id;
 }
 
-/** "••••1a2b" for long values; short ones show nothing of themselves. */
-export function maskSecret(value: string): string {
-  return value.length >= 12 ? `••••${value.slice(-4)}` : '••••';
-}
-
-const hintedFields: CredentialField[] = ['token', 'accessKeyId', 'secretAccessKey', 'secret'];
 
 function hintsOf(credentials: Credentials): Record<string, string> {
   const hints: Record<string, string> = {};
-  for (const field of hintedFields) {
+  for (const field of credentialFields) {
     const value = credentials[field];
     if (value) hints[field] = maskSecret(value);
   }
   return hints;
-}
-
-/**
- * A new webhook secret starts a rotation: the previous one stays valid (both signatures
- * are sent) until `webhookRotationMs` after the change, so receivers can switch over.
- */
-export const webhookRotationMs = 24 * 3600_000;
-
-function applyCredentialChange(current: Credentials, change: Credentials, now: Date): Credentials {
-  const merged: Credentials = { ...current, ...change };
-  if (change.secret !== undefined && current.secret && change.secret !== current.secret) {
-    merged.previousSecret = current.secret;
-    merged.secretRotatedAt = now.toISOString();
-  }
-  return merged;
-}
-
-/** The secrets a webhook request is signed with right now: the current one, and the previous during a rotation. */
-export function signingSecrets(credentials: Credentials, now: Date): string[] {
-  const secrets = [credentials.secret!];
-  const rotatedAt = credentials.secretRotatedAt ? Date.parse(credentials.secretRotatedAt) : NaN;
-  if (credentials.previousSecret && now.getTime() - rotatedAt < webhookRotationMs) secrets.push(credentials.previousSecret);
-  return secrets;
 }
 
 export class DestinationStore {
@@ -161,14 +124,19 @@ export class DestinationStore {
    * belongs to the destination's workflow (an update re-enabling a failed destination is the
    * workflow's rule, applied when the API tells it about the update).
    */
-  async update(existing: DestinationDoc, changes: DestinationChanges): Promise<DestinationDoc> {
+  async update(
+    existing: DestinationDoc,
+    changes: DestinationChanges,
+    /** The provider's rule for a change of credentials (the webhook keeps its previous secret for a while). */
+    mergeCredentials: (current: Credentials, change: Credentials) => Credentials,
+  ): Promise<DestinationDoc> {
     const fields: Partial<DestinationDoc> = { updatedAt: new Date() };
     if (changes.name !== undefined) fields.name = changes.name;
     if (changes.endpoint !== undefined) fields.endpoint = changes.endpoint;
     if (changes.enabled !== undefined) fields.enabled = changes.enabled;
     if (changes.settings !== undefined) fields.settings = changes.settings;
     if (changes.credentials !== undefined) {
-      const merged = applyCredentialChange(this.openCredentials(existing), changes.credentials, fields.updatedAt!);
+      const merged = mergeCredentials(this.openCredentials(existing), changes.credentials);
       fields.credentials = this.sealCredentials(existing.tenantId, existing._id, merged);
       fields.credentialHints = hintsOf(merged);
     }

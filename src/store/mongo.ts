@@ -2,7 +2,9 @@
 // FerretDB 1.24 reads a whole collection for any query (see BENCHMARKS.md), which is why the
 // delivery buffer is kept small in bytes and read with one query per delivery.
 import { MongoClient, type Binary, type Collection, type Db } from 'mongodb';
-import type { AuditEvent, Backlog, DeliveryCounters, ProviderName, ProviderSettings, DestinationStatus } from '../model.js';
+import type { AuditEvent, Backlog, DeliveryCounters, DestinationStatus } from '../model.js';
+import type { ProviderName } from '../providers/index.js';
+import type { ProviderSettings } from '../providers/provider.js';
 import type { PartialBatch } from '../../workflows/state.js';
 import type { Sealed } from './crypto.js';
 
@@ -156,13 +158,12 @@ export async function ensureIndexes(collections: Collections): Promise<void> {
 }
 
 /**
- * Connections one process may hold. FerretDB hangs for good once as many updates are in
- * flight as its own backend pool holds (100 on SQLite), each update holding one connection to
- * read and waiting for a second to write: the API and the worker together stay well below.
+ * `poolSize`: connections this process may hold (AUDITSTREAM_MONGODB_POOL, default 16).
+ * FerretDB hangs for good once as many updates are in flight as its own backend pool holds
+ * (100 on SQLite), each update holding one connection to read and waiting for a second to
+ * write: an API and a worker at 16 each stay well below it.
  */
-export const defaultPoolSize = 16;
-
-export async function connectStore(uri: string, database: string, poolSize = defaultPoolSize): Promise<Store> {
+export async function connectStore(uri: string, database: string, poolSize = 16): Promise<Store> {
   // No request may wait forever — it would hold its tenant's ingest queue and sequence lock:
   // every stage is bounded (finding the server, connecting, waiting for a pooled connection,
   // which the driver otherwise waits for without limit, and reading the answer on a

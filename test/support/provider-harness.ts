@@ -1,13 +1,12 @@
 // Drives a provider directly (encode → request → send → classify) against a fake, plus an
 // end-to-end path through the running service.
 import { randomUUID } from 'node:crypto';
-import type { AuditEvent, Credentials, ProviderName, ProviderSettings } from '../../src/model.js';
-import { deliverEvents } from '../../src/providers/deliver.js';
+import type { AuditEvent } from '../../src/model.js';
+import { deliverEvents, sendTo } from '../../src/providers/deliver.js';
 import { EgressPolicy } from '../../src/providers/egress.js';
 import { HttpClient } from '../../src/providers/http.js';
-import { providerFor } from '../../src/providers/index.js';
-import type { SendContext } from '../../src/providers/provider.js';
-import type { DeliveryTarget } from '../../src/store/destinations.js';
+import { providerFor, type ProviderName } from '../../src/providers/index.js';
+import type { Credentials, DeliveryTarget, ProviderSettings, SendContext } from '../../src/providers/provider.js';
 import { stack } from './clients.js';
 
 export const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
@@ -32,7 +31,7 @@ export function auditEvents(n: number, prefix = 'evt', build: (i: number) => Par
 
 export async function send(t: DeliveryTarget, events: AuditEvent[]) {
   const provider = providerFor(t.provider);
-  return provider.send(events.map((event) => provider.encode(event, t)), t, context);
+  return sendTo(provider, events.map((event) => provider.encode(event, t, new Date())), t, context);
 }
 
 export function deliver(t: DeliveryTarget, events: AuditEvent[]) {
@@ -42,7 +41,7 @@ export function deliver(t: DeliveryTarget, events: AuditEvent[]) {
 /** Bytes one encoded event takes in a request of this provider (encoding + per-event framing). */
 export function encodedSize(t: DeliveryTarget, event: AuditEvent): number {
   const provider = providerFor(t.provider);
-  return provider.encode(event, t).bytes.length + provider.framing.perEvent;
+  return provider.encode(event, t, new Date()).bytes.length + provider.framing.perEvent;
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
 import { CredentialCipher } from '../../src/store/crypto.js';
-import { maskSecret } from '../../src/store/destinations.js';
+import { maskSecret } from '../../src/providers/secrets.js';
 
 describe('credential cipher', () => {
   const cipher = new CredentialCipher({ current: 1, keys: new Map([[1, randomBytes(32)]]) });

@@ -17,10 +17,10 @@ function scripted(answer: (batch: EncodedEvent[]) => SendOutcome) {
   const requests: string[][] = [];
   const provider: Provider = {
     name: 'webhook',
-    credentialFields: ['secret'],
+    credentials: ['secret'],
+    settings: {},
     limits: { maxEventsPerRequest: 4, maxBytesPerRequest: 100, maxBytesPerEvent: 40 },
     framing: { perRequest: 10, perEvent: 1 },
-    validateSettings: () => undefined,
     encode: (event) => ({ event, bytes: Buffer.from(event.action) }),
     async send(batch) {
       requests.push(batch.map((item) => item.event.id));

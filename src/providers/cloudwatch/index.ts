@@ -9,9 +9,8 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createHash } from 'node:crypto';
 import https from 'node:https';
-import type { DeliveryTarget } from '../../store/destinations.js';
 import type { HttpClient } from '../http.js';
-import type { Provider, SendOutcome } from '../provider.js';
+import type { DeliveryTarget, Provider, SendOutcome } from '../provider.js';
 import { classifyCloudWatchError, rejectedIndexes } from './classify.js';
 import { encodeCloudWatchEvent } from './encode.js';
 import { buildLogBatches, type LogBatch } from './request.js';
@@ -49,17 +48,29 @@ async function ensureGroupAndStream(client: CloudWatchLogsClient, group: string,
 
 export const cloudwatch: Provider = {
   name: 'cloudwatch',
-  credentialFields: ['accessKeyId', 'secretAccessKey'],
+  credentials: ['accessKeyId', 'secretAccessKey'],
+  settings: {
+    region: {
+      kind: 'text',
+      required: true,
+      about: 'AWS region of the log group, e.g. "eu-west-1"',
+      check: (region) => (/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region) ? undefined : 'cloudwatch destinations need settings.region, e.g. "eu-west-1"'),
+    },
+    logGroup: {
+      kind: 'text',
+      required: true,
+      about: 'log group, created when missing',
+      check: (group) => (/^[.\-_/#A-Za-z0-9]{1,512}$/.test(group) ? undefined : 'cloudwatch destinations need settings.log_group (letters, digits and . - _ / #)'),
+    },
+    logStream: {
+      kind: 'text',
+      required: true,
+      about: 'log stream, created when missing',
+      check: (stream) => (/^[^:*]{1,512}$/.test(stream) ? undefined : 'cloudwatch destinations need settings.log_stream (no ":" or "*")'),
+    },
+  },
   limits: { maxEventsPerRequest: 10_000, maxBytesPerRequest: 1_048_576, maxBytesPerEvent: 262_144 - 26 },
   framing: { perRequest: 0, perEvent: 26 },
-  validateSettings(settings) {
-    if (!settings.region || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(settings.region)) return 'cloudwatch destinations need settings.region, e.g. "eu-west-1"';
-    if (!settings.logGroup || !/^[.\-_/#A-Za-z0-9]{1,512}$/.test(settings.logGroup)) {
-      return 'cloudwatch destinations need settings.log_group (letters, digits and . - _ / #)';
-    }
-    if (!settings.logStream || !/^[^:*]{1,512}$/.test(settings.logStream)) return 'cloudwatch destinations need settings.log_stream (no ":" or "*")';
-    return undefined;
-  },
   encode: (event) => encodeCloudWatchEvent(event),
   async send(events, target, context): Promise<SendOutcome> {
     const blocked = context.http.options.egress.refuseLiteral(new URL(target.endpoint).hostname);

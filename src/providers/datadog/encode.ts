@@ -1,8 +1,8 @@
 // One Datadog log item per audit event: the event's JSON as `message`, the standard
 // attributes (ddsource, service, ddtags, hostname, timestamp) and Datadog's reserved
 // attributes for event, user and client IP so its facets work out of the box.
-import type { AuditEvent, ProviderSettings } from '../../model.js';
-import type { EncodedEvent } from '../provider.js';
+import type { AuditEvent } from '../../model.js';
+import type { EncodedEvent, ProviderSettings } from '../provider.js';
 import { toWireEvent } from '../wire-event.js';
 
 /** Datadog only takes timestamps from 18 hours back; older ones must be sent as "now". */

@@ -7,14 +7,19 @@ import { buildDatadogRequest } from './request.js';
 
 export const datadog: Provider = {
   name: 'datadog',
-  credentialFields: ['token'],
+  credentials: ['token'],
+  settings: {
+    service: { kind: 'text', about: 'Datadog service of the logs (default "auditstream")' },
+    source: { kind: 'text', about: 'Datadog source, `ddsource` (default "auditstream")' },
+    tags: {
+      kind: 'text',
+      about: 'extra tags, "key:value,key2:value2"',
+      check: (tags) => (/^[^,:\s]+:[^,\s]*(,[^,:\s]+:[^,\s]*)*$/.test(tags) ? undefined : 'settings.tags must look like "key:value,key2:value2"'),
+    },
+  },
   limits: { maxEventsPerRequest: 1_000, maxBytesPerRequest: 5 * 1024 * 1024, maxBytesPerEvent: 1024 * 1024 },
   framing: { perRequest: 1, perEvent: 1 }, // "[" + "]" − one ","
-  validateSettings: (settings) =>
-    settings.tags && !/^[^,:\s]+:[^,\s]*(,[^,:\s]+:[^,\s]*)*$/.test(settings.tags)
-      ? 'settings.tags must look like "key:value,key2:value2"'
-      : undefined,
-  encode: (event, target) => encodeDatadogEvent(event, target.settings, new Date()),
+  encode: (event, target, now) => encodeDatadogEvent(event, target.settings, now),
   async send(events, target, context) {
     const outcome = await postAndClassify(buildDatadogRequest(events, target), context, (response) =>
       classifyDatadogResponse(response, context.now()),

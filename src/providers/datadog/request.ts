@@ -1,8 +1,7 @@
 // Logs API v2: a JSON array of items, gzip-compressed, authenticated with DD-API-KEY.
-import type { DeliveryTarget } from '../../store/destinations.js';
 import type { HttpRequest } from '../http.js';
 import { gzipped, joinBytes } from '../http-send.js';
-import type { EncodedEvent } from '../provider.js';
+import type { DeliveryTarget, EncodedEvent } from '../provider.js';
 
 /** The intake URL: the user's endpoint, with /api/v2/logs added when only a host was given. */
 export function intakeUrl(endpoint: string): string {

@@ -18,6 +18,11 @@ export function classifyBulkResponse(response: HttpResponse, eventCount: number,
     return { kind: 'retry', reason: `Elasticsearch unavailable: ${said}`, retryAfterMs: retryAfterMs(response.headers['retry-after'], now) };
   }
   if (status !== 200) return { kind: 'config', reason: `Elasticsearch answered ${said}` };
+  if (response.truncated) {
+    // Larger than any answer to our requests can be: readable only to its "errors" flag.
+    if (/^\s*\{[^[]*"errors"\s*:\s*false/.test(response.body)) return { kind: 'ok' };
+    return { kind: 'retry', reason: `Elasticsearch answered 200 with a result too large to read (over ${response.body.length} bytes); the batch will be sent again` };
+  }
   let parsed: { errors?: boolean; items?: Record<string, BulkItem>[] };
   try {
     parsed = JSON.parse(response.body);

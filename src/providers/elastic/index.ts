@@ -7,13 +7,16 @@ import { buildBulkRequest } from './request.js';
 
 export const elastic: Provider = {
   name: 'elastic',
-  credentialFields: ['token'],
+  credentials: ['token'],
+  settings: {
+    index: {
+      kind: 'text',
+      about: `index or data stream to write to (default "${defaultIndex}"; a data stream needs an index template with data_stream)`,
+      check: (index) => (/^[a-z0-9][a-z0-9._-]*$/.test(index) ? undefined : 'settings.index must be a lowercase Elasticsearch index or data stream name'),
+    },
+  },
   limits: { maxEventsPerRequest: 1_000, maxBytesPerRequest: 5 * 1024 * 1024, maxBytesPerEvent: 1024 * 1024 },
   framing: { perRequest: 0, perEvent: 0 },
-  validateSettings: (settings) =>
-    settings.index && !/^[a-z0-9][a-z0-9._-]*$/.test(settings.index)
-      ? 'settings.index must be a lowercase Elasticsearch index or data stream name'
-      : undefined,
   encode: (event, target) => encodeElasticEvent(event, target.settings.index ?? defaultIndex),
   send: (events, target, context) =>
     postAndClassify(buildBulkRequest(events, target), context, (response) => classifyBulkResponse(response, events.length, context.now())),

@@ -1,7 +1,7 @@
 // One HEC event envelope per audit event: time in epoch seconds with millisecond decimals,
 // host, source, sourcetype, optional index, the audit event itself, and flat indexed fields.
-import type { AuditEvent, ProviderSettings } from '../../model.js';
-import type { EncodedEvent } from '../provider.js';
+import type { AuditEvent } from '../../model.js';
+import type { EncodedEvent, ProviderSettings } from '../provider.js';
 import { toWireEvent } from '../wire-event.js';
 
 export const defaultSource = 'auditstream';

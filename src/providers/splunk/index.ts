@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Provider, SendOutcome } from '../provider.js';
 import { postAndClassify } from '../http-send.js';
 import { classifyHecResponse, parseHecAnswer } from './classify.js';
-import { encodeSplunkEvent } from './encode.js';
+import { defaultSource, defaultSourcetype, encodeSplunkEvent } from './encode.js';
 import { buildAckRequest, buildHecRequest } from './request.js';
 
 const ackTimeoutMs = 30_000;
@@ -12,10 +12,18 @@ const ackPollMs = 500;
 
 export const splunk: Provider = {
   name: 'splunk',
-  credentialFields: ['token'],
+  credentials: ['token'],
+  settings: {
+    index: { kind: 'text', about: 'Splunk index to write to; empty: the HEC token\'s default index' },
+    source: { kind: 'text', about: `source of the events (default "${defaultSource}")` },
+    sourcetype: { kind: 'text', about: `sourcetype of the events (default "${defaultSourcetype}")` },
+    indexerAck: {
+      kind: 'flag',
+      about: 'count events as delivered only once Splunk acknowledges indexing them (the HEC token must have indexer acknowledgement on)',
+    },
+  },
   limits: { maxEventsPerRequest: 5_000, maxBytesPerRequest: 1024 * 1024, maxBytesPerEvent: 256 * 1024 },
   framing: { perRequest: 0, perEvent: 0 },
-  validateSettings: () => undefined,
   encode: (event, target) => encodeSplunkEvent(event, target.settings),
   async send(events, target, context) {
     let ackId: number | undefined;
@@ -25,7 +33,15 @@ export const splunk: Provider = {
       return result;
     });
     if (outcome.kind !== 'ok' || !target.settings.indexerAck) return outcome;
-    if (ackId === undefined) return { kind: 'config', reason: 'indexer acknowledgement is on, but Splunk returned no ackId: enable it on the token' };
+    if (ackId === undefined) {
+      // Splunk stored the events and cannot confirm it: sending them again would store copies.
+      return {
+        kind: 'unconfirmed',
+        reason:
+          'indexer acknowledgement is on for this destination, but Splunk returned no ackId: turn on indexer acknowledgement ' +
+          'for the HEC token, or turn indexer_ack off here. The events Splunk accepted unconfirmed are not sent again until you update the destination.',
+      };
+    }
     return waitForAck(ackId);
 
     async function waitForAck(id: number): Promise<SendOutcome> {

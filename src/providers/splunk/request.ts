@@ -1,10 +1,9 @@
 // HEC requests: envelopes back to back (no array, no separators), gzip-compressed, with
 // `Authorization: Splunk <token>`; the indexer-acknowledgement channel when enabled.
 import { createHash } from 'node:crypto';
-import type { DeliveryTarget } from '../../store/destinations.js';
 import type { HttpRequest } from '../http.js';
 import { gzipped, joinBytes } from '../http-send.js';
-import type { EncodedEvent } from '../provider.js';
+import type { DeliveryTarget, EncodedEvent } from '../provider.js';
 
 /** The HEC base URL, whether the user gave the base or a full /services/collector URL. */
 export function hecBase(endpoint: string): string {

@@ -4,13 +4,15 @@ import type { Provider } from '../provider.js';
 import { classifyWebhookResponse } from './classify.js';
 import { encodeWebhookEvent } from './encode.js';
 import { buildWebhookRequest, envelopeBytes } from './request.js';
+import { rotateSecret } from './rotation.js';
 
 export const webhook: Provider = {
   name: 'webhook',
-  credentialFields: ['secret'],
+  credentials: ['secret'],
+  settings: {},
+  mergeCredentials: rotateSecret,
   limits: { maxEventsPerRequest: 500, maxBytesPerRequest: 1024 * 1024, maxBytesPerEvent: 256 * 1024 },
   framing: { perRequest: envelopeBytes - 1, perEvent: 1 }, // commas between events
-  validateSettings: () => undefined,
   encode: (event) => encodeWebhookEvent(event),
   send(events, target, context) {
     const at = context.now();

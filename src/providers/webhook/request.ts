@@ -1,8 +1,8 @@
 // One POST per batch: `{"deliveryId":"dlv_…","events":[…]}`, signed over its exact bytes.
 import { createHash } from 'node:crypto';
-import { signingSecrets, type DeliveryTarget } from '../../store/destinations.js';
+import { signingSecrets } from './rotation.js';
 import type { HttpRequest } from '../http.js';
-import type { EncodedEvent } from '../provider.js';
+import type { DeliveryTarget, EncodedEvent } from '../provider.js';
 import { deliveryIdHeader, signatureHeader, signatureHeaderValue } from './signature.js';
 
 const prefix = (deliveryId: string) => `{"deliveryId":${JSON.stringify(deliveryId)},"events":[`;
