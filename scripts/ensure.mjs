@@ -1,6 +1,7 @@
-// Brings a checkout up to date before `npm start`, `npm test` or `npm run bench`:
-// npm packages (from package-lock.json), the local stack's binaries, and the code
-// generated from proto/. Each step is skipped when its inputs have not changed.
+// Brings a checkout up to date before `npm start`, `npm test` (with --test) or `npm run bench`:
+// npm packages (from package-lock.json), the local stack's binaries (and for the tests the
+// real vendor servers), and the code generated from proto/. Each step is skipped when its
+// inputs have not changed.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -43,7 +44,8 @@ if (!upToDate(lockStamp, lockHash)) {
   writeFileSync(lockStamp, lockHash);
 }
 
-run('bash', [join(root, 'scripts', 'install-tools.sh')]);
+// `npm test` also needs the real vendor servers the suite delivers to; `npm start` does not.
+run('bash', [join(root, 'scripts', 'install-tools.sh'), ...(process.argv.includes('--test') ? ['--test'] : [])]);
 
 const protoHash = hashOf(['proto', 'buf.gen.yaml', 'buf.yaml']);
 const protoStamp = join(root, 'src', 'gen', '.stamp');

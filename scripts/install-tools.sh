@@ -3,7 +3,13 @@
 # a second run does no network work. Nothing else on the machine is touched.
 #   .tools/venv   Python tools from tools/requirements.txt (Temporal CLI, test server, moto)
 #   .tools/bin    FerretDB, built from its module on the Go module proxy
+# With --test, also the real vendor servers the test suite delivers to:
+#   .tools/elasticsearch-<version>   Elasticsearch (Maven Central's integ-test distribution)
+#   .tools/bin/otelcol-hec           the OpenTelemetry Collector with its Splunk HEC receiver,
+#                                    built from tools/otelcol (go.mod and go.sum committed)
 set -euo pipefail
+with_test_servers=false
+[ "${1:-}" = "--test" ] && with_test_servers=true
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
@@ -42,4 +48,39 @@ if [ "$(cat "$tools/bin/.ferretdb-version" 2>/dev/null)" != "$ferretdb_version" 
   # Only the module cache is kept, so a rebuild works offline.
   rm -rf "$tools/go/cache" "$build_dir"
   echo "$ferretdb_version" > "$tools/bin/.ferretdb-version"
+fi
+
+[ "$with_test_servers" = true ] || exit 0
+
+elasticsearch_version=8.17.0
+# Maven Central publishes only a SHA-1 beside the zip: the SHA-256 is pinned here instead.
+elasticsearch_sha256=c3e814c3fa6b31ffaa2bad55c3aa2121fd595b3ffe08a7adf3a4579adbcb91d9
+elasticsearch_home="$tools/elasticsearch-$elasticsearch_version"
+if [ ! -x "$elasticsearch_home/bin/elasticsearch" ]; then
+  command -v java >/dev/null || fail "java (17 or newer) is required to run Elasticsearch in the tests and was not found"
+  echo "install-tools: downloading Elasticsearch $elasticsearch_version (integ-test distribution) from Maven Central"
+  zip="$tools/elasticsearch-$elasticsearch_version.zip"
+  curl -fsSL -o "$zip" "https://repo1.maven.org/maven2/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$elasticsearch_version/elasticsearch-$elasticsearch_version.zip" \
+    || fail "could not download Elasticsearch $elasticsearch_version from Maven Central"
+  echo "$elasticsearch_sha256  $zip" | sha256sum -c --quiet - || { rm -f "$zip"; fail "the Elasticsearch download does not match its pinned SHA-256"; }
+  # Python rather than unzip (not on every machine), keeping each file's mode (bin/ is executable).
+  rm -rf "$elasticsearch_home"
+  python3 -c 'import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as archive:
+    for entry in archive.infolist():
+        path = archive.extract(entry, sys.argv[2])
+        if entry.external_attr >> 16: os.chmod(path, (entry.external_attr >> 16) & 0o777)' "$zip" "$tools"
+  rm -f "$zip"
+fi
+
+otelcol_sources="$root/tools/otelcol"
+otelcol_hash=$(cat "$otelcol_sources/go.mod" "$otelcol_sources/go.sum" "$otelcol_sources/main.go" | sha256sum | cut -c1-16)
+if [ "$(cat "$tools/bin/.otelcol-hec" 2>/dev/null)" != "$otelcol_hash" ]; then
+  command -v go >/dev/null || fail "go is required to build the OpenTelemetry Collector for the tests and was not found"
+  echo "install-tools: building the OpenTelemetry Collector (Splunk HEC receiver) from tools/otelcol (a few minutes the first time)"
+  export GOMODCACHE="$tools/go/mod" GOCACHE="$tools/go/cache" GOFLAGS=-modcacherw
+  (cd "$otelcol_sources" && go build -trimpath -o "$tools/bin/otelcol-hec" .) \
+    || fail "building the OpenTelemetry Collector failed (see go's message above)"
+  rm -rf "$tools/go/cache"
+  echo "$otelcol_hash" > "$tools/bin/.otelcol-hec"
 fi

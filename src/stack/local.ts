@@ -14,6 +14,7 @@ export const tools = {
   temporalTestServer: join(toolsDir, 'venv', 'bin', 'temporal-test-server'),
   ferretdb: join(toolsDir, 'bin', 'ferretdb'),
   motoServer: join(toolsDir, 'venv', 'bin', 'moto_server'),
+  python: join(toolsDir, 'venv', 'bin', 'python'),
 };
 
 export interface LocalStackOptions {

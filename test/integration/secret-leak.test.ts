@@ -1,7 +1,9 @@
 // Recognisable secrets in every provider's credentials go through create, update, list,
 // get, test and failing deliveries; then every API response, every log line, the whole
 // Temporal history of each destination's workflow (payloads decoded) and every raw
-// MongoDB document are searched: the secrets appear nowhere in clear text.
+// MongoDB document are searched: the secrets appear nowhere in clear text — also where a
+// destination repeats the credential it refused (the real Splunk HEC receiver does, and so
+// does the Datadog fake).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,6 +31,7 @@ describe('credentials never leak', () => {
     try {
       const destinations = [
         { provider: 'splunk', endpoint: splunk.url, fields: { token: marker('splunk') }, rotate: { token: marker('splunk2') } },
+        { provider: 'splunk', endpoint: stack.vendors.hec.plainUrl, fields: { token: marker('echoed') }, rotate: { token: marker('echoed2') } },
         { provider: 'datadog', endpoint: `${datadog.url}/api/v2/logs`, fields: { token: marker('dd') }, rotate: { token: marker('dd2') } },
         { provider: 'elastic', endpoint: elastic.url, fields: { token: marker('es') }, rotate: { token: marker('es2') } },
         { provider: 'webhook', endpoint: webhook.url, fields: { secret: marker('hook') }, rotate: { secret: marker('hook2') } },

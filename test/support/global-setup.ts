@@ -1,6 +1,7 @@
 // Starts the real stack once per test run — FerretDB, the Temporal dev server, and the
-// service itself as its own process — on free ports in a temporary directory, and tears it
-// all down at the end.
+// service itself as its own process — on free ports in a temporary directory, and the real
+// vendor servers the providers are tested against (Elasticsearch, the OpenTelemetry
+// Collector's Splunk HEC receiver), and tears it all down at the end.
 import type { TestProject } from 'vitest/node';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,8 @@ import { join } from 'node:path';
 import { startLocalStack } from '../../src/stack/local.js';
 import { localServiceEnv, startServiceProcess } from './service-process.js';
 import { makeTestPki, type TestPki } from './tls.js';
+import { startElasticsearch, startTlsPassThrough } from './vendors/elasticsearch.js';
+import { startSplunkHec, type SplunkHecEndpoints } from './vendors/splunk-hec.js';
 
 export interface StackInfo {
   dir: string;
@@ -20,6 +23,13 @@ export interface StackInfo {
   serviceLog: string;
   /** The environment the service runs with, for tests that start more of it. */
   serviceEnv: Record<string, string>;
+  /** Real vendor servers. */
+  vendors: {
+    /** Elasticsearch itself (plain HTTP, security off), and the same behind HTTPS for the service. */
+    elasticsearch: string;
+    elasticsearchTls: string;
+    hec: SplunkHecEndpoints;
+  };
 }
 
 declare module 'vitest' {
@@ -31,7 +41,13 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), 'auditstream-test-'));
   const pki = makeTestPki(dir);
-  const stack = await startLocalStack({ dataDir: join(dir, 'stack'), mongodb: true, temporal: true, headless: true });
+  const [stack, elasticsearch, hec] = await Promise.all([
+    startLocalStack({ dataDir: join(dir, 'stack'), mongodb: true, temporal: true, headless: true }),
+    startElasticsearch({ pki }),
+    startSplunkHec(pki),
+  ]);
+  const elasticsearchTls = await startTlsPassThrough(pki, elasticsearch.url);
+  const stopVendors = () => Promise.all([elasticsearch.stop(), hec.stop(), elasticsearchTls.close()]);
   const serviceEnv: Record<string, string> = {
     ...(await localServiceEnv(stack, pki, dir)),
     MONGODB_DATABASE: 'auditstream_test',
@@ -51,7 +67,7 @@ export default async function setup(project: TestProject) {
   try {
     service = await startServiceProcess(serviceEnv, serviceLog);
   } catch (error) {
-    await stack.stop();
+    await Promise.all([stack.stop(), stopVendors()]);
     throw error;
   }
   project.provide('stack', {
@@ -64,10 +80,11 @@ export default async function setup(project: TestProject) {
     pki,
     serviceLog,
     serviceEnv,
+    vendors: { elasticsearch: elasticsearch.url, elasticsearchTls: elasticsearchTls.url, hec: { ackUrl: hec.ackUrl, plainUrl: hec.plainUrl, outputs: hec.outputs } },
   });
   return async () => {
     await service.stop();
-    await stack.stop();
+    await Promise.all([stack.stop(), stopVendors()]);
     if (!process.env.AUDITSTREAM_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   };
 }

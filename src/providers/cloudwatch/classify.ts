@@ -26,8 +26,10 @@ export function classifyCloudWatchError(error: unknown, timeoutMs: number): Send
   const err = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = err.name ?? 'Error';
   const status = err.$metadata?.httpStatusCode;
-  const said = `${name}: ${err.message ?? ''}`.trim();
-  if (credentialErrors.has(name)) return { kind: 'config', reason: `CloudWatch Logs rejected the credentials: ${said}` };
+  // An answer the SDK could not parse (a proxy's page, or an XML error where AWS answers JSON,
+  // as moto does): its HTTP status is all there is to go on.
+  const said = name === 'SyntaxError' && status !== undefined ? `HTTP ${status} (an answer the AWS SDK could not read)` : `${name}: ${err.message ?? ''}`.trim();
+  if (credentialErrors.has(name) || status === 401 || status === 403) return { kind: 'config', reason: `CloudWatch Logs rejected the credentials: ${said}` };
   if (name === 'InvalidParameterException') return { kind: 'split', reason: `CloudWatch Logs refused the batch: ${said}` };
   if (transientErrors.has(name) || (status !== undefined && status >= 500)) return { kind: 'retry', reason: `CloudWatch Logs unavailable: ${said}` };
   if (status === undefined) return { kind: 'retry', reason: describeNetworkError(error, timeoutMs) };

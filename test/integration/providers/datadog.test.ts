@@ -1,4 +1,6 @@
-// Datadog Logs API v2 contract, against a fake intake as strict as Datadog's.
+// Datadog Logs API v2 contract, against a fake intake as strict as Datadog's: Datadog ships
+// no server, so every item the provider sends here is checked with the official client's
+// HTTPLogItem model (@datadog/datadog-api-client), and none may fail it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeClients, rest, stack } from '../../support/clients.js';
 import { startFakeDatadog, type FakeDatadog } from '../../support/fakes/datadog.js';
@@ -11,6 +13,8 @@ beforeAll(async () => {
   intake = await startFakeDatadog(stack.pki, 'dd-api-key-123');
 });
 afterAll(async () => {
+  expect(intake.items.length).toBeGreaterThan(20_000);
+  expect(intake.modelErrors).toEqual([]);
   await intake.close();
   await closeClients();
 });
@@ -96,4 +100,35 @@ describe('Datadog Logs API', () => {
     await t.waitForDestination(created.body.destination.id, (d) => d.counters.delivered === '1');
     expect(intake.items.some((item) => item.evt?.id === 'e2e-dd-1')).toBe(true);
   });
+
+  it('streams 1,000 events through the service, each once', async () => {
+    const t = await newTenant();
+    const created = await rest(t.key, 'POST', '/v1/audit/siem', { provider: 'datadog', endpoint: intake.url, token: 'dd-api-key-123' });
+    for (let call = 0; call < 4; call++) await t.publish(Array.from({ length: 250 }, (_, i) => ({ id: `dd-e2e-${call * 250 + i}` })));
+    await t.waitForDestination(created.body.destination.id, (d) => d.counters.delivered === '1000', 60_000);
+    const ids = intake.items.map((item) => item.evt?.id as string).filter((id) => id?.startsWith('dd-e2e-'));
+    expect(ids).toHaveLength(1_000);
+    expect(new Set(ids).size).toBe(1_000);
+  }, 90_000);
+
+  it('delivers 20,000 events in one delivery, and the same ids sent again are accepted again (Datadog keeps copies)', async () => {
+    const events = auditEvents(20_000, 'dd-big');
+    expect(await deliver(dd(), events)).toEqual({ delivered: 20_000, rejected: [], confirmed: 20_000 });
+    expect(await deliver(dd(), events.slice(0, 1_000))).toEqual({ delivered: 1_000, rejected: [], confirmed: 1_000 });
+    const ids = intake.items.map((item) => item.evt?.id as string).filter((id) => id?.startsWith('dd-big-'));
+    expect(ids).toHaveLength(21_000);
+    expect(new Set(ids).size).toBe(20_000);
+  }, 120_000);
+
+  it('goes degraded on a refused API key, without repeating the key the intake echoed, and active once fixed', async () => {
+    const t = await newTenant();
+    const wrong = `dd-wrong-key-${Date.now()}`;
+    const created = await rest(t.key, 'POST', '/v1/audit/siem', { provider: 'datadog', endpoint: intake.url, token: wrong });
+    const id = created.body.destination.id;
+    await t.publish([{ id: 'dd-fixed-1' }]);
+    const degraded = await t.waitForDestination(id, (d) => d.status === 'degraded', 20_000);
+    expect(degraded.statusReason).toBe(`Datadog rejected the API key: HTTP 403: {"errors":["Forbidden: API key ••••${wrong.slice(-4)} is not valid"]}`);
+    await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { token: 'dd-api-key-123' });
+    await t.waitForDestination(id, (d) => d.status === 'active' && d.counters.delivered === '1', 20_000);
+  }, 60_000);
 });
