@@ -14,6 +14,8 @@ import {
   GetDestinationResponseSchema,
   type ListDestinationsResponse,
   ListDestinationsResponseSchema,
+  type ListProvidersResponse,
+  ListProvidersResponseSchema,
   type TestDestinationRequest,
   type TestDestinationResponse,
   TestDestinationResponseSchema,
@@ -25,9 +27,9 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../model.js';
 import type { HttpClient } from '../providers/http.js';
 import { errorMessage, log } from '../log.js';
-import { providerFor } from '../providers/index.js';
+import { allProviders, providerFor } from '../providers/index.js';
 import { sendTo } from '../providers/deliver.js';
-import { replaceCredentials, type DeliveryTarget } from '../providers/provider.js';
+import { apiName, credentialsOf, replaceCredentials, type DeliveryTarget } from '../providers/provider.js';
 import { deliveryDocOf, initialDelivery, type DestinationStore } from '../store/destinations.js';
 import type { DestinationDoc } from '../store/mongo.js';
 import type { TenantStore } from '../store/tenants.js';
@@ -79,6 +81,21 @@ export function toDestinationMessage(doc: DestinationDoc, answered?: Destination
     updatedAt: date(doc.updatedAt),
     lastDeliveredAt: date(delivery.lastDeliveredAt),
     lastErrorAt: date(delivery.lastErrorAt),
+  });
+}
+
+/** The providers' own declarations, as the API validates them (see ListProviders in the proto). */
+export function describeProviders(): ListProvidersResponse {
+  return create(ListProvidersResponseSchema, {
+    providers: allProviders().map((provider) => ({
+      name: provider.name,
+      title: provider.title,
+      transport: provider.transport,
+      endpointExample: provider.endpointExample,
+      setup: [...provider.setup],
+      credentials: credentialsOf(provider).map((field) => ({ name: apiName(field), about: provider.credentials[field], required: true, kind: 'secret' })),
+      settings: Object.entries(provider.settings).map(([name, spec]) => ({ name: apiName(name), about: spec.about, required: spec.required ?? false, kind: spec.kind })),
+    })),
   });
 }
 

@@ -1,6 +1,7 @@
 // The product page's REST paths, as thin aliases onto the same handlers and JSON shapes as
 // Connect:  POST /v1/audit/siem · GET /v1/audit/siem · GET|PATCH|DELETE /v1/audit/siem/{id}
 // and test deliveries: POST /v1/audit/siem/test (a draft) · POST /v1/audit/siem/{id}/test
+// and what each provider takes: GET /v1/audit/siem/providers
 import { create, fromJson, toJson, type DescMessage, type JsonValue, type MessageShape } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { codeToHttpStatus, codeToString } from '@connectrpc/connect/protocol-connect';
@@ -11,6 +12,7 @@ import {
   DeleteDestinationResponseSchema,
   GetDestinationResponseSchema,
   ListDestinationsResponseSchema,
+  ListProvidersResponseSchema,
   TestDestinationRequestSchema,
   TestDestinationResponseSchema,
   UpdateDestinationRequestSchema,
@@ -20,7 +22,7 @@ import { errorMessage, log } from '../log.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
 import { authenticate } from './auth.js';
 import type { Admission } from './limits.js';
-import type { DestinationsApi } from './destinations.js';
+import { describeProviders, type DestinationsApi } from './destinations.js';
 import { invalid } from './validate.js';
 
 export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
@@ -88,7 +90,9 @@ export function restHandler(keys: ApiKeyStore, admission: Admission, api: Destin
       const rest = path === collection ? [] : path.slice(collection.length + 1).split('/').map(decodeURIComponent);
       const testing = rest[rest.length - 1] === 'test' && req.method === 'POST';
       const id = testing ? rest[0] === 'test' ? undefined : rest[0] : rest[0];
-      if (testing) {
+      if (path === `${collection}/providers` && req.method === 'GET') {
+        send(res, 200, toJson(ListProvidersResponseSchema, describeProviders(), jsonWriteOptions));
+      } else if (testing) {
         const request = id === undefined
           ? { target: { case: 'draft' as const, value: parseAs(CreateDestinationRequestSchema, await readJson(req)) } }
           : { target: { case: 'id' as const, value: id } };

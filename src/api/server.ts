@@ -12,7 +12,7 @@ import { EventService } from '../gen/auditstream/v1/events_pb.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
 import { authInterceptor, callerKey } from './auth.js';
 import type { Admission } from './limits.js';
-import type { DestinationsApi } from './destinations.js';
+import { describeProviders, type DestinationsApi } from './destinations.js';
 import type { EventsApi } from './events.js';
 import { jsonWriteOptions, restHandler } from './rest.js';
 
@@ -43,6 +43,7 @@ function routes({ destinations, events }: ApiDependencies) {
       updateDestination: (req, ctx) => destinations.update(tenant(ctx), req),
       deleteDestination: (req, ctx) => destinations.delete(tenant(ctx), req.id),
       testDestination: (req, ctx) => destinations.test(tenant(ctx), req),
+      listProviders: () => describeProviders(),
     });
     router.service(EventService, {
       publishEvent: (req, ctx) => events.publishOne(tenant(ctx), req),

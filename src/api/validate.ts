@@ -13,7 +13,7 @@ import type {
 } from '../gen/auditstream/v1/destinations_pb.js';
 import { eventOutcomes, type AuditEvent, type EventOutcome } from '../model.js';
 import { isProviderName, providerFor, providerNames } from '../providers/index.js';
-import { apiName, credentialFields, type Credentials, type Provider, type ProviderSettings, type SettingName } from '../providers/provider.js';
+import { apiName, credentialFields, credentialsOf, type Credentials, type Provider, type ProviderSettings, type SettingName } from '../providers/provider.js';
 import type { DestinationChanges, NewDestination } from '../store/destinations.js';
 
 export const limits = {
@@ -109,8 +109,8 @@ function givenCredentials(input: Partial<Record<string, string>>, provider: Prov
     const value = input[field];
     if (value === undefined || value === '') continue;
     const name = apiName(field);
-    if (!provider.credentials.includes(field)) {
-      throw invalid(`${provider.name} destinations take ${provider.credentials.map(apiName).join(' and ')}; ${name} does not apply`);
+    if (!(field in provider.credentials)) {
+      throw invalid(`${provider.name} destinations take ${credentialsOf(provider).map(apiName).join(' and ')}; ${name} does not apply`);
     }
     if (value.trim() !== value) throw invalid(`${name} must not start or end with spaces`);
     given[field] = bounded(value, name, limits.credential);
@@ -119,7 +119,7 @@ function givenCredentials(input: Partial<Record<string, string>>, provider: Prov
 }
 
 function requireComplete(credentials: Credentials, provider: Provider): void {
-  const missing = provider.credentials.filter((field) => !credentials[field]);
+  const missing = credentialsOf(provider).filter((field) => !credentials[field]);
   if (missing.length > 0) throw invalid(`${provider.name} destinations need ${missing.map(apiName).join(' and ')}`);
 }
 

@@ -7,15 +7,20 @@ import type { Provider } from './provider.js';
 import { splunk } from './splunk/index.js';
 import { webhook } from './webhook/index.js';
 
-const providers = { splunk, datadog, cloudwatch, elastic, webhook } satisfies Record<string, Provider>;
+const registry = { splunk, datadog, cloudwatch, elastic, webhook } satisfies Record<string, Provider>;
 
-export type ProviderName = keyof typeof providers;
-export const providerNames = Object.keys(providers) as ProviderName[];
+export type ProviderName = keyof typeof registry;
+export const providerNames = Object.keys(registry) as ProviderName[];
 
 export function isProviderName(name: string): name is ProviderName {
-  return Object.hasOwn(providers, name);
+  return Object.hasOwn(registry, name);
+}
+
+/** Every provider, in the product page's order. */
+export function allProviders(): Provider[] {
+  return Object.values(registry);
 }
 
 export function providerFor(name: ProviderName): Provider {
-  return providers[name];
+  return registry[name];
 }

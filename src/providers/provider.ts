@@ -91,8 +91,15 @@ export interface SendContext {
 
 export interface Provider {
   name: ProviderName;
-  /** The credential fields it needs, all required. */
-  credentials: readonly CredentialField[];
+  /** How the product page and the console name it ("Splunk"), and what it is sent over. */
+  title: string;
+  transport: string;
+  /** An endpoint as the user would give it, for forms and documentation. */
+  endpointExample: string;
+  /** How to set the destination up on the vendor's side, step by step (the product page's words). */
+  setup: readonly string[];
+  /** The credential fields it needs, all required, each with what it is. */
+  credentials: Partial<Record<CredentialField, string>>;
   /** The settings it takes; any other is refused. */
   settings: Partial<Record<SettingName, SettingSpec>>;
   /** Checks across settings and the endpoint, after each one passed its own check. */
@@ -107,6 +114,11 @@ export interface Provider {
   framing: { perRequest: number; perEvent: number };
   encode(event: AuditEvent, target: DeliveryTarget, now: Date): EncodedEvent;
   send(events: EncodedEvent[], target: DeliveryTarget, context: SendContext): Promise<SendOutcome>;
+}
+
+/** The credential fields a provider needs, in the order it declares them. */
+export function credentialsOf(provider: Provider): CredentialField[] {
+  return Object.keys(provider.credentials) as CredentialField[];
 }
 
 /** A change of credentials by default: the fields given replace the stored ones, the others stay. */

@@ -17,7 +17,11 @@ function scripted(answer: (batch: EncodedEvent[]) => SendOutcome) {
   const requests: string[][] = [];
   const provider: Provider = {
     name: 'webhook',
-    credentials: ['secret'],
+    title: 'Scripted',
+    transport: 'none',
+    endpointExample: 'https://example.com',
+    setup: [],
+    credentials: { secret: 'a secret' },
     settings: {},
     limits: { maxEventsPerRequest: 4, maxBytesPerRequest: 100, maxBytesPerEvent: 40 },
     framing: { perRequest: 10, perEvent: 1 },

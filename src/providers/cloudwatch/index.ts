@@ -48,7 +48,15 @@ async function ensureGroupAndStream(client: CloudWatchLogsClient, group: string,
 
 export const cloudwatch: Provider = {
   name: 'cloudwatch',
-  credentials: ['accessKeyId', 'secretAccessKey'],
+  title: 'AWS CloudWatch',
+  transport: 'Logs subscription (PutLogEvents)',
+  endpointExample: 'https://logs.eu-west-1.amazonaws.com',
+  setup: [
+    'Create an IAM user with logs:CreateLogStream and logs:PutLogEvents permissions (and logs:CreateLogGroup if the group does not exist yet).',
+    'Note the access key ID and secret access key.',
+    'Use the CloudWatch Logs endpoint for your region as the endpoint.',
+  ],
+  credentials: { accessKeyId: 'access key ID of the IAM user', secretAccessKey: 'secret access key of the IAM user' },
   settings: {
     region: {
       kind: 'text',

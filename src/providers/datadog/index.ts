@@ -7,7 +7,15 @@ import { buildDatadogRequest } from './request.js';
 
 export const datadog: Provider = {
   name: 'datadog',
-  credentials: ['token'],
+  title: 'Datadog',
+  transport: 'Log Management API',
+  endpointExample: 'https://http-intake.logs.datadoghq.com/api/v2/logs',
+  setup: [
+    'In Datadog, go to Organization Settings > API Keys.',
+    'Create a new API key.',
+    'Use https://http-intake.logs.datadoghq.com/api/v2/logs as the endpoint (https://http-intake.logs.datadoghq.eu/api/v2/logs for EU).',
+  ],
+  credentials: { token: 'the Datadog API key' },
   settings: {
     service: { kind: 'text', about: 'Datadog service of the logs (default "auditstream")' },
     source: { kind: 'text', about: 'Datadog source, `ddsource` (default "auditstream")' },

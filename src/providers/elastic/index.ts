@@ -7,7 +7,15 @@ import { buildBulkRequest } from './request.js';
 
 export const elastic: Provider = {
   name: 'elastic',
-  credentials: ['token'],
+  title: 'Elastic / ELK',
+  transport: 'Elasticsearch ingest (_bulk)',
+  endpointExample: 'https://my-deployment.es.eu-west-1.aws.elastic.cloud',
+  setup: [
+    'In Kibana, go to Management > Dev Tools and create an ingest pipeline (or an index template for the data stream).',
+    'Generate an API key with index write permissions.',
+    'Use your Elasticsearch endpoint as the endpoint.',
+  ],
+  credentials: { token: 'the API key, base64 as Kibana shows it' },
   settings: {
     index: {
       kind: 'text',

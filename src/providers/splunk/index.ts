@@ -12,7 +12,15 @@ const ackPollMs = 500;
 
 export const splunk: Provider = {
   name: 'splunk',
-  credentials: ['token'],
+  title: 'Splunk',
+  transport: 'HTTP Event Collector (HEC)',
+  endpointExample: 'https://splunk.example.com:8088/services/collector/event',
+  setup: [
+    'In Splunk, go to Settings > Data Inputs > HTTP Event Collector.',
+    'Create a new token with the main index (or the index you set below).',
+    'Copy the HEC endpoint URL and the token.',
+  ],
+  credentials: { token: 'the HEC token' },
   settings: {
     index: { kind: 'text', about: 'Splunk index to write to; empty: the HEC token\'s default index' },
     source: { kind: 'text', about: `source of the events (default "${defaultSource}")` },
