@@ -1,4 +1,6 @@
 // Every setting of the service, read once from the environment. The README lists them.
+import { maxEventsPerPublish } from './model.js';
+
 export interface Config {
   host: string;
   /** HTTP/1.1 listener: REST, Connect (JSON and binary), gRPC-Web, health. */
@@ -7,7 +9,7 @@ export interface Config {
   grpcPort: number;
   mongodbUri?: string;
   mongodbDatabase: string;
-  /** Most MongoDB connections this process holds (see `defaultPoolSize` in src/store/mongo.ts). */
+  /** Most MongoDB connections this process holds (see `connectStore` in src/store/mongo.ts). */
   mongodbPoolSize: number;
   temporalAddress?: string;
   temporalNamespace: string;
@@ -71,6 +73,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new ConfigError(`AUDITSTREAM_LOG_LEVEL must be debug, info, warn or error (got "${logLevel}")`);
   }
+  const publishBurst = integer(env, 'AUDITSTREAM_PUBLISH_BURST', 20_000);
+  if (publishBurst < maxEventsPerPublish) {
+    throw new ConfigError(`AUDITSTREAM_PUBLISH_BURST must be at least ${maxEventsPerPublish}, the most events one PublishEvents call carries (got ${publishBurst})`);
+  }
   return {
     host: env.AUDITSTREAM_HOST ?? '127.0.0.1',
     httpPort: integer(env, 'AUDITSTREAM_HTTP_PORT', 8080),
@@ -89,7 +95,7 @@ export function loadConfig(env: Env = process.env): Config {
     outboundCaFile: env.AUDITSTREAM_OUTBOUND_CA_FILE || undefined,
     outboundTimeoutMs: duration(env, 'AUDITSTREAM_OUTBOUND_TIMEOUT', 20_000),
     limits: {
-      publish: { rate: integer(env, 'AUDITSTREAM_PUBLISH_RATE', 10_000), burst: integer(env, 'AUDITSTREAM_PUBLISH_BURST', 20_000) },
+      publish: { rate: integer(env, 'AUDITSTREAM_PUBLISH_RATE', 10_000), burst: publishBurst },
       manage: { rate: integer(env, 'AUDITSTREAM_MANAGE_RATE', 10), burst: integer(env, 'AUDITSTREAM_MANAGE_BURST', 50) },
     },
     delivery: {

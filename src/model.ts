@@ -1,6 +1,9 @@
 // The domain's shapes, shared by the API, the store, the providers and the activities.
 // Values of these types have been validated at the API boundary.
 
+/** The most events one PublishEvents call may carry. */
+export const maxEventsPerPublish = 1_000;
+
 export const destinationStatuses = ['active', 'degraded', 'failed'] as const;
 export type DestinationStatus = (typeof destinationStatuses)[number];
 

@@ -9,17 +9,24 @@ export interface RateLimit {
   burst: number;
 }
 
+/** Milliseconds since the epoch; injected so tests drive time. */
+export type Clock = () => number;
+
 class TokenBucket {
   private tokens: number;
-  private updatedAt = Date.now();
+  private updatedAt: number;
 
-  constructor(private readonly limit: RateLimit) {
+  constructor(
+    private readonly limit: RateLimit,
+    private readonly clock: Clock,
+  ) {
     this.tokens = limit.burst;
+    this.updatedAt = clock();
   }
 
   /** Takes `cost` tokens, or says how long until they will be there. */
   take(cost: number): number | undefined {
-    const now = Date.now();
+    const now = this.clock();
     this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.limit.rate);
     this.updatedAt = now;
     if (cost <= this.tokens) {
@@ -35,7 +42,10 @@ const scopeNames: Record<Scope, string> = { publish: 'publish events', manage: '
 export class Admission {
   private readonly buckets = new Map<string, TokenBucket>();
 
-  constructor(private readonly limits: Record<'publish' | 'manage', RateLimit>) {}
+  constructor(
+    private readonly limits: Record<'publish' | 'manage', RateLimit>,
+    private readonly clock: Clock = Date.now,
+  ) {}
 
   /** Throws PERMISSION_DENIED or RESOURCE_EXHAUSTED when the call may not go ahead. */
   admit(tenantId: string, scopes: Scope[], needed: 'publish' | 'manage', cost = 1): void {
@@ -45,7 +55,7 @@ export class Admission {
     const key = `${needed}\n${tenantId}`;
     let bucket = this.buckets.get(key);
     if (!bucket) {
-      bucket = new TokenBucket(this.limits[needed]);
+      bucket = new TokenBucket(this.limits[needed], this.clock);
       this.buckets.set(key, bucket);
     }
     const waitMs = bucket.take(cost);

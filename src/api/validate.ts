@@ -11,7 +11,7 @@ import type {
   ProviderSettings as SettingsMessage,
   UpdateDestinationRequest,
 } from '../gen/auditstream/v1/destinations_pb.js';
-import { eventOutcomes, type AuditEvent, type EventOutcome } from '../model.js';
+import { eventOutcomes, maxEventsPerPublish, type AuditEvent, type EventOutcome } from '../model.js';
 import { isProviderName, providerFor, providerNames } from '../providers/index.js';
 import { apiName, credentialFields, credentialsOf, type Credentials, type Provider, type ProviderSettings, type SettingName } from '../providers/provider.js';
 import type { DestinationChanges, NewDestination } from '../store/destinations.js';
@@ -27,7 +27,7 @@ export const limits = {
   metadataBytes: 16 * 1024,
   metadataDepth: 8,
   metadataKey: 256,
-  eventsPerBatch: 1000,
+  eventsPerBatch: maxEventsPerPublish,
 };
 
 export function invalid(message: string): ConnectError {

@@ -31,7 +31,7 @@ export function startProcess(name: string, command: string, args: string[], logF
       running.delete(managed);
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      const stopped = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+      const stopped = await Promise.race([exited.then(() => true), sleep(10_000, undefined, { ref: false }).then(() => false)]);
       if (!stopped) {
         child.kill('SIGKILL');
         await exited;

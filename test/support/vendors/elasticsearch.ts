@@ -97,7 +97,7 @@ export async function startElasticsearch(options: { pki: TestPki; security?: boo
       if (child.exitCode === null) {
         process.kill(-child.pid!, 'SIGTERM');
         const exited = new Promise((resolve) => child.once('exit', resolve));
-        if (!(await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]))) process.kill(-child.pid!, 'SIGKILL');
+        if (!(await Promise.race([exited.then(() => true), sleep(15_000, undefined, { ref: false }).then(() => false)]))) process.kill(-child.pid!, 'SIGKILL');
       }
       rmSync(dir, { recursive: true, force: true });
     },
