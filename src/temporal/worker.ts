@@ -1,20 +1,12 @@
 // The delivery worker: runs destination workflows and their activities on one task queue.
 // Workers scale out by running more processes with AUDITSTREAM_ROLE=worker.
-import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type { DeliveryActivities } from '../../activities/delivery.js';
 import { log } from '../log.js';
+import { installRuntime } from './runtime.js';
 
 export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
-
-let runtimeInstalled = false;
-
-/** The SDK logs at INFO by default (bundler output, every state change): keep warnings only. */
-function installQuietRuntime(): void {
-  if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  runtimeInstalled = true;
-}
 
 export interface RunningWorker {
   stop(): Promise<void>;
@@ -27,7 +19,7 @@ export async function startWorker(options: {
   activities: DeliveryActivities;
   workflowBundle?: WorkflowBundle;
 }): Promise<RunningWorker> {
-  installQuietRuntime();
+  installRuntime();
   const connection = await NativeConnection.connect({ address: options.address });
   const worker = await Worker.create({
     connection,

@@ -17,6 +17,7 @@ import { EventStore } from '../../src/store/events.js';
 import { connectStore, type Store } from '../../src/store/mongo.js';
 import { TenantStore } from '../../src/store/tenants.js';
 import { DestinationWorkflows } from '../../src/temporal/destinations.js';
+import { installRuntime } from '../../src/temporal/runtime.js';
 import { workflowsPath } from '../../src/temporal/worker.js';
 import { stack } from './clients.js';
 
@@ -29,6 +30,9 @@ export interface Pipeline {
   withWorker<T>(body: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+// Before the test environment's native connection: the first use installs a runtime.
+installRuntime();
 
 let bundle: Promise<WorkflowBundle> | undefined;
 /** The workflow code is bundled once per test file and shared by every worker. */

@@ -2,7 +2,8 @@
 // no MongoDB, no service, no destination — the workflow's transitions alone.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { installRuntime } from '../../src/temporal/runtime.js';
 import { randomUUID } from 'node:crypto';
 import type { DeliverInput, RecordInput, RecoverInput } from '../../activities/delivery.js';
 import { deliveryFailedType, destinationWorkflowId, misconfiguredType, type DestinationWorkflowInput } from '../../workflows/messages.js';
@@ -59,8 +60,7 @@ export async function untilCancelled<T>(progress: () => T): Promise<T> {
   return progress();
 }
 
-// The SDK logs every worker state change at INFO: tests keep its warnings only.
-Runtime.install({ logger: new DefaultLogger('WARN') });
+installRuntime();
 
 let bundle: Promise<WorkflowBundle> | undefined;
 function workflowBundle(): Promise<WorkflowBundle> {
