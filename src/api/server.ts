@@ -1,20 +1,26 @@
 // The listeners. Node cannot serve HTTP/1.1 and cleartext HTTP/2 on one port, so without
 // TLS there are two: HTTP/1.1 (REST, Connect JSON/binary, gRPC-Web, health) and h2c (gRPC,
-// and Connect too). Both run the same Connect handlers.
-import type { ConnectRouter, HandlerContext } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
+// and Connect too). Every API call, whatever its protocol or path, is answered by one
+// Connect router and goes through its interceptors: authentication, scopes, rate limits.
+import type { JsonValue } from '@bufbuild/protobuf';
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
+import type { UniversalHandler, UniversalServerRequest } from '@connectrpc/connect/protocol';
+import { codeToHttpStatus, codeToString } from '@connectrpc/connect/protocol-connect';
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
 import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { DestinationService } from '../gen/auditstream/v1/destinations_pb.js';
 import { EventService } from '../gen/auditstream/v1/events_pb.js';
+import { errorMessage, log } from '../log.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
 import { authInterceptor, callerKey } from './auth.js';
-import type { Admission } from './limits.js';
 import { describeProviders, type DestinationsApi } from './destinations.js';
 import type { EventsApi } from './events.js';
-import { jsonWriteOptions, restHandler } from './rest.js';
+import { BodyTooLarge, parseJson, readBody } from './json-body.js';
+import type { Admission } from './limits.js';
+import { matchRest, procedurePath, restBody } from './rest.js';
 
 export interface ApiDependencies {
   keys: ApiKeyStore;
@@ -31,7 +37,10 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
+/** JSON answers show every field, defaults included (`enabled: false` is visible). */
+export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
 const maxMessageBytes = 8 * 1024 * 1024;
+const maxRestBodyBytes = 1024 * 1024;
 
 function routes({ destinations, events }: ApiDependencies) {
   const tenant = (ctx: HandlerContext) => ctx.values.get(callerKey)!.tenantId;
@@ -52,37 +61,110 @@ function routes({ destinations, events }: ApiDependencies) {
   };
 }
 
+function sendJson(res: http.ServerResponse, status: number, body: JsonValue, headers: Record<string, string> = {}): void {
+  const bytes = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(bytes.length) }).end(bytes);
+}
+
+/** A Connect error as the REST paths and Connect JSON show it: `{"code", "message"}`, the matching status, its metadata as headers. */
+function sendError(res: http.ServerResponse, error: unknown, status?: number): void {
+  const connectError = ConnectError.from(error);
+  if (connectError.code === Code.Internal || connectError.code === Code.Unknown) log.error('request failed', { error: errorMessage(error) });
+  const headers: Record<string, string> = {};
+  connectError.metadata.forEach((value, name) => (headers[name] = value));
+  sendJson(res, status ?? codeToHttpStatus(connectError.code), { code: codeToString(connectError.code), message: connectError.rawMessage }, headers);
+}
+
+const isJson = (req: http.IncomingMessage) => /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+
 export async function startApiServer(deps: ApiDependencies, host: string, httpPort: number, grpcPort: number): Promise<ApiServer> {
-  const rest = restHandler(deps.keys, deps.admission, deps.destinations);
-  const fallback = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      return;
-    }
-    if (path === '/readyz') {
-      try {
-        await deps.readiness();
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ready"}');
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'unavailable', reason: message }));
-      }
-      return;
-    }
-    if (await rest(req, res)) return;
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"not_found","message":"no such path"}');
-  };
-  const handler = connectNodeAdapter({
-    routes: routes(deps),
+  const router = createConnectRouter({
     interceptors: [authInterceptor(deps.keys, deps.admission)],
-    fallback: (req, res) => void fallback(req as http.IncomingMessage, res as http.ServerResponse),
     jsonOptions: jsonWriteOptions,
     readMaxBytes: maxMessageBytes,
+    acceptCompression: [compressionGzip, compressionBrotli],
   });
+  routes(deps)(router);
+  const procedures = new Map<string, UniversalHandler>(router.handlers.map((handler) => [handler.requestPath, handler]));
 
-  const http1 = http.createServer({ requestTimeout: 60_000 }, handler);
-  const h2c = http2.createServer({}, handler);
+  /** Answers an RPC; `json`: a body already read (unary Connect JSON, or a REST call's request). */
+  async function serveRpc(handler: UniversalHandler, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse, json?: JsonValue) {
+    const uReq = universalRequestFromNodeRequest(req, res, json, undefined);
+    await universalResponseToNodeResponse(await handler(uReq), res);
+  }
+
+  /** A REST call: its RPC's handler answers a Connect JSON request made from the path and body. */
+  async function serveRest(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<boolean> {
+    const match = matchRest(req.method ?? 'GET', path);
+    if (match.kind === 'none') return false;
+    if (match.kind === 'method') {
+      sendJson(res, 405, { code: 'unimplemented', message: `${req.method} is not supported on ${path}` }, { allow: match.allow.join(', ') });
+      return true;
+    }
+    const { route, params } = match;
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const body = route.method === 'POST' || route.method === 'PATCH' ? restBody(parseJson(await readBody(req, maxRestBodyBytes))) : {};
+    const abort = new AbortController();
+    res.once('close', () => abort.abort());
+    const header = new Headers({ 'content-type': 'application/json', 'connect-protocol-version': '1' });
+    if (req.headers.authorization) header.set('authorization', req.headers.authorization);
+    const uReq: UniversalServerRequest = {
+      httpVersion: req.httpVersion,
+      method: 'POST',
+      url: `http://${req.headers.host ?? 'localhost'}${procedurePath(route.rpc)}`,
+      header,
+      body: route.request(params, body, query),
+      signal: abort.signal,
+    };
+    const answer = await procedures.get(procedurePath(route.rpc))!(uReq);
+    const headers: Record<string, string> = {};
+    answer.header?.forEach((value, name) => (headers[name] = value));
+    const chunks: Uint8Array[] = [];
+    if (answer.body) for await (const chunk of answer.body) chunks.push(chunk);
+    res.writeHead(answer.status === 200 ? (route.status ?? 200) : answer.status, headers).end(Buffer.concat(chunks));
+    return true;
+  }
+
+  async function serveHttp1(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0];
+    const rpc = procedures.get(path);
+    try {
+      if (rpc) {
+        // Unary Connect JSON is read here, so a `__proto__` key is refused before protobuf drops it.
+        const readHere = req.method === 'POST' && isJson(req) && !req.headers['content-encoding'];
+        await serveRpc(rpc, req, res, readHere ? parseJson(await readBody(req, maxMessageBytes)) : undefined);
+      } else if (path === '/healthz') {
+        sendJson(res, 200, { status: 'ok' });
+      } else if (path === '/readyz') {
+        await deps.readiness().then(
+          () => sendJson(res, 200, { status: 'ready' }),
+          (error) => sendJson(res, 503, { status: 'unavailable', reason: errorMessage(error) }),
+        );
+      } else if (!(await serveRest(req, res, path))) {
+        sendJson(res, 404, { code: 'not_found', message: `no such path ${path}` });
+      }
+    } catch (error) {
+      if (res.headersSent) res.destroy();
+      else if (error instanceof BodyTooLarge) {
+        // The rest of the body is never read: the connection cannot carry another request.
+        res.setHeader('connection', 'close');
+        sendError(res, error.toConnectError(), rpc ? undefined : 413);
+      }
+      else sendError(res, error);
+    }
+  }
+
+  const http1 = http.createServer({ requestTimeout: 60_000 }, (req, res) => void serveHttp1(req, res));
+  const h2c = http2.createServer({}, (req, res) => {
+    const rpc = procedures.get((req.url ?? '').split('?')[0]);
+    if (!rpc) {
+      res.writeHead(404).end();
+      return;
+    }
+    serveRpc(rpc, req, res).catch((error) => {
+      if (ConnectError.from(error).code !== Code.Aborted) log.error('rpc failed', { path: req.url, error: errorMessage(error) });
+    });
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   h2c.on('session', (session) => {
     sessions.add(session);

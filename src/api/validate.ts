@@ -181,6 +181,9 @@ function checkMetadata(value: unknown, path: string, depth: number, insideArray:
     return;
   }
   if (value === null || typeof value !== 'object') return;
+  // A `__proto__` key with an object value comes out of protobuf's decoding as the object's
+  // prototype (the JSON paths refuse it before decoding, see json-body.ts).
+  if (Object.getPrototypeOf(value) !== Object.prototype) throw invalid(`${path} has a key "__proto__", which is reserved; rename it`);
   for (const [key, child] of Object.entries(value)) {
     const at = `${path}.${key}`;
     if (key === '') throw invalid(`${path} has an empty key`);

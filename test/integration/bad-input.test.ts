@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeClients, connectJson, database, grpcClient, issueKey, rest } from '../support/clients.js';
+import { closeClients, connectJson, database, grpcClient, issueKey, rest, stack } from '../support/clients.js';
 
 let key: string;
 let tenantId: string;
@@ -115,6 +115,20 @@ describe('event input', () => {
       expect(await storedCounts()).toEqual(before);
     });
   }
+
+  it('refuses a "__proto__" key, whatever its value, on Connect JSON (before protobuf would drop it)', async () => {
+    const before = await storedCounts();
+    for (const metadata of ['{"__proto__":"x","kept":1}', '{"nested":{"__proto__":{"polluted":true}}}', '{"list":[{"__proto__":5}]}']) {
+      const response = await fetch(`${stack.httpUrl}/auditstream.v1.EventService/PublishEvent`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: `{"event":{"action":"user.login","metadata":${metadata}}}`,
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ code: 'invalid_argument', message: 'request body has a key "__proto__", which is reserved; rename it' });
+    }
+    expect(await storedCounts()).toEqual(before);
+  });
 
   it('refuses an unparseable timestamp', async () => {
     const response = await connectJson(key, 'EventService', 'PublishEvent', { event: { ...event, occurredAt: 'yesterday' } });
