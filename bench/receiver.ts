@@ -1,9 +1,9 @@
 // A benchmark receiver: verifies each webhook delivery's signature as a customer would,
 // keeps only the first arrival time of each event id, and can be taken down (503).
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { verify } from '../examples/webhook-receiver.js';
 import type { TestPki } from '../test/support/tls.js';
 
 export interface BenchReceiver {
@@ -25,14 +25,7 @@ export async function startBenchReceiver(pki: TestPki, secret: string): Promise<
       receiver.requests++;
       if (!receiver.up) return void res.writeHead(503).end();
       const body = Buffer.concat(chunks);
-      const header = String(req.headers['x-truthlocks-signature'] ?? '');
-      const t = /t=(\d+)/.exec(header)?.[1];
-      const expected = createHmac('sha256', secret).update(`${t}.`).update(body).digest();
-      const ok = [...header.matchAll(/v1=([0-9a-f]+)/g)].some(([, hex]) => {
-        const given = Buffer.from(hex, 'hex');
-        return given.length === expected.length && timingSafeEqual(given, expected);
-      });
-      if (!ok) {
+      if (verify(req.headers['x-truthlocks-signature'] as string | undefined, body, secret) !== undefined) {
         receiver.badSignatures++;
         return void res.writeHead(401).end();
       }

@@ -1,11 +1,12 @@
 // An HTTPS webhook receiver on loopback that checks deliveries the way a customer's
-// receiver would: HMAC-SHA256 over "<t>.<raw body>" with the shared secret, a timestamp
-// within five minutes, constant-time comparison. Its answers can be scripted to fail.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+// receiver would — both signatures, with the verifiers of examples/webhook-receiver.ts (the
+// Standard Webhooks one is the official package) — and whose answers can be scripted to fail.
 import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { verify, verifyStandard } from '../../examples/webhook-receiver.js';
 import type { TestPki } from './tls.js';
 
 export interface ReceivedEvent {
@@ -16,6 +17,7 @@ export interface ReceivedEvent {
 
 export interface ReceivedDelivery {
   signatureHeader: string;
+  headers: IncomingHttpHeaders;
   body: Buffer;
   deliveryId: string;
   deliveryIdHeader: string | undefined;
@@ -40,7 +42,7 @@ export interface WebhookReceiver {
   url: string;
   /** Deliveries answered with 2xx, in arrival order. */
   accepted: ReceivedDelivery[];
-  /** Requests whose signature did not verify. */
+  /** Requests of which either signature did not verify, and why. */
   badSignatures: string[];
   attempts: number;
   respondWith(responder: Responder): void;
@@ -49,19 +51,13 @@ export interface WebhookReceiver {
   close(): Promise<void>;
 }
 
-function verify(header: string | undefined, body: Buffer, secret: string): { ok: boolean; timestamp: number; reason?: string } {
-  const parts = (header ?? '').split(',').map((part) => part.split('='));
-  const timestamp = Number(parts.find(([key]) => key === 't')?.[1]);
-  if (!Number.isInteger(timestamp)) return { ok: false, timestamp, reason: 'no timestamp' };
-  if (Math.abs(Date.now() / 1000 - timestamp) > 300) return { ok: false, timestamp, reason: 'stale timestamp' };
-  const expected = createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest();
-  const ok = parts
-    .filter(([key]) => key === 'v1')
-    .some(([, value]) => {
-      const given = Buffer.from(value ?? '', 'hex');
-      return given.length === expected.length && timingSafeEqual(given, expected);
-    });
-  return { ok, timestamp, reason: ok ? undefined : 'signature mismatch' };
+/** What is wrong with a request, as a customer's receiver would see it; undefined when nothing is. */
+function problemWith(req: IncomingMessage, body: Buffer, secret: string): string | undefined {
+  if (req.method !== 'POST' || req.headers['content-type'] !== 'application/json') return `bad request ${req.method} ${req.headers['content-type']}`;
+  const truthlocks = verify(req.headers['x-truthlocks-signature'] as string | undefined, body, secret);
+  if (truthlocks) return `X-Truthlocks-Signature: ${truthlocks}`;
+  const standard = verifyStandard(req.headers, body, secret);
+  return standard && `Standard Webhooks: ${standard}`;
 }
 
 export async function startWebhookReceiver(pki: TestPki, secret: string): Promise<WebhookReceiver> {
@@ -72,19 +68,20 @@ export async function startWebhookReceiver(pki: TestPki, secret: string): Promis
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const check = verify(req.headers['x-truthlocks-signature'] as string | undefined, body, secret);
-      if (req.method !== 'POST' || req.headers['content-type'] !== 'application/json' || !check.ok) {
-        receiver.badSignatures!.push(check.reason ?? `bad request ${req.method} ${req.headers['content-type']}`);
+      const problem = problemWith(req, body, secret);
+      if (problem) {
+        receiver.badSignatures!.push(problem);
         res.writeHead(401).end('invalid signature');
         return;
       }
       const parsed = JSON.parse(body.toString('utf8')) as { deliveryId: string; events: ReceivedEvent[] };
       const delivery: ReceivedDelivery = {
         signatureHeader: req.headers['x-truthlocks-signature'] as string,
+        headers: req.headers,
         body,
         deliveryId: parsed.deliveryId,
         deliveryIdHeader: req.headers['x-truthlocks-delivery-id'] as string | undefined,
-        timestamp: check.timestamp,
+        timestamp: Number(req.headers['webhook-timestamp']),
         events: parsed.events,
       };
       receiver.attempts!++;

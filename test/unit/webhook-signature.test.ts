@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildWebhookRequest, deliveryIdOf, envelopeBytes } from '../../src/providers/webhook/request.js';
 import { signatureHeaderValue } from '../../src/providers/webhook/signature.js';
-import { verify } from '../../examples/webhook-receiver.js';
+import { Webhook } from 'standardwebhooks';
+import { verify, verifyStandard } from '../../examples/webhook-receiver.js';
 import { encodeWebhookEvent } from '../../src/providers/webhook/encode.js';
 import type { AuditEvent } from '../../src/model.js';
 
@@ -50,5 +51,27 @@ describe('webhook signature', () => {
     expect(body.events.map((e: { id: string }) => e.id)).toEqual(['e1', 'e2']);
     const eventBytes = events.reduce((sum, e) => sum + e.bytes.length, 0) + 1;
     expect(request.body.length).toBe(envelopeBytes + eventBytes);
+  });
+
+  it('also signs per Standard Webhooks, verified by the official package, with the delivery id as webhook-id', () => {
+    const now = new Date();
+    const request = buildWebhookRequest([encodeWebhookEvent(event('e1'))], target, now);
+    const t = Math.floor(now.getTime() / 1000);
+    const body = JSON.parse(request.body.toString('utf8'));
+    expect(request.headers['webhook-id']).toBe(body.deliveryId);
+    expect(request.headers['webhook-timestamp']).toBe(String(t));
+    expect(request.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    const official = new Webhook(new TextEncoder().encode('shh-secret'), { format: 'raw' });
+    expect(official.verify(request.body.toString('utf8'), request.headers)).toEqual(body);
+    expect(verifyStandard(request.headers, request.body, 'other')).toBe('No matching signature found');
+    const tampered = Buffer.from(request.body.toString('utf8').replace('user.login', 'user.logout'));
+    expect(verifyStandard(request.headers, tampered, 'shh-secret')).toBe('No matching signature found');
+  });
+
+  it('takes a whsec_ secret as Standard Webhooks defines it (base64), so the package verifies with the secret as given', () => {
+    const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
+    const request = buildWebhookRequest([encodeWebhookEvent(event('e1'))], { ...target, credentials: { secret } }, new Date());
+    expect(() => new Webhook(secret).verify(request.body.toString('utf8'), request.headers)).not.toThrow();
+    expect(verify(request.headers['x-truthlocks-signature'], request.body, secret)).toBeUndefined();
   });
 });

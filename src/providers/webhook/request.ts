@@ -1,9 +1,10 @@
-// One POST per batch: `{"deliveryId":"dlv_…","events":[…]}`, signed over its exact bytes.
+// One POST per batch: `{"deliveryId":"dlv_…","events":[…]}`, signed over its exact bytes
+// (both schemes of ./signature.ts; the delivery id is also the Standard Webhooks `webhook-id`).
 import { createHash } from 'node:crypto';
 import { signingSecrets } from './rotation.js';
 import type { HttpRequest } from '../http.js';
 import type { DeliveryTarget, EncodedEvent } from '../provider.js';
-import { deliveryIdHeader, signatureHeader, signatureHeaderValue } from './signature.js';
+import { deliveryIdHeader, signatureHeader, signatureHeaderValue, standardWebhooksHeaders } from './signature.js';
 
 const prefix = (deliveryId: string) => `{"deliveryId":${JSON.stringify(deliveryId)},"events":[`;
 const suffix = ']}';
@@ -37,6 +38,7 @@ export function buildWebhookRequest(events: EncodedEvent[], target: DeliveryTarg
       'user-agent': 'auditstream-webhook/1',
       [signatureHeader]: signatureHeaderValue(secrets, timestamp, body),
       [deliveryIdHeader]: deliveryId,
+      ...standardWebhooksHeaders(secrets, deliveryId, timestamp, body),
     },
   };
 }
