@@ -1,30 +1,61 @@
 // Outbound requests go to public addresses only: a destination URL must not become a way
 // into the internal network (loopback, private ranges, link-local — cloud metadata at
-// 169.254.169.254 among them —, unique-local, multicast, unspecified). The check runs on
+// 169.254.169.254 among them —, unique-local, multicast, unspecified, and every other range
+// that is not globally reachable). The check runs on
 // what DNS answers and again on the address each connection actually reached, so a name
 // that re-resolves to an internal address later (DNS rebinding) is caught too.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP, type Socket } from 'node:net';
 
-const forbidden: [string, number, 'ipv4' | 'ipv6', string][] = [
-  ['0.0.0.0', 8, 'ipv4', 'unspecified'],
-  ['10.0.0.0', 8, 'ipv4', 'private'],
-  ['100.64.0.0', 10, 'ipv4', 'shared (carrier-grade NAT)'],
-  ['127.0.0.0', 8, 'ipv4', 'loopback'],
-  ['169.254.0.0', 16, 'ipv4', 'link-local (cloud metadata)'],
-  ['172.16.0.0', 12, 'ipv4', 'private'],
-  ['192.0.0.0', 24, 'ipv4', 'reserved'],
-  ['192.168.0.0', 16, 'ipv4', 'private'],
-  ['198.18.0.0', 15, 'ipv4', 'benchmarking'],
-  ['224.0.0.0', 4, 'ipv4', 'multicast'],
-  ['240.0.0.0', 4, 'ipv4', 'reserved'],
-  ['::', 128, 'ipv6', 'unspecified'],
-  ['::1', 128, 'ipv6', 'loopback'],
-  ['64:ff9b::', 96, 'ipv6', 'NAT64'],
-  ['fc00::', 7, 'ipv6', 'unique-local'],
-  ['fe80::', 10, 'ipv6', 'link-local'],
-  ['ff00::', 8, 'ipv6', 'multicast'],
+/**
+ * Every range a destination may not reach: IANA's special-purpose address registries (IPv4
+ * and IPv6) where an address is not globally reachable, plus multicast, and every IPv6 form
+ * that embeds an IPv4 address a gateway could forward inside (IPv4-compatible, 6to4, NAT64,
+ * Teredo). IPv4-mapped addresses (::ffff:a.b.c.d) are checked as the IPv4 address they are.
+ * The first matching entry names the reason, so narrower ranges come first.
+ */
+const forbidden: [cidr: string, label: string][] = [
+  ['0.0.0.0/8', 'unspecified'],
+  ['10.0.0.0/8', 'private'],
+  ['100.64.0.0/10', 'shared (carrier-grade NAT)'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local (cloud metadata)'],
+  ['172.16.0.0/12', 'private'],
+  ['192.0.0.0/24', 'reserved (IETF protocol assignments)'],
+  ['192.0.2.0/24', 'documentation'],
+  ['192.88.99.0/24', 'reserved (deprecated 6to4 relays)'],
+  ['192.168.0.0/16', 'private'],
+  ['198.18.0.0/15', 'benchmarking'],
+  ['198.51.100.0/24', 'documentation'],
+  ['203.0.113.0/24', 'documentation'],
+  ['224.0.0.0/4', 'multicast'],
+  ['255.255.255.255/32', 'broadcast'],
+  ['240.0.0.0/4', 'reserved'],
+  ['::/128', 'unspecified'],
+  ['::1/128', 'loopback'],
+  ['::/96', 'IPv4-compatible (deprecated)'],
+  ['64:ff9b::/96', 'NAT64'],
+  ['64:ff9b:1::/48', 'NAT64 (local use)'],
+  ['100::/64', 'discard-only'],
+  ['2001::/32', 'Teredo'],
+  ['2001:2::/48', 'benchmarking'],
+  ['2001:10::/28', 'reserved (deprecated ORCHID)'],
+  ['2001:db8::/32', 'documentation'],
+  ['2002::/16', '6to4'],
+  ['3fff::/20', 'documentation'],
+  ['5f00::/16', 'segment routing (SRv6)'],
+  ['fc00::/7', 'unique-local'],
+  ['fe80::/10', 'link-local'],
+  ['fec0::/10', 'site-local (deprecated)'],
+  ['ff00::/8', 'multicast'],
 ];
+
+const forbiddenLists = forbidden.map(([cidr, label]) => {
+  const [network, bits] = cidr.split('/');
+  const list = new BlockList();
+  list.addSubnet(network, Number(bits), isIP(network) === 6 ? 'ipv6' : 'ipv4');
+  return { list, label };
+});
 
 export class EgressBlockedError extends Error {
   readonly code = 'EGRESS_BLOCKED';
@@ -47,12 +78,8 @@ export class EgressPolicy {
   refusal(address: string): string | undefined {
     const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
     if (this.allowed.check(address, family)) return undefined;
-    for (const [network, bits, networkFamily, label] of forbidden) {
-      const list = new BlockList();
-      list.addSubnet(network, bits, networkFamily);
-      if (list.check(address, family)) return `${address} is not a public address (${label})`;
-    }
-    return undefined;
+    const match = forbiddenLists.find(({ list }) => list.check(address, family));
+    return match ? `${address} is not a public address (${match.label})` : undefined;
   }
 
   /** A drop-in for dns.lookup that refuses names resolving to non-public addresses. */
