@@ -2,8 +2,7 @@
 // per-tenant rate limits, and isolation of a noisy tenant's deliveries.
 import { afterAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { closeClients, connectJson, database, rest, stack } from '../support/clients.js';
+import { closeClients, connectJson, database, eventually, rest, stack } from '../support/clients.js';
 import { admin } from '../support/admin-cli.js';
 import { newTenant, type TestTenant } from '../support/tenant.js';
 
@@ -133,7 +132,7 @@ describe('noisy neighbours', () => {
     const { receiver: fast } = await quiet.addWebhook();
     slow.respondWith(() => ({ status: 200, delayMs: 400 }));
     for (let i = 0; i < 3; i++) await noisy.publish(Array.from({ length: 1000 }, (_, j) => ({ id: `noise-${i}-${j}` })));
-    await sleep(200);
+    await eventually(async () => slow.attempts, (attempts) => attempts > 0, 10_000); // the noisy tenant is delivering
     const sent = Date.now();
     await quiet.publish([{ id: 'quiet-1' }]);
     await fast.waitForEvents(1, 5_000);

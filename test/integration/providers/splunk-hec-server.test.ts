@@ -71,10 +71,10 @@ describe('Splunk against a real HTTP Event Collector', () => {
     const degraded = await t.waitForDestination(id, (d) => d.status === 'degraded', 20_000);
     expect(degraded.statusReason).toMatch(/^indexer acknowledgement is on for this destination, but Splunk returned no ackId/);
     await eventually(async () => received('plain', 'hec-noack-').length, (n) => n === 5);
-    // The backoff here is at most 2 s: without the hold, 6 s would bring copies.
-    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    // Held, not backing off: no retry is scheduled at all, so no copy can follow until an update.
+    expect(await t.workflowStatus(id)).toMatchObject({ status: 'degraded', failures: 1, backlogEvents: 5 });
+    expect((await t.workflowStatus(id)).retryAt).toBeUndefined();
     expect(received('plain', 'hec-noack-')).toHaveLength(5);
-    expect((await t.destination(id)).status).toBe('degraded');
     // Fixed by turning indexer_ack off: sent once more, delivered.
     await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { settings: { indexer_ack: false } });
     await t.waitForDestination(id, (d) => d.status === 'active' && d.counters.delivered === '5', 20_000);
