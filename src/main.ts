@@ -1,10 +1,13 @@
 // `npm start`: brings up the local stack when MONGODB_URI / TEMPORAL_ADDRESS are not set,
-// then the API and the worker; prints where everything is; Ctrl-C stops it all.
+// then the API and the worker; prints where everything is. SIGINT or SIGTERM stops it all —
+// also when sent to `npm start` itself: npm passes it to the shell that runs this process,
+// which exits, and a process whose parent is gone stops as if told to.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 import { errorMessage, log, setLogLevel } from './log.js';
 import { startService } from './service.js';
+import { DataDirInUse } from './stack/lock.js';
 import { projectRoot, startLocalStack, type LocalStack } from './stack/local.js';
 
 const localTenant = 'local';
@@ -23,6 +26,7 @@ async function main(): Promise<void> {
       mongodb: !config.mongodbUri,
       temporal: !config.temporalAddress,
       ports: { mongodb: 27018, temporal: 7233, temporalUi: 8233 },
+      report: (line) => console.log(line),
     });
   }
   const service = await startService(config, {
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
     lines.push(`  Connect:      ${service.httpUrl}  (JSON, binary, gRPC-Web)`);
     lines.push(`  gRPC:         ${service.grpcUrl!.replace('http://', '')}  (h2c)`);
   }
+  if (stack?.temporalAddress) lines.push(`  Temporal:     ${stack.temporalAddress}  (frontend: temporal workflow list --address ${stack.temporalAddress})`);
   if (stack?.temporalUiUrl) lines.push(`  Temporal UI:  ${stack.temporalUiUrl}/namespaces/${config.temporalNamespace}/workflows`);
   if (stack?.mongodbUri) lines.push(`  MongoDB:      ${stack.mongodbUri}  (FerretDB, data in ${config.dataDir})`);
   if (apiKeyLine) lines.push(apiKeyLine);
@@ -70,10 +75,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGHUP', () => void stop('SIGHUP'));
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void stop('the process that started auditstream exited');
+  }, 500).unref();
 }
 
 main().catch((error) => {
   if (error instanceof ConfigError) console.error(`configuration error: ${error.message}`);
+  else if (error instanceof DataDirInUse) console.error(`auditstream cannot start: ${error.message}`);
   else console.error(`auditstream failed to start: ${error instanceof Error ? error.stack : error}`);
   process.exit(1);
 });

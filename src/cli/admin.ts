@@ -3,7 +3,8 @@
 //   npm run admin -- keys list [--tenant <id>]
 //   npm run admin -- keys revoke <prefix>
 //   npm run admin -- rotate-key [--new]
-// With the local stack (no MONGODB_URI), `npm start` must be running.
+// With the local stack (no MONGODB_URI), `npm start` must be running: the CLI finds its
+// FerretDB from the data directory's stack.json (src/stack/lock.ts), whatever port it took.
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config.js';
@@ -13,12 +14,20 @@ import { DestinationStore } from '../store/destinations.js';
 import { connectStore } from '../store/mongo.js';
 import { keyFileOf } from '../service.js';
 import { projectRoot } from '../stack/local.js';
+import { readStackRecord } from '../stack/lock.js';
 
 const usage = `usage:
   admin keys create --tenant <id> [--name <text>] [--scopes ${scopes.join(',')}]
   admin keys list [--tenant <id>]
   admin keys revoke <prefix>
   admin rotate-key [--new]   re-encrypt all credentials with the newest key (--new: add one to the local key file first)`;
+
+/** The MongoDB address of the local stack running on this data directory. */
+function localStoreUri(dataDir: string): string {
+  const uri = readStackRecord(dataDir)?.mongodbUri;
+  if (!uri) throw new Error(`no local stack is running on ${dataDir} (start it with \`npm start\`), and MONGODB_URI is not set`);
+  return uri;
+}
 
 async function main(argv: string[]): Promise<string> {
   const { values, positionals } = parseArgs({
@@ -28,7 +37,7 @@ async function main(argv: string[]): Promise<string> {
   });
   const config = loadConfig();
   config.dataDir = resolve(projectRoot, config.dataDir);
-  const store = await connectStore(config.mongodbUri ?? 'mongodb://127.0.0.1:27018/', config.mongodbDatabase);
+  const store = await connectStore(config.mongodbUri ?? localStoreUri(config.dataDir), config.mongodbDatabase);
   try {
     const keys = new ApiKeyStore(store.collections);
     const [command, sub, arg] = positionals;

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { searchAttributeKeys } from '../../workflows/search-attributes.js';
+import { lockDataDir } from './lock.js';
 import { freePort, portIsFree, startProcess, waitForPort, type ManagedProcess } from './processes.js';
 
 export const projectRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -28,6 +29,8 @@ export interface LocalStackOptions {
   /** Extra `--dynamic-config-value` settings for the dev server, e.g. lower history limits. */
   temporalDynamicConfig?: string[];
   headless?: boolean;
+  /** Where to say what start-up had to clean up (processes a killed earlier start left). */
+  report?: (line: string) => void;
 }
 
 export interface LocalStack {
@@ -42,6 +45,24 @@ export interface LocalStack {
 async function pickPort(preferred: number | undefined): Promise<number> {
   if (preferred !== undefined && (await portIsFree(preferred))) return preferred;
   return freePort();
+}
+
+/**
+ * Starts a server on the preferred port or a free one. A port found free can be taken by
+ * someone else before the server binds it: then the server exits at once, and it is started
+ * again on another port.
+ */
+export async function startOnFreePorts<T>(preferred: (number | undefined)[], start: (ports: number[]) => Promise<T>): Promise<{ ports: number[]; started: T }> {
+  for (let attempt = 0; ; attempt++) {
+    const ports: number[] = [];
+    for (const port of preferred) ports.push(await pickPort(attempt === 0 ? port : undefined));
+    try {
+      return { ports, started: await start(ports) };
+    } catch (error) {
+      const raced = (await Promise.all(ports.map(portIsFree))).includes(false);
+      if (!raced || attempt >= 3) throw error;
+    }
+  }
 }
 
 function requireTool(path: string): void {
@@ -92,24 +113,43 @@ export async function startTemporalDevServer(
   return temporal;
 }
 
+/**
+ * Starts the stack in its data directory, which it holds (src/stack/lock.ts) until stopped:
+ * a second start on the same directory is refused, and what a killed earlier start left
+ * running is stopped first.
+ */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const lock = await lockDataDir(options.dataDir, options.report);
   const stack: LocalStack = {
     async stop() {
       await Promise.all([stack.temporal?.stop(), stack.ferretdb?.stop()]);
+      lock.release();
     },
   };
+  const record = () =>
+    lock.update({
+      mongodbUri: stack.mongodbUri,
+      temporalAddress: stack.temporalAddress,
+      temporalUiUrl: stack.temporalUiUrl,
+      processes: [stack.ferretdb, stack.temporal].filter((p) => p !== undefined).map((p) => ({ name: p.name, pid: p.child.pid! })),
+    });
   try {
     if (options.mongodb) {
-      const port = await pickPort(options.ports?.mongodb);
-      stack.ferretdb = await startFerretDb(options.dataDir, port);
-      stack.mongodbUri = `mongodb://127.0.0.1:${port}/`;
+      const { ports, started } = await startOnFreePorts([options.ports?.mongodb], ([port]) => startFerretDb(options.dataDir, port));
+      stack.ferretdb = started;
+      stack.mongodbUri = `mongodb://127.0.0.1:${ports[0]}/`;
+      record();
     }
     if (options.temporal) {
-      const port = await pickPort(options.ports?.temporal);
-      const uiPort = options.headless ? undefined : await pickPort(options.ports?.temporalUi);
-      stack.temporal = await startTemporalDevServer(options.dataDir, port, uiPort, options.temporalDynamicConfig);
-      stack.temporalAddress = `127.0.0.1:${port}`;
-      if (uiPort !== undefined) stack.temporalUiUrl = `http://127.0.0.1:${uiPort}`;
+      const preferred = [options.ports?.temporal, ...(options.headless ? [] : [options.ports?.temporalUi])];
+      const { ports, started } = await startOnFreePorts(preferred, ([port, uiPort]) =>
+        startTemporalDevServer(options.dataDir, port, uiPort, options.temporalDynamicConfig),
+      );
+      stack.temporal = started;
+      stack.temporalAddress = `127.0.0.1:${ports[0]}`;
+      if (ports[1] !== undefined) stack.temporalUiUrl = `http://127.0.0.1:${ports[1]}`;
+      record();
     }
   } catch (error) {
     await stack.stop();
