@@ -5,6 +5,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DeliveryConfig } from '../src/config.js';
 import { log } from '../src/log.js';
+import { deliveryLag, eventCounters } from '../src/metrics.js';
+import type { DeliveryCounters } from '../src/model.js';
 import type { AuditEvent } from '../src/model.js';
 import { DeliveryFailure, deliverEvents, type DeliveryReport } from '../src/providers/deliver.js';
 import type { HttpClient } from '../src/providers/http.js';
@@ -30,6 +32,8 @@ export type StateRecord = DestinationSnapshot & { failingSince?: number; partial
 export interface RecordInput {
   destinationId: string;
   tenantId: string;
+  /** For metrics' labels (absent in runs started before it was passed). */
+  provider?: string;
   record: StateRecord;
   /** Seq intervals whose batches the workflow has settled, or all of the destination's (it is deleted). */
   release: Interval[] | 'all';
@@ -92,6 +96,23 @@ export function policyOf(delivery: DeliveryConfig): DeliveryPolicy {
 
 export function createDeliveryActivities({ collections, destinations, events, http, delivery, bufferRetentionMs }: ActivityDependencies) {
   /**
+   * The counts each destination last recorded in this process: the metrics count what grew
+   * since. The first record after a start is the baseline (Prometheus counters start at zero
+   * with their process).
+   */
+  const lastCounts = new Map<string, DeliveryCounters>();
+  function countRecorded(input: RecordInput): void {
+    const { delivered, dropped, rejected } = input.record;
+    const before = lastCounts.get(input.destinationId);
+    if (input.release === 'all') lastCounts.delete(input.destinationId);
+    else lastCounts.set(input.destinationId, { delivered, dropped, rejected });
+    if (!before || !input.provider) return;
+    for (const [what, now] of Object.entries({ delivered, dropped, rejected }) as [keyof DeliveryCounters, number][]) {
+      if (now > before[what]) eventCounters[what].inc({ provider: input.provider }, now - before[what]);
+    }
+  }
+
+  /**
    * Mirrors the workflow's state, then releases the batches it settled. The workflow sends a
    * release only for settlements it has recorded, so a batch never leaves the buffer before
    * that; the mirror is written first and names what is being released, so a workflow
@@ -99,6 +120,7 @@ export function createDeliveryActivities({ collections, destinations, events, ht
    */
   async function recordState(input: RecordInput): Promise<void> {
     await destinations.recordDelivery(input.destinationId, deliveryDocOf(input.record, input.release === 'all' ? [] : input.release));
+    countRecorded(input);
     await events.release(input.tenantId, input.destinationId, input.release);
   }
 
@@ -213,11 +235,13 @@ export function createDeliveryActivities({ collections, destinations, events, ht
             context.heartbeat({ confirmed });
           });
           await recordRejections(input, report);
+          observeLag(target.provider, all.slice(0, report.confirmed), report);
           return progressOf(input, portions, missing, report.confirmed, report);
         } catch (error) {
           if (!(error instanceof DeliveryFailure)) throw error;
           const progress = progressOf(input, portions, missing, error.confirmed, error.report);
           await recordRejections(input, error.report);
+          observeLag(target.provider, all.slice(0, error.confirmed), error.report);
           // Cancelled (a delete): what got through is the answer, not a failure of the destination.
           if (context.cancellationSignal.aborted) return progress;
           const details: DeliveryFailureDetails = { progress, retryAfterMs: error.retryAfterMs, awaitUpdate: error.failureClass === 'hold' };
@@ -271,6 +295,13 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       return { state };
     },
   };
+}
+
+/** Publish-to-confirmation time of the events a destination took (not those it rejected). */
+function observeLag(provider: string, confirmed: AuditEvent[], report: DeliveryReport): void {
+  const rejected = new Set(report.rejected.map((rejection) => rejection.eventId));
+  const now = Date.now();
+  for (const event of confirmed) if (!rejected.has(event.id)) deliveryLag.observe({ provider }, (now - event.receivedAt.getTime()) / 1000);
 }
 
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;

@@ -7,6 +7,8 @@ export interface Config {
   httpPort: number;
   /** Cleartext HTTP/2 listener: gRPC (and Connect over h2c). */
   grpcPort: number;
+  /** A worker's own metrics listener (the API serves /metrics on its HTTP listener). */
+  metricsPort?: number;
   mongodbUri?: string;
   mongodbDatabase: string;
   /** Most MongoDB connections this process holds (see `connectStore` in src/store/mongo.ts). */
@@ -81,6 +83,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.AUDITSTREAM_HOST ?? '127.0.0.1',
     httpPort: integer(env, 'AUDITSTREAM_HTTP_PORT', 8080),
     grpcPort: integer(env, 'AUDITSTREAM_GRPC_PORT', 8081),
+    metricsPort: env.AUDITSTREAM_METRICS_PORT ? integer(env, 'AUDITSTREAM_METRICS_PORT', 0) : undefined,
     mongodbUri: env.MONGODB_URI || undefined,
     mongodbDatabase: env.MONGODB_DATABASE ?? 'auditstream',
     mongodbPoolSize: integer(env, 'AUDITSTREAM_MONGODB_POOL', 16),

@@ -4,7 +4,9 @@ import { Client, Connection } from '@temporalio/client';
 import { DestinationsApi } from './api/destinations.js';
 import { EventsApi } from './api/events.js';
 import { Admission } from './api/limits.js';
-import { startApiServer } from './api/server.js';
+import { startApiServer, startOpsServer } from './api/server.js';
+import { log } from './log.js';
+import { registerDestinationGauges } from './metrics.js';
 import { bufferRetentionMs, type Config } from './config.js';
 import { Dispatcher } from './ingest/dispatcher.js';
 import { Publisher } from './ingest/publisher.js';
@@ -69,11 +71,17 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
       }),
     });
     stoppers.unshift(() => worker!.stop());
+    if (config.role === 'worker' && config.metricsPort !== undefined) {
+      const ops = await startOpsServer(config.host, config.metricsPort);
+      log.info('worker metrics listening', { url: `${ops.url}/metrics` });
+      stoppers.unshift(() => ops.close());
+    }
   }
 
   let api: { httpUrl: string; grpcUrl: string } | undefined;
   if (config.role !== 'worker') {
     await ensureIndexes(store.collections);
+    registerDestinationGauges(() => destinations.gaugeSources());
     const connection = Connection.lazy({ address: endpoints.temporalAddress });
     const client = new Client({ connection, namespace: config.temporalNamespace });
     const workflows = new DestinationWorkflows(client, config.taskQueue, config.searchAttributes, (id) => destinations.byId(id));

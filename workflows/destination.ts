@@ -159,7 +159,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   async function recordState(release: Interval[] | 'all' = state.unreleased): Promise<void> {
     if (release !== 'all') state.unreleased = [];
     try {
-      const { policy } = await record({ destinationId, tenantId, record: takeRecord(), release });
+      const { policy } = await record({ destinationId, tenantId, provider: input.provider, record: takeRecord(), release });
       if (JSON.stringify(policy) !== JSON.stringify(state.policy)) {
         state.policy = policy; // the window and the backoff follow the service's configuration
         changed();
@@ -206,7 +206,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     const release = state.unreleased;
     state.unreleased = [];
     try {
-      const progress = await interruptible(() => deliver({ destinationId, tenantId, record: takeRecord(), release, ...request }), deadline);
+      const progress = await interruptible(() => deliver({ destinationId, tenantId, provider: input.provider, record: takeRecord(), release, ...request }), deadline);
       deliverySucceeded(state, progress, Date.now());
     } catch (error) {
       const failure = describeFailure(error);

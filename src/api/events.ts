@@ -11,6 +11,7 @@ import {
   PublishEventsResponseSchema,
 } from '../gen/auditstream/v1/events_pb.js';
 import { PublishTimeout, type Publisher } from '../ingest/publisher.js';
+import { eventsIngested } from '../metrics.js';
 import { parseEvent, parseEventBatch } from './validate.js';
 
 /** A failure to store is the caller's cue to retry: nothing of the call was acknowledged. */
@@ -31,12 +32,14 @@ export class EventsApi {
   async publishOne(tenantId: string, request: PublishEventRequest): Promise<PublishEventResponse> {
     const event = parseEvent(request.event, 'event', new Date());
     const [result] = await this.publisher.publish(tenantId, [event]).catch(storeUnavailable);
+    if (!result.duplicate) eventsIngested.inc();
     return create(PublishEventResponseSchema, result);
   }
 
   async publishMany(tenantId: string, request: PublishEventsRequest): Promise<PublishEventsResponse> {
     const events = parseEventBatch(request.events, new Date());
     const results = await this.publisher.publish(tenantId, events).catch(storeUnavailable);
+    eventsIngested.inc(results.filter((result) => !result.duplicate).length);
     return create(PublishEventsResponseSchema, { results });
   }
 }

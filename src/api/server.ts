@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { DestinationService } from '../gen/auditstream/v1/destinations_pb.js';
 import { EventService } from '../gen/auditstream/v1/events_pb.js';
 import { errorMessage, log } from '../log.js';
+import { registry } from '../metrics.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
 import { authInterceptor, callerKey } from './auth.js';
 import { describeProviders, type DestinationsApi } from './destinations.js';
@@ -73,6 +74,31 @@ function sendError(res: http.ServerResponse, error: unknown, status?: number): v
   const headers: Record<string, string> = {};
   connectError.metadata.forEach((value, name) => (headers[name] = value));
   sendJson(res, status ?? codeToHttpStatus(connectError.code), { code: codeToString(connectError.code), message: connectError.rawMessage }, headers);
+}
+
+/** Prometheus's text format. Unauthenticated, like /healthz: serve it on a network only the monitoring reaches. */
+export async function serveMetrics(res: http.ServerResponse): Promise<void> {
+  const text = await registry.metrics();
+  res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+}
+
+/** A worker's own listener: its metrics and liveness (it serves no API). */
+export async function startOpsServer(host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/metrics') serveMetrics(res).catch(() => res.destroy());
+    else if (path === '/healthz') sendJson(res, 200, { status: 'ok' });
+    else sendJson(res, 404, { code: 'not_found', message: `no such path ${path}` });
+  });
+  server.listen(port, host);
+  await once(server, 'listening');
+  return {
+    url: `http://${host}:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 const isJson = (req: http.IncomingMessage) => /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
@@ -135,6 +161,8 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
         await serveRpc(rpc, req, res, readHere ? parseJson(await readBody(req, maxMessageBytes)) : undefined);
       } else if (path === '/healthz') {
         sendJson(res, 200, { status: 'ok' });
+      } else if (path === '/metrics') {
+        await serveMetrics(res);
       } else if (path === '/readyz') {
         await deps.readiness().then(
           () => sendJson(res, 200, { status: 'ready' }),

@@ -3,6 +3,7 @@
 // that is too large, or holds one bad event, is halved until the culprit stands alone and
 // is rejected with the provider's reason: one bad event never blocks the stream.
 import type { AuditEvent } from '../model.js';
+import { deliveryRequestDuration, deliveryRequests } from '../metrics.js';
 import { credentialValues, scrubSecrets } from './secrets.js';
 import type { DeliveryTarget, EncodedEvent, Provider, SendContext, SendOutcome } from './provider.js';
 
@@ -42,7 +43,10 @@ export class DeliveryFailure extends Error {
  */
 export async function sendTo(provider: Provider, items: EncodedEvent[], target: DeliveryTarget, context: SendContext): Promise<SendOutcome> {
   const secrets = credentialValues(target.credentials);
+  const stopTimer = deliveryRequestDuration.startTimer({ provider: provider.name });
   const outcome = await provider.send(items, target, { ...context, secrets });
+  stopTimer();
+  deliveryRequests.inc({ provider: provider.name, outcome: outcome.kind });
   const scrub = (text: string) => scrubSecrets(text, secrets);
   switch (outcome.kind) {
     case 'ok':

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ProviderName } from '../providers/index.js';
 import { credentialFields, type Credentials, type DeliveryTarget, type ProviderSettings } from '../providers/provider.js';
+import type { DestinationGaugeSource } from '../metrics.js';
 import type { CredentialCipher } from './crypto.js';
 import { maskSecret } from '../providers/secrets.js';
 import type { Collections, DeliveryDoc, DestinationDoc } from './mongo.js';
@@ -153,6 +154,22 @@ export class DestinationStore {
   }
 
   /** A destination whatever its tenant, for the service's own use (never for an API caller). */
+  /** Every destination's mirrored delivery state, for the metrics' gauges (no credentials read). */
+  async gaugeSources(): Promise<DestinationGaugeSource[]> {
+    const docs = await this.collections.destinations.find({}, { projection: { provider: 1, enabled: 1, delivery: 1, deletingAt: 1 } }).toArray();
+    return docs.filter((doc) => !doc.deletingAt).map((doc) => {
+      const delivery = doc.delivery ?? initialDelivery;
+      return {
+        provider: doc.provider,
+        status: delivery.status,
+        enabled: doc.enabled,
+        backlogEvents: delivery.backlog.events,
+        oldestEventAt: delivery.backlog.oldestEventAt,
+        windowEndsAt: delivery.backlog.windowEndsAt,
+      };
+    });
+  }
+
   async byId(id: string): Promise<DestinationDoc | null> {
     return this.collections.destinations.findOne({ _id: id });
   }

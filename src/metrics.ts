@@ -1,0 +1,129 @@
+// Prometheus metrics (prom-client), one registry per process: what the on-call engineer
+// alerts on — delivery outcomes, lag, backlog, and the least time left before buffered
+// events are dropped. Labels are bounded: provider, status, outcome class; never a tenant or
+// destination id. Counters count in the process that did the work (the API ingests, the
+// worker delivers); the destination gauges are read from MongoDB's mirror at each scrape.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { destinationStatuses } from './model.js';
+import type { DeliveryCounters } from './model.js';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+export const eventsIngested = new Counter({
+  name: 'auditstream_events_ingested_total',
+  help: 'Audit events accepted and stored (duplicates of an accepted id are not counted).',
+  registers: [registry],
+});
+
+const outcomeCounter = (what: keyof DeliveryCounters, help: string) =>
+  new Counter({ name: `auditstream_events_${what}_total`, help, labelNames: ['provider'] as const, registers: [registry] });
+
+export const eventCounters: Record<keyof DeliveryCounters, Counter<'provider'>> = {
+  delivered: outcomeCounter('delivered', 'Events a destination confirmed, each counted once.'),
+  dropped: outcomeCounter('dropped', 'Buffered events dropped: the retry window ran out, or a deleted destination could not flush them.'),
+  rejected: outcomeCounter('rejected', 'Events a destination refused for good (recorded with the reason).'),
+};
+
+export const deliveryRequests = new Counter({
+  name: 'auditstream_delivery_requests_total',
+  help: 'Requests to destinations, by how the answer was classified: ok, partial, split, retry, config, unconfirmed.',
+  labelNames: ['provider', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const deliveryRequestDuration = new Histogram({
+  name: 'auditstream_delivery_request_duration_seconds',
+  help: 'Time for a destination to answer one request.',
+  labelNames: ['provider'] as const,
+  buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+export const deliveryLag = new Histogram({
+  name: 'auditstream_delivery_lag_seconds',
+  help: 'From an event being accepted to a destination confirming it.',
+  labelNames: ['provider'] as const,
+  buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400],
+  registers: [registry],
+});
+
+/** What the destination gauges are computed from: each destination's mirrored state. */
+export interface DestinationGaugeSource {
+  provider: string;
+  status: string;
+  enabled: boolean;
+  backlogEvents: number;
+  oldestEventAt?: Date;
+  windowEndsAt?: Date;
+}
+
+/**
+ * Registers the gauges read from MongoDB at each scrape (in the API process, which answers
+ * Get and List from the same mirror). `read` returns every destination's mirrored state.
+ */
+export function registerDestinationGauges(read: () => Promise<DestinationGaugeSource[]>): void {
+  // One read per scrape: the gauges are collected together, each starting with this call.
+  let current: Promise<DestinationGaugeSource[]> | undefined;
+  const sources = () => (current ??= read().finally(() => (current = undefined)));
+  new Gauge({
+    name: 'auditstream_destinations',
+    help: 'Destinations by status (disabled ones as "disabled").',
+    labelNames: ['provider', 'status'] as const,
+    registers: [registry],
+    async collect() {
+      const destinations = await sources();
+      this.reset();
+      for (const provider of new Set(destinations.map((d) => d.provider))) {
+        for (const status of [...destinationStatuses, 'disabled']) this.set({ provider, status }, 0);
+      }
+      for (const d of destinations) this.inc({ provider: d.provider, status: d.enabled ? d.status : 'disabled' });
+    },
+  });
+  new Gauge({
+    name: 'auditstream_backlog_events',
+    help: 'Events accepted and not yet delivered, dropped or rejected, summed over destinations.',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    async collect() {
+      const destinations = await sources();
+      this.reset();
+      for (const d of destinations) this.inc({ provider: d.provider }, d.backlogEvents);
+    },
+  });
+  new Gauge({
+    name: 'auditstream_backlog_oldest_event_age_seconds',
+    help: 'Age of the oldest event still waiting for any destination (0 when nothing waits).',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    async collect() {
+      const destinations = await sources();
+      this.reset();
+      const now = Date.now();
+      const oldest = new Map<string, number>();
+      for (const d of destinations) {
+        const age = d.oldestEventAt && d.backlogEvents > 0 ? (now - d.oldestEventAt.getTime()) / 1000 : 0;
+        oldest.set(d.provider, Math.max(oldest.get(d.provider) ?? 0, age));
+      }
+      for (const [provider, age] of oldest) this.set({ provider }, age);
+    },
+  });
+  new Gauge({
+    name: 'auditstream_retry_window_remaining_seconds',
+    help: 'Least time left before a failing destination drops its buffered events; absent while none is failing.',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    async collect() {
+      const destinations = await sources();
+      this.reset();
+      const now = Date.now();
+      const least = new Map<string, number>();
+      for (const d of destinations) {
+        if (!d.windowEndsAt || d.status !== 'degraded') continue;
+        const left = Math.max(0, (d.windowEndsAt.getTime() - now) / 1000);
+        least.set(d.provider, Math.min(least.get(d.provider) ?? Infinity, left));
+      }
+      for (const [provider, left] of least) this.set({ provider }, left);
+    },
+  });
+}
