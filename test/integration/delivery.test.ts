@@ -57,6 +57,7 @@ describe('status', () => {
     const failed = await t.waitForDestination(id, (d) => d.status === 'failed', 30_000);
     expect(failed.counters.dropped).toBe('7');
     expect(failed.counters.delivered).toBe('0');
+    expect(failed.backlog).toEqual({ events: '0' }); // no retry window once it has passed
     expect(failed.statusReason).toMatch(/^retries exhausted: .*7 buffered events dropped\. Last error: webhook answered HTTP 500/);
     expect(await t.workflowStatus(id)).toMatchObject({ status: 'failed', dropped: 7, backlogEvents: 0 });
 

@@ -2,7 +2,7 @@
 // its id or by tenant, provider and status; a summary; the current status in its details;
 // the failing attempt's error in its history; and no secrets or event payloads anywhere.
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeClients, eventually, historyText, temporalClient } from '../support/clients.js';
+import { closeClients, eventually, historyText, rest, temporalClient } from '../support/clients.js';
 import { newTenant } from '../support/tenant.js';
 import { providerAttribute, statusAttribute, tenantAttribute } from '../../workflows/search-attributes.js';
 
@@ -42,6 +42,13 @@ describe('Temporal UI', () => {
     expect(history).toContain('deliver up to 1 events from seq');
     expect(history).not.toContain(secret);
     expect(history).not.toContain('ui.secret-payload-marker');
+
+    // Deleted, the closed workflow says so: it is not listed as degraded any more.
+    expect((await rest(t.key, 'DELETE', `/v1/audit/siem/${id}`)).status).toBe(200);
+    await handle.result();
+    const closed = await handle.describe();
+    expect(closed.status.name).toBe('COMPLETED');
+    expect(closed.typedSearchAttributes.get(statusAttribute)).toBe('deleted');
     await t.close();
   });
 });

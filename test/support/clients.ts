@@ -43,7 +43,8 @@ export async function connectJson(key: string | undefined, service: string, meth
 
 let mongo: MongoClient | undefined;
 export async function database() {
-  mongo ??= await new MongoClient(stack.mongodbUri).connect();
+  // Small, like the service's own pools: FerretDB wedges once 100 updates are in flight (store-load.test.ts).
+  mongo ??= await new MongoClient(stack.mongodbUri, { maxPoolSize: 4 }).connect();
   return mongo.db(stack.database);
 }
 
