@@ -29,6 +29,8 @@ export interface Config {
   outboundCaFile?: string;
   outboundTimeoutMs: number;
   delivery: DeliveryConfig;
+  /** How long a console sign-in lasts. */
+  consoleSessionTtlMs: number;
   /** Per-tenant limits: publishing in events per second, management in calls per second. */
   limits: { publish: { rate: number; burst: number }; manage: { rate: number; burst: number } };
   /** Where `npm start` keeps the local stack's data (FerretDB, Temporal, the local key). */
@@ -97,6 +99,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowPrivateNetworks: (env.AUDITSTREAM_ALLOW_PRIVATE_NETWORKS ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean),
     outboundCaFile: env.AUDITSTREAM_OUTBOUND_CA_FILE || undefined,
     outboundTimeoutMs: duration(env, 'AUDITSTREAM_OUTBOUND_TIMEOUT', 20_000),
+    consoleSessionTtlMs: duration(env, 'AUDITSTREAM_CONSOLE_SESSION_TTL', 8 * 3600_000),
     limits: {
       publish: { rate: integer(env, 'AUDITSTREAM_PUBLISH_RATE', 10_000), burst: publishBurst },
       manage: { rate: integer(env, 'AUDITSTREAM_MANAGE_RATE', 10), burst: integer(env, 'AUDITSTREAM_MANAGE_BURST', 50) },

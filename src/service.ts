@@ -18,6 +18,7 @@ import { loadCipher } from './store/crypto.js';
 import { DestinationStore } from './store/destinations.js';
 import { EventStore } from './store/events.js';
 import { connectStore, ensureIndexes, type Store } from './store/mongo.js';
+import { SessionStore } from './store/sessions.js';
 import { TenantStore } from './store/tenants.js';
 import { DestinationWorkflows } from './temporal/destinations.js';
 import { startWorker, type RunningWorker } from './temporal/worker.js';
@@ -95,6 +96,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
     const server = await startApiServer(
       {
         keys,
+        sessions: new SessionStore(store.collections, config.consoleSessionTtlMs),
         admission: new Admission(config.limits),
         destinations: new DestinationsApi(destinations, tenants, workflows, {
           allowInsecureEndpoints: config.allowInsecureEndpoints,

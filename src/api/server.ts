@@ -16,6 +16,8 @@ import { EventService } from '../gen/auditstream/v1/events_pb.js';
 import { errorMessage, log } from '../log.js';
 import { registry } from '../metrics.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
+import type { SessionStore } from '../store/sessions.js';
+import { consoleHandler } from '../console/server.js';
 import { authInterceptor, callerKey } from './auth.js';
 import { describeProviders, type DestinationsApi } from './destinations.js';
 import type { EventsApi } from './events.js';
@@ -25,6 +27,7 @@ import { matchRest, procedurePath, restBody } from './rest.js';
 
 export interface ApiDependencies {
   keys: ApiKeyStore;
+  sessions: SessionStore;
   admission: Admission;
   destinations: DestinationsApi;
   events: EventsApi;
@@ -105,13 +108,14 @@ const isJson = (req: http.IncomingMessage) => /^application\/json\s*(;|$)/i.test
 
 export async function startApiServer(deps: ApiDependencies, host: string, httpPort: number, grpcPort: number): Promise<ApiServer> {
   const router = createConnectRouter({
-    interceptors: [authInterceptor(deps.keys, deps.admission)],
+    interceptors: [authInterceptor(deps.keys, deps.sessions, deps.admission)],
     jsonOptions: jsonWriteOptions,
     readMaxBytes: maxMessageBytes,
     acceptCompression: [compressionGzip, compressionBrotli],
   });
   routes(deps)(router);
   const procedures = new Map<string, UniversalHandler>(router.handlers.map((handler) => [handler.requestPath, handler]));
+  const serveConsole = consoleHandler({ keys: deps.keys, sessions: deps.sessions });
 
   /** Answers an RPC; `json`: a body already read (unary Connect JSON, or a REST call's request). */
   async function serveRpc(handler: UniversalHandler, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse, json?: JsonValue) {
@@ -168,7 +172,7 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
           () => sendJson(res, 200, { status: 'ready' }),
           (error) => sendJson(res, 503, { status: 'unavailable', reason: errorMessage(error) }),
         );
-      } else if (!(await serveRest(req, res, path))) {
+      } else if (!(await serveConsole(req, res, path)) && !(await serveRest(req, res, path))) {
         sendJson(res, 404, { code: 'not_found', message: `no such path ${path}` });
       }
     } catch (error) {

@@ -48,8 +48,12 @@ export class ApiKeyStore {
   }
 
   /** Who presents this key, or null when it is unknown or revoked. */
-  async callerOf(key: string): Promise<Caller | null> {
-    const hash = hashKey(key);
+  callerOf(key: string): Promise<Caller | null> {
+    return this.callerOfHash(hashKey(key));
+  }
+
+  /** The same, for a key known by its hash (a console session's). */
+  async callerOfHash(hash: string): Promise<Caller | null> {
     const doc = await this.lookup(hash);
     if (!doc || doc.revokedAt) return null;
     // The lookup is by hash; comparing again in constant time keeps timing independent of the stored value.

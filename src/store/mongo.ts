@@ -105,6 +105,20 @@ export interface ApiKeyDoc {
   revokedAt?: Date;
 }
 
+/**
+ * A console sign-in. Only hashes are stored: of the session token (the HttpOnly cookie) as
+ * `_id`, of its CSRF token, and of the API key it was opened with — checked again on every
+ * call, so revoking the key ends its sessions.
+ */
+export interface SessionDoc {
+  _id: string;
+  tenantId: string;
+  keyHash: string;
+  csrfHash: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
 export interface RejectionDoc {
   _id: string;
   tenantId: string;
@@ -122,6 +136,7 @@ export interface Collections {
   outbox: Collection<OutboxDoc>;
   apiKeys: Collection<ApiKeyDoc>;
   rejections: Collection<RejectionDoc>;
+  sessions: Collection<SessionDoc>;
 }
 
 export interface Store {
@@ -188,6 +203,7 @@ export async function connectStore(uri: string, database: string, poolSize = 16)
     outbox: db.collection('dispatch_outbox'),
     apiKeys: db.collection('api_keys'),
     rejections: db.collection('rejections'),
+    sessions: db.collection('console_sessions'),
   };
   return { client, db, collections, close: () => client.close() };
 }
