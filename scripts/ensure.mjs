@@ -1,10 +1,10 @@
 // Brings a checkout up to date before `npm start`, `npm test` (with --test) or `npm run bench`:
 // npm packages (from package-lock.json), the local stack's binaries (and for the tests the
-// real vendor servers), and the code generated from proto/. Each step is skipped when its
-// inputs have not changed.
+// real vendor servers and a browser), the code generated from proto/, and the console built
+// from web/console/ into .build/console/. Each step is skipped when its inputs have not changed.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -53,4 +53,32 @@ if (!upToDate(protoStamp, protoHash)) {
   console.log('ensure: generating code from proto/ (buf generate)');
   run(join(root, 'node_modules', '.bin', 'buf'), ['generate']);
   writeFileSync(protoStamp, protoHash);
+}
+
+const consoleSources = join(root, 'web', 'console');
+const consoleDir = join(root, '.build', 'console');
+const consoleHash = hashOf(['web/console', 'src/gen', 'package-lock.json']);
+const consoleStamp = join(consoleDir, '.stamp');
+if (!upToDate(consoleStamp, consoleHash)) {
+  console.log('ensure: building the console (esbuild, web/console -> .build/console)');
+  const { build } = await import('esbuild');
+  rmSync(consoleDir, { recursive: true, force: true });
+  mkdirSync(consoleDir, { recursive: true });
+  try {
+    await build({
+      entryPoints: [join(consoleSources, 'app.ts')],
+      bundle: true,
+      format: 'esm',
+      target: 'es2022',
+      minify: true,
+      legalComments: 'none',
+      logLevel: 'warning',
+      outfile: join(consoleDir, 'app.js'),
+    });
+  } catch (error) {
+    console.error(`ensure: building the console failed (${error.message.split('\n')[0]})`);
+    process.exit(1);
+  }
+  for (const file of ['index.html', 'app.css']) copyFileSync(join(consoleSources, file), join(consoleDir, file));
+  writeFileSync(consoleStamp, consoleHash);
 }

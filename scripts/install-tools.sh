@@ -73,6 +73,22 @@ with zipfile.ZipFile(sys.argv[1]) as archive:
   rm -f "$zip"
 fi
 
+# The console's browser tests drive Debian's Chromium (playwright-core never downloads one).
+# Installed with apt when missing and this user can; otherwise the browser tests say why they
+# cannot run — and with CI=true they fail rather than skip.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "install-tools: installing Debian's chromium for the console's browser tests (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+      || fail "apt-get could not install chromium (see its message above)"
+  elif [ "${CI:-}" = true ]; then
+    fail "chromium is missing and cannot be installed here (not root): install Debian's chromium package"
+  else
+    echo "install-tools: chromium is missing and cannot be installed as $(id -un); the console's browser tests will not run"
+  fi
+fi
+
 otelcol_sources="$root/tools/otelcol"
 otelcol_hash=$(cat "$otelcol_sources/go.mod" "$otelcol_sources/go.sum" "$otelcol_sources/main.go" | sha256sum | cut -c1-16)
 if [ "$(cat "$tools/bin/.otelcol-hec" 2>/dev/null)" != "$otelcol_hash" ]; then

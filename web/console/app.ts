@@ -1,0 +1,470 @@
+// The console's one page, Settings > Audit > SIEM: a browser client of the service's own API
+// over Connect JSON (same origin), signed in with an HttpOnly session cookie; the CSRF token
+// lives in memory only, and no API key is ever stored by the page.
+import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-web';
+import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { DestinationService, type Destination, type ProviderField, type ProviderInfo } from '../../src/gen/auditstream/v1/destinations_pb.js';
+import { fieldOfError, plural, timeAgo, timeLeft } from './format.js';
+
+interface Session {
+  tenant: string;
+  csrfToken: string;
+}
+
+let session: Session | undefined;
+let providers: ProviderInfo[] = [];
+let poll: number | undefined;
+
+const withCsrf: Interceptor = (next) => (request) => {
+  if (session) request.header.set('x-csrf-token', session.csrfToken);
+  return next(request);
+};
+const api = createClient(
+  DestinationService,
+  createConnectTransport({ baseUrl: location.origin, interceptors: [withCsrf], fetch: (input, init) => fetch(input, { ...init, credentials: 'same-origin' }) }),
+);
+
+// ---- DOM helpers ----
+
+type Child = Node | string | false | undefined;
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string | boolean | undefined> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    element.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children) if (child !== undefined && child !== false) element.append(child);
+  return element;
+}
+const $ = <T extends HTMLElement>(selector: string, root: ParentNode = document) => root.querySelector<T>(selector)!;
+const announce = (text: string) => {
+  const announcer = $('#announcer');
+  announcer.textContent = '';
+  setTimeout(() => (announcer.textContent = text), 50);
+};
+const date = (value: Timestamp | undefined) => (value ? timestampDate(value) : undefined);
+const camel = (apiName: string) => apiName.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+const message = (error: unknown) => (error instanceof ConnectError ? error.rawMessage : error instanceof Error ? error.message : String(error));
+
+/** Any call can find the session over: back to the sign-in page, saying so. */
+async function call<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ConnectError && error.code === Code.Unauthenticated) {
+      signedOut('Your session has ended. Sign in again.');
+    }
+    throw error;
+  }
+}
+
+// ---- sign-in ----
+
+async function sessionRequest(method: 'GET' | 'POST' | 'DELETE', body?: unknown): Promise<Response> {
+  return fetch('/console/api/session', {
+    method,
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', ...(session ? { 'x-csrf-token': session.csrfToken } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+function signedOut(notice?: string): void {
+  session = undefined;
+  window.clearInterval(poll);
+  const error = h('p', { class: 'error', id: 'signin-error', role: 'alert' }, notice ?? '');
+  const key = h('input', { id: 'api-key', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'api-key-about signin-error' });
+  const form = h(
+    'form',
+    { class: 'signin', novalidate: true },
+    h('div', { class: 'field' }, h('label', { for: 'api-key' }, 'API key'), key, h('p', { class: 'about', id: 'api-key-about' }, 'A key with the manage scope. It is exchanged for a session and not kept by this page.'), error),
+    h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const answer = await sessionRequest('POST', { apiKey: key.value });
+    key.value = '';
+    const body = await answer.json();
+    if (!answer.ok) {
+      error.textContent = body.message;
+      key.setAttribute('aria-invalid', 'true');
+      key.focus();
+      return;
+    }
+    session = { tenant: body.tenant, csrfToken: body.csrfToken };
+    await showConsole();
+  });
+  $('#app').replaceChildren(h('main', { id: 'main', tabindex: '-1' }, h('h1', {}, 'Sign in to the auditstream console'), form));
+  key.focus();
+}
+
+// ---- the shell: top bar, sidebar Settings > Audit > SIEM ----
+
+async function showConsole(): Promise<void> {
+  providers = (await call(() => api.listProviders({}))).providers;
+  const signOut = h('button', { type: 'button' }, 'Sign out');
+  signOut.addEventListener('click', async () => {
+    await sessionRequest('DELETE');
+    signedOut('You are signed out.');
+  });
+  const sidebar = h(
+    'nav',
+    { class: 'sidebar', 'aria-label': 'Console' },
+    h('ul', {}, h('li', {}, h('span', { class: 'section' }, 'Settings'), h('ul', {}, h('li', {}, h('span', { class: 'section' }, 'Audit'), h('ul', {}, h('li', {}, h('a', { href: '#siem', 'aria-current': 'page' }, 'SIEM'))))))),
+  );
+  $('#app').replaceChildren(
+    h('header', { class: 'topbar' }, h('span', { class: 'brand' }, 'auditstream'), h('div', { class: 'who' }, h('span', {}, `Tenant: ${session!.tenant}`), signOut)),
+    h('div', { class: 'layout' }, sidebar, h('main', { id: 'main', tabindex: '-1' })),
+  );
+  await showList();
+}
+
+const present = (children: Child[]) => children.filter((child): child is Node | string => child !== undefined && child !== false);
+
+function page(title: string, ...content: Child[]): HTMLElement {
+  const main = $('#main');
+  main.replaceChildren(h('p', { class: 'breadcrumb' }, 'Settings › Audit › SIEM'), h('h1', {}, title), ...present(content));
+  return main;
+}
+
+// ---- the list, refreshed every few seconds ----
+
+async function showList(notice?: string): Promise<void> {
+  const add = h('button', { type: 'button', class: 'primary', id: 'add-destination' }, 'Add destination');
+  add.addEventListener('click', () => showForm());
+  const main = page(
+    'SIEM destinations',
+    h('p', {}, 'Every audit event is forwarded in real time to each enabled destination. Undelivered events are retried for up to 24 hours.'),
+    h('div', { class: 'toolbar' }, add, h('p', { class: 'result', id: 'list-notice', role: 'status' }, notice ?? '')),
+    h('ul', { class: 'destinations', id: 'destinations', 'aria-label': 'Destinations' }),
+  );
+  await refresh();
+  window.clearInterval(poll);
+  poll = window.setInterval(() => void refresh().catch(() => undefined), 3_000);
+  if (notice) main.focus();
+}
+
+async function refresh(): Promise<void> {
+  const list = document.getElementById('destinations');
+  if (!list) return;
+  const { destinations } = await call(() => api.listDestinations({}));
+  const seen = new Set<string>();
+  for (const destination of destinations) {
+    seen.add(destination.id);
+    let card = list.querySelector<HTMLElement>(`[data-id="${CSS.escape(destination.id)}"]`);
+    if (!card) {
+      card = newCard(destination);
+      list.append(card);
+    }
+    updateCard(card, destination);
+  }
+  for (const card of list.querySelectorAll<HTMLElement>('[data-id]')) if (!seen.has(card.dataset.id!)) card.remove();
+  const empty = document.getElementById('empty');
+  if (destinations.length === 0 && !empty) list.after(h('p', { class: 'empty', id: 'empty' }, 'No destinations yet. Add one to start streaming.'));
+  if (destinations.length > 0) empty?.remove();
+}
+
+const titleOf = (provider: string) => providers.find((p) => p.name === provider)?.title ?? provider;
+
+/** A card is built once and updated in place, so a refresh never moves the keyboard focus. */
+function newCard(destination: Destination): HTMLElement {
+  const id = destination.id;
+  const enabled = h('input', { type: 'checkbox', role: 'switch', class: 'enabled' });
+  enabled.addEventListener('change', async () => {
+    enabled.disabled = true;
+    try {
+      const { destination: updated } = await call(() => api.updateDestination({ id, enabled: enabled.checked }));
+      updateCard(card, updated!);
+      announce(`${updated!.name} ${updated!.enabled ? 'enabled' : 'disabled'}.`);
+    } catch (error) {
+      $('.result', card).textContent = message(error);
+    } finally {
+      enabled.disabled = false;
+    }
+  });
+  const test = h('button', { type: 'button', class: 'test' }, 'Test connection');
+  test.addEventListener('click', async () => {
+    const result = $('.result', card);
+    test.disabled = true;
+    result.textContent = 'Sending a test event…';
+    try {
+      const answer = await call(() => api.testDestination({ target: { case: 'id', value: id } }));
+      result.className = `result ${answer.ok ? 'ok' : 'bad'}`;
+      result.textContent = answer.ok ? `Test event accepted: ${answer.message}` : `Test failed (${answer.outcome}): ${answer.message}`;
+    } catch (error) {
+      result.className = 'result bad';
+      result.textContent = message(error);
+    } finally {
+      test.disabled = false;
+    }
+  });
+  const edit = h('button', { type: 'button', class: 'edit' }, 'Edit');
+  edit.addEventListener('click', () => showForm(currentOf(card)));
+  const remove = h('button', { type: 'button', class: 'danger delete' }, 'Delete');
+  remove.addEventListener('click', () => confirmDelete(currentOf(card)));
+  const card = h(
+    'li',
+    { class: 'card', 'data-id': id },
+    h('div', { class: 'card-head' }, h('h2', { class: 'name' }), h('span', { class: 'provider' })),
+    h('p', { class: 'endpoint' }),
+    h('p', { class: 'status' }, h('span', { class: 'badge' }), h('span', { class: 'reason' })),
+    h('p', { class: 'note', hidden: true }, 'Retries are exhausted and buffered events were dropped. Fix the destination, then edit and save it: saving re-enables streaming.'),
+    h('dl', { class: 'facts' }),
+    h('div', { class: 'actions' }, h('label', { class: 'switch' }, enabled, 'Enabled'), test, edit, remove),
+    h('p', { class: 'result', role: 'status' }),
+  );
+  return card;
+}
+
+const current = new WeakMap<HTMLElement, Destination>();
+const currentOf = (card: HTMLElement) => current.get(card)!;
+
+function updateCard(card: HTMLElement, d: Destination): void {
+  current.set(card, d);
+  const now = new Date();
+  $('.name', card).textContent = d.name;
+  $('.provider', card).textContent = titleOf(d.provider);
+  $('.endpoint', card).textContent = d.endpoint;
+  const shown = d.enabled ? d.status : 'disabled';
+  const badge = $('.badge', card);
+  badge.className = `badge ${shown}`;
+  badge.textContent = shown[0].toUpperCase() + shown.slice(1);
+  $('.reason', card).textContent = d.statusReason;
+  $('.note', card).hidden = d.status !== 'failed';
+  ($('.enabled', card) as HTMLInputElement).checked = d.enabled;
+  for (const button of card.querySelectorAll('button')) button.setAttribute('aria-label', `${button.textContent} ${d.name}`);
+  $('.enabled', card).setAttribute('aria-label', `Enabled: ${d.name}`);
+  const windowEnds = date(d.backlog?.windowEndsAt);
+  const backlog = d.backlog?.events ?? 0n;
+  const facts: [string, Child][] = [
+    ['Backlog', plural(backlog, 'event')],
+    ...(d.status === 'degraded' && windowEnds && backlog > 0n ? ([['Retry window', h('span', { class: 'deadline' }, `dropped in ${timeLeft(windowEnds, now)}`)]] as [string, Child][]) : []),
+    ['Delivered', String(d.counters?.delivered ?? 0n)],
+    ['Dropped', String(d.counters?.dropped ?? 0n)],
+    ['Rejected', String(d.counters?.rejected ?? 0n)],
+    ['Last delivery', d.lastDeliveredAt ? timeAgo(date(d.lastDeliveredAt)!, now) : 'none yet'],
+  ];
+  $('.facts', card).replaceChildren(...facts.map(([term, value]) => h('div', {}, h('dt', {}, term), h('dd', {}, value))));
+}
+
+// ---- delete, with confirmation and the flush's result ----
+
+function confirmDelete(d: Destination): void {
+  const confirm = h('button', { type: 'button', class: 'danger' }, 'Delete');
+  const cancel = h('button', { type: 'button' }, 'Cancel');
+  const dialog = h(
+    'dialog',
+    { 'aria-labelledby': 'delete-title', 'aria-describedby': 'delete-about' },
+    h('h2', { id: 'delete-title' }, `Delete ${d.name}?`),
+    h('p', { id: 'delete-about' }, 'New events stop at once. Events still buffered are delivered first, within a deadline; those that cannot be are dropped and counted.'),
+    h('p', { class: 'result', role: 'status' }),
+    h('div', { class: 'actions' }, confirm, cancel),
+  );
+  document.body.append(dialog);
+  const close = () => {
+    dialog.close();
+    dialog.remove();
+  };
+  cancel.addEventListener('click', close);
+  dialog.addEventListener('cancel', () => dialog.remove());
+  confirm.addEventListener('click', async () => {
+    confirm.disabled = cancel.disabled = true;
+    $('.result', dialog).textContent = 'Flushing buffered events…';
+    try {
+      const result = await call(() => api.deleteDestination({ id: d.id }));
+      close();
+      const notice = `Deleted ${d.name}: ${plural(result.flushed, 'buffered event')} flushed, ${result.dropped} dropped.`;
+      announce(notice);
+      await showList(notice);
+    } catch (error) {
+      $('.result', dialog).textContent = message(error);
+      confirm.disabled = cancel.disabled = false;
+    }
+  });
+  dialog.showModal();
+  cancel.focus();
+}
+
+// ---- add and edit ----
+
+interface FormField {
+  /** As in the API: `endpoint`, `secret`, `settings.log_group`. */
+  name: string;
+  input: HTMLInputElement | HTMLSelectElement;
+  error: HTMLElement;
+}
+
+function field(name: string, label: string, input: HTMLInputElement | HTMLSelectElement, about?: string): { element: HTMLElement; field: FormField } {
+  const id = `f-${name.replace(/\W/g, '-')}`;
+  input.id = id;
+  const error = h('p', { class: 'error', id: `${id}-error` });
+  const aboutId = about ? `${id}-about` : undefined;
+  input.setAttribute('aria-describedby', [aboutId, `${id}-error`].filter(Boolean).join(' '));
+  const element =
+    input instanceof HTMLInputElement && input.type === 'checkbox'
+      ? h('div', { class: 'field' }, h('label', { class: 'switch', for: id }, input, label), about && h('p', { class: 'about', id: aboutId }, about), error)
+      : h('div', { class: 'field' }, h('label', { for: id }, label), about && h('p', { class: 'about', id: aboutId }, about), input, error);
+  return { element, field: { name, input, error } };
+}
+
+function showForm(existing?: Destination): void {
+  window.clearInterval(poll);
+  const editing = existing !== undefined;
+  const providerSelect = h('select', {}, ...providers.map((p) => h('option', { value: p.name, selected: p.name === existing?.provider }, p.title)));
+  const body = h('div', { id: 'provider-fields' });
+  const formError = h('p', { class: 'form-error', role: 'alert' });
+  const testResult = h('p', { class: 'result', role: 'status' });
+  const enabled = h('input', { type: 'checkbox', role: 'switch', checked: existing ? existing.enabled : true });
+  const enabledField = field('enabled', 'Enabled', enabled, 'Events stream to the destination only while it is enabled.');
+  const save = h('button', { type: 'submit', class: 'primary' }, 'Save');
+  const test = h('button', { type: 'button' }, 'Test connection');
+  const cancel = h('button', { type: 'button' }, 'Cancel');
+  const form = h(
+    'form',
+    { class: 'panel', novalidate: true, 'aria-label': editing ? `Edit ${existing.name}` : 'Add destination' },
+    editing ? h('p', {}, `Provider: ${titleOf(existing.provider)}`) : field('provider', 'Provider', providerSelect).element,
+    body,
+    enabledField.element,
+    existing?.status === 'failed' && h('p', { class: 'note' }, 'This destination failed: its retries ran out and buffered events were dropped. Saving it re-enables streaming.'),
+    formError,
+    h('div', { class: 'actions' }, save, test, cancel),
+    testResult,
+  );
+  let fields: FormField[] = [];
+
+  function renderProvider(): void {
+    const provider = providers.find((p) => p.name === (existing?.provider ?? providerSelect.value))!;
+    const name = field('name', 'Name', h('input', { type: 'text', value: existing?.name ?? '', autocomplete: 'off' }), 'Shown in this list; defaults to the provider and host.');
+    const endpoint = field('endpoint', 'Endpoint URL', h('input', { type: 'url', value: existing?.endpoint ?? '', placeholder: provider.endpointExample, autocomplete: 'off', required: true }), `For example ${provider.endpointExample}`);
+    const hints = existing?.credentials as unknown as Record<string, string> | undefined;
+    const credentials = provider.credentials.map((credential) => {
+      const hint = hints?.[camel(credential.name)];
+      const input = h('input', {
+        type: 'password',
+        autocomplete: 'new-password',
+        spellcheck: 'false',
+        placeholder: editing ? `Unchanged (${hint || 'set'}); type to replace` : '',
+      });
+      return field(credential.name, label(credential), input, credential.about + (editing ? ' Write-only: leave empty to keep it.' : ''));
+    });
+    const settings = provider.settings.map((setting) => {
+      const current = (existing?.settings as unknown as Record<string, string | boolean> | undefined)?.[camel(setting.name)];
+      const input =
+        setting.kind === 'flag'
+          ? h('input', { type: 'checkbox', checked: current === true })
+          : h('input', { type: 'text', value: typeof current === 'string' ? current : '', autocomplete: 'off', required: setting.required });
+      return field(`settings.${setting.name}`, label(setting), input, setting.about);
+    });
+    body.replaceChildren(
+      ...present([
+      h('section', { class: 'setup', 'aria-labelledby': 'setup-title' }, h('h2', { id: 'setup-title' }, `Set up ${provider.title}`), h('ol', {}, ...provider.setup.map((step) => h('li', {}, step)))),
+      name.element,
+      endpoint.element,
+      h('fieldset', {}, h('legend', {}, 'Credentials'), ...credentials.map((c) => c.element)),
+      settings.length > 0 && h('fieldset', {}, h('legend', {}, 'Settings'), ...settings.map((s) => s.element)),
+      ]),
+    );
+    fields = [name.field, endpoint.field, ...credentials.map((c) => c.field), ...settings.map((s) => s.field), enabledField.field];
+  }
+
+  /** The request's fields as the API names them (credentials left empty are left out). */
+  function values() {
+    const provider = existing?.provider ?? providerSelect.value;
+    const request: Record<string, unknown> = { provider, enabled: enabled.checked };
+    const settings: Record<string, unknown> = {};
+    for (const { name, input } of fields) {
+      if (name === 'enabled') continue;
+      const value = input instanceof HTMLInputElement && input.type === 'checkbox' ? input.checked : input.value.trim();
+      if (name.startsWith('settings.')) settings[camel(name.slice('settings.'.length))] = value;
+      else if (value !== '') request[camel(name)] = value;
+    }
+    request.settings = settings;
+    return request;
+  }
+
+  function showError(error: unknown): void {
+    const text = message(error);
+    for (const f of fields) {
+      f.error.textContent = '';
+      f.input.removeAttribute('aria-invalid');
+    }
+    formError.textContent = '';
+    const target = fields.find((f) => f.name === fieldOfError(text, fields.map((candidate) => candidate.name)));
+    if (target) {
+      target.error.textContent = text;
+      target.input.setAttribute('aria-invalid', 'true');
+      target.input.focus();
+    } else {
+      formError.textContent = text;
+    }
+  }
+
+  providerSelect.addEventListener('change', renderProvider);
+  cancel.addEventListener('click', () => void showList());
+  test.addEventListener('click', async () => {
+    test.disabled = true;
+    testResult.className = 'result';
+    testResult.textContent = 'Sending a test event…';
+    try {
+      const draft = values();
+      if (editing) {
+        // A saved destination is tested as saved; to test changes, save them first.
+        const answer = await call(() => api.testDestination({ target: { case: 'id', value: existing.id } }));
+        showTest(answer.ok, answer.outcome, answer.message);
+      } else {
+        const answer = await call(() => api.testDestination({ target: { case: 'draft', value: draft } }));
+        showTest(answer.ok, answer.outcome, answer.message);
+      }
+    } catch (error) {
+      testResult.textContent = '';
+      showError(error);
+    } finally {
+      test.disabled = false;
+    }
+  });
+  function showTest(ok: boolean, outcome: string, text: string): void {
+    testResult.className = `result ${ok ? 'ok' : 'bad'}`;
+    testResult.textContent = ok ? `Test event accepted: ${text}` : `Test failed (${outcome}): ${text}`;
+  }
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    try {
+      const request = values();
+      if (editing) {
+        const { provider: _provider, ...changes } = request;
+        const { destination } = await call(() => api.updateDestination({ id: existing.id, ...changes }));
+        await showList(`Saved ${destination!.name}.`);
+      } else {
+        const { destination } = await call(() => api.createDestination(request));
+        await showList(`Added ${destination!.name}: ${destination!.enabled ? 'events stream to it now' : 'it is disabled'}.`);
+      }
+    } catch (error) {
+      showError(error);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  page(editing ? `Edit ${existing.name}` : 'Add destination', form);
+  renderProvider();
+  (editing ? fields[0].input : providerSelect).focus();
+}
+
+function label(f: ProviderField): string {
+  const words = f.name.replace(/_/g, ' ');
+  return words[0].toUpperCase() + words.slice(1) + (f.required ? '' : ' (optional)');
+}
+
+// ---- start ----
+
+async function start(): Promise<void> {
+  const answer = await sessionRequest('GET');
+  if (!answer.ok) return signedOut();
+  const body = await answer.json();
+  session = { tenant: body.tenant, csrfToken: body.csrfToken };
+  await showConsole();
+}
+
+void start();
