@@ -16,6 +16,12 @@ export const eventsIngested = new Counter({
   registers: [registry],
 });
 
+export const ingestFlushes = new Counter({
+  name: 'auditstream_ingest_flushes_total',
+  help: 'Group commits of accepted events (events per flush = ingested / flushes: how well concurrent publishes are grouped).',
+  registers: [registry],
+});
+
 const outcomeCounter = (what: keyof DeliveryCounters, help: string) =>
   new Counter({ name: `auditstream_events_${what}_total`, help, labelNames: ['provider'] as const, registers: [registry] });
 

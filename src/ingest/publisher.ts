@@ -4,8 +4,10 @@
 // as load rises. A publish resolves once its events are durable in MongoDB.
 import { log, errorMessage } from '../log.js';
 import type { AuditEvent } from '../model.js';
-import { batchId, eventKey, type EventStore } from '../store/events.js';
-import type { EventDoc, OutboxDoc } from '../store/mongo.js';
+import { ingestFlushes } from '../metrics.js';
+import type { AuditLog } from '../store/audit-log.js';
+import { batchId, type EventStore } from '../store/events.js';
+import type { OutboxDoc } from '../store/mongo.js';
 import type { TenantStore } from '../store/tenants.js';
 
 export interface PublishResult {
@@ -15,6 +17,8 @@ export interface PublishResult {
 
 interface Waiter {
   events: AuditEvent[];
+  /** Destinations these events are not sent to (a destination's own status events). */
+  exclude: string[];
   resolve: (results: PublishResult[]) => void;
   reject: (error: unknown) => void;
   /** Set once the waiter has its answer (possibly a timeout before its flush ended). */
@@ -43,16 +47,17 @@ export class Publisher {
   constructor(
     private readonly tenants: TenantStore,
     private readonly events: EventStore,
+    private readonly auditLog: AuditLog,
     private readonly announcer: Announcer,
     /** A publish not durable within this answers PublishTimeout (the caller retries). */
     private readonly timeoutMs = 4_500,
     private readonly maxEventsPerFlush = 5_000,
   ) {}
 
-  publish(tenantId: string, events: AuditEvent[]): Promise<PublishResult[]> {
+  publish(tenantId: string, events: AuditEvent[], options: { exclude?: string[] } = {}): Promise<PublishResult[]> {
     return new Promise((resolve, reject) => {
       const queue = this.queues.get(tenantId) ?? [];
-      const waiter: Waiter = { events, resolve, reject, answered: false, flushing: false };
+      const waiter: Waiter = { events, exclude: [...(options.exclude ?? [])].sort(), resolve, reject, answered: false, flushing: false };
       const timer = setTimeout(() => {
         if (waiter.answered) return;
         waiter.answered = true;
@@ -85,14 +90,19 @@ export class Publisher {
     while (queue.length > 0) {
       const waiters: Waiter[] = [];
       let size = 0;
-      while (queue.length > 0 && (waiters.length === 0 || size + queue[0].events.length <= this.maxEventsPerFlush)) {
+      // One flush, one list of destinations: publishes excluding different destinations go in flushes of their own.
+      const exclusion = queue[0].exclude.join('\n');
+      while (
+        queue.length > 0 &&
+        (waiters.length === 0 || (size + queue[0].events.length <= this.maxEventsPerFlush && queue[0].exclude.join('\n') === exclusion))
+      ) {
         const waiter = queue.shift()!;
         waiter.flushing = true;
         waiters.push(waiter);
         size += waiter.events.length;
       }
       try {
-        const results = await this.flush(tenantId, waiters.flatMap((waiter) => waiter.events));
+        const results = await this.flush(tenantId, waiters.flatMap((waiter) => waiter.events), waiters[0].exclude);
         let offset = 0;
         for (const waiter of waiters) {
           waiter.resolve(results.slice(offset, offset + waiter.events.length));
@@ -107,7 +117,7 @@ export class Publisher {
     this.flushing.delete(tenantId);
   }
 
-  private async flush(tenantId: string, events: AuditEvent[]): Promise<PublishResult[]> {
+  private async flush(tenantId: string, events: AuditEvent[], exclude: string[]): Promise<PublishResult[]> {
     // The first occurrence of an id within the flush wins; later ones are duplicates.
     const unique: AuditEvent[] = [];
     const seen = new Set<string>();
@@ -121,6 +131,7 @@ export class Publisher {
     });
 
     const allocation = await this.tenants.allocate(tenantId, unique.length);
+    ingestFlushes.inc();
     const id = batchId(tenantId, allocation.firstSeq);
     const entry: OutboxDoc = {
       _id: id,
@@ -128,14 +139,16 @@ export class Publisher {
       firstSeq: allocation.firstSeq,
       lastSeq: allocation.lastSeq,
       count: unique.length,
-      destinations: allocation.destinations,
+      destinations: allocation.destinations.filter((destination) => !exclude.includes(destination)),
       createdAt: new Date(),
     };
     // Write order is what makes a crash at any point safe without any read:
     // 1. the outbox entry (a crash right after leaves an entry without batch: the sweeper drops it);
     // 2. the batch (from here on, the sweeper delivers it);
-    // 3. the audit log, whose duplicate ids are events an earlier publish already put in a
-    //    batch (that batch was written before its audit-log entries), so they leave this one.
+    // 3. the audit log (a crash right after leaves these events there unregistered: a retry of
+    //    the publish stores them once more rather than losing them);
+    // 4. the registry of ids, whose duplicates are events an earlier publish already put in the
+    //    audit log and a batch (both written before its registration): they leave this flush.
     // With no destination enabled the events go to the audit log only.
     const buffered = entry.destinations.length > 0;
     const seqs = unique.map((_, index) => allocation.firstSeq + index);
@@ -143,16 +156,13 @@ export class Publisher {
       await this.events.insertOutbox(entry);
       await this.events.insertBatch({ ...entry, events: unique, seqs, pendingFor: [...entry.destinations] });
     }
-    const docs: EventDoc[] = unique.map((event, index) => ({
-      ...event,
-      _id: eventKey(tenantId, event.id),
-      tenantId,
-      seq: seqs[index],
-      batchId: id,
-    }));
-    const duplicates = await this.events.insertEvents(docs);
-    const duplicateIds = new Set([...duplicates].map((index) => unique[index].id));
-    for (const result of results) if (duplicateIds.has(result.id)) result.duplicate = true;
+    await this.auditLog.append(tenantId, unique, seqs);
+    const duplicates = await this.auditLog.register(tenantId, unique, seqs, unique[0]?.receivedAt ?? new Date());
+    if (duplicates.size > 0) {
+      const duplicateIds = new Set([...duplicates].map((index) => unique[index].id));
+      for (const result of results) if (duplicateIds.has(result.id)) result.duplicate = true;
+      await this.auditLog.remove(tenantId, [...duplicates].map((index) => ({ id: unique[index].id, seq: seqs[index] })));
+    }
     if (!buffered) return results;
     if (duplicates.size === unique.length) {
       await this.events.removeBatch(id);

@@ -1,11 +1,11 @@
-// The audit log (`events`), the delivery buffer (`batches`) and the dispatch outbox.
+// The delivery buffer (`batches`) and the dispatch outbox. The audit log is ./audit-log.ts.
 import { promisify } from 'node:util';
 import { gunzip, gzip, constants } from 'node:zlib';
-import { BSON, Binary, MongoBulkWriteError } from 'mongodb';
+import { BSON, Binary } from 'mongodb';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { AuditEvent } from '../model.js';
 import type { Interval } from '../../workflows/ranges.js';
-import type { BatchDoc, Collections, EventDoc, OutboxDoc } from './mongo.js';
+import type { BatchDoc, Collections, OutboxDoc } from './mongo.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -38,40 +38,15 @@ function overlapping(intervals: Interval[]) {
   return { $or: intervals.map(([lo, hi]) => ({ firstSeq: { $lte: hi }, lastSeq: { $gte: lo } })) };
 }
 
-const duplicateKey = 11000;
 
 export function batchId(tenantId: string, firstSeq: number): string {
   return `${tenantId}:${firstSeq}`;
-}
-
-export function eventKey(tenantId: string, eventId: string): string {
-  return `${tenantId}:${eventId}`;
 }
 
 export class EventStore {
   private readonly releases = new KeyedMutex();
 
   constructor(private readonly collections: Collections) {}
-
-  /**
-   * Inserts events into the audit log and returns the indexes of those whose id the
-   * tenant had already published (the stored copy wins).
-   */
-  async insertEvents(docs: EventDoc[]): Promise<Set<number>> {
-    const duplicates = new Set<number>();
-    if (docs.length === 0) return duplicates;
-    try {
-      await this.collections.events.insertMany(docs, { ordered: false });
-    } catch (error) {
-      if (!(error instanceof MongoBulkWriteError)) throw error;
-      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-      for (const writeError of writeErrors) {
-        if (writeError.code !== duplicateKey) throw error;
-        duplicates.add(writeError.index);
-      }
-    }
-    return duplicates;
-  }
 
   async batchExists(id: string): Promise<boolean> {
     return (await this.collections.batches.findOne({ _id: id }, { projection: { _id: 1 } })) !== null;

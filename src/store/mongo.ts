@@ -6,6 +6,7 @@ import type { AuditEvent, Backlog, DeliveryCounters, DestinationStatus } from '.
 import type { ProviderName } from '../providers/index.js';
 import type { ProviderSettings } from '../providers/provider.js';
 import type { PartialBatch } from '../../workflows/state.js';
+import type { AuditFilter } from './audit-log.js';
 import type { Sealed } from './crypto.js';
 
 /**
@@ -55,12 +56,15 @@ export interface TenantDoc {
   destinations: string[];
 }
 
-/** The audit log: one document per accepted event. `_id` is `<tenant>:<event id>`. */
-export interface EventDoc extends AuditEvent {
+/**
+ * The registry of event ids a tenant has published: `_id` is `<tenant>:<event id>`. The
+ * events themselves are in the audit log's partitions (./audit-log.ts).
+ */
+export interface EventIdDoc {
   _id: string;
   tenantId: string;
   seq: number;
-  batchId: string;
+  receivedAt: Date;
 }
 
 /** A batch whose announcement to its destinations' workflows is not yet confirmed. */
@@ -119,6 +123,55 @@ export interface SessionDoc {
   expiresAt: Date;
 }
 
+/** A tenant's audit-log settings: written by the API only. */
+export interface TenantSettingsDoc {
+  _id: string;
+  retentionDays: number;
+  legalHold: boolean;
+  updatedAt: Date;
+}
+
+/** The last retention run for a tenant: written by the retention job only. */
+export interface RetentionRunDoc {
+  _id: string;
+  at: Date;
+  cutoff: Date;
+  deleted: number;
+  held: boolean;
+}
+
+export type ExportState = 'pending' | 'running' | 'ready' | 'failed' | 'expired';
+
+/**
+ * An export job. The API creates it (pending) and never writes it again; its workflow moves
+ * it on. The file is in the collection `export_<id>`, one 1 MiB chunk per document.
+ */
+export interface ExportDoc {
+  _id: string;
+  tenantId: string;
+  state: ExportState;
+  filter: AuditFilter;
+  format: 'ndjson' | 'csv';
+  gzip: boolean;
+  count: number;
+  size: number;
+  sha256: string;
+  chunks: number;
+  createdAt: Date;
+  finishedAt?: Date;
+  expiresAt: Date;
+  failure?: string;
+}
+
+/** A service audit event waiting to be relayed into its tenant's audit log (src/audit/self-audit.ts). */
+export interface ServiceEventDoc {
+  _id: string;
+  tenantId: string;
+  event: AuditEvent;
+  exclude: string[];
+  createdAt: Date;
+}
+
 export interface RejectionDoc {
   _id: string;
   tenantId: string;
@@ -131,12 +184,16 @@ export interface RejectionDoc {
 export interface Collections {
   destinations: Collection<DestinationDoc>;
   tenants: Collection<TenantDoc>;
-  events: Collection<EventDoc>;
+  eventIds: Collection<EventIdDoc>;
   batches: Collection<BatchDoc>;
   outbox: Collection<OutboxDoc>;
   apiKeys: Collection<ApiKeyDoc>;
   rejections: Collection<RejectionDoc>;
   sessions: Collection<SessionDoc>;
+  tenantSettings: Collection<TenantSettingsDoc>;
+  retentionRuns: Collection<RetentionRunDoc>;
+  exports: Collection<ExportDoc>;
+  serviceEvents: Collection<ServiceEventDoc>;
 }
 
 export interface Store {
@@ -147,10 +204,8 @@ export interface Store {
 }
 
 const indexes = {
-  events: [
-    { key: { tenantId: 1, occurredAt: 1 }, name: 'tenant_occurred' },
-    { key: { tenantId: 1, seq: 1 }, name: 'tenant_seq' },
-  ],
+  // Retention forgets a tenant's ids accepted before a time.
+  eventIds: [{ key: { tenantId: 1, receivedAt: 1 }, name: 'tenant_received' }],
   destinations: [{ key: { tenantId: 1 }, name: 'tenant' }],
   // A delivery reads the batches buffered for its destination, in seq order.
   batches: [{ key: { tenantId: 1, pendingFor: 1, firstSeq: 1 }, name: 'tenant_pending_seq' }],
@@ -162,8 +217,8 @@ const indexes = {
  * that is already there, so a restart must not ask again.
  */
 export async function ensureIndexes(collections: Collections): Promise<void> {
-  for (const name of ['events', 'destinations', 'batches'] as const) {
-    const collection: Collection<DestinationDoc> | Collection<EventDoc> | Collection<BatchDoc> = collections[name];
+  for (const name of ['eventIds', 'destinations', 'batches'] as const) {
+    const collection: Collection<DestinationDoc> | Collection<EventIdDoc> | Collection<BatchDoc> = collections[name];
     const existing = new Set(
       (await collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string),
     );
@@ -198,12 +253,16 @@ export async function connectStore(uri: string, database: string, poolSize = 16)
   const collections: Collections = {
     destinations: db.collection('destinations'),
     tenants: db.collection('tenants'),
-    events: db.collection('events'),
+    eventIds: db.collection('event_ids'),
     batches: db.collection('batches'),
     outbox: db.collection('dispatch_outbox'),
     apiKeys: db.collection('api_keys'),
     rejections: db.collection('rejections'),
     sessions: db.collection('console_sessions'),
+    tenantSettings: db.collection('tenant_settings'),
+    retentionRuns: db.collection('retention_runs'),
+    exports: db.collection('exports'),
+    serviceEvents: db.collection('service_events'),
   };
   return { client, db, collections, close: () => client.close() };
 }

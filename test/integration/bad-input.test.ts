@@ -18,7 +18,7 @@ async function storedCounts() {
   const db = await database();
   return {
     destinations: await db.collection('destinations').countDocuments({ tenantId }),
-    events: await db.collection('events').countDocuments({ tenantId }),
+    events: await db.collection('event_ids').countDocuments({ tenantId }),
   };
 }
 

@@ -2,6 +2,7 @@
 // (MongoDB 6+ supports them all): if a FerretDB upgrade breaks one, this says which.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AuditLog, tenantKey } from '../../src/store/audit-log.js';
 import { EventStore, type Batch } from '../../src/store/events.js';
 import { connectStore, ensureIndexes, type Store } from '../../src/store/mongo.js';
 import { TenantStore } from '../../src/store/tenants.js';
@@ -33,8 +34,8 @@ describe('store features on FerretDB', () => {
     const s = await store();
     await ensureIndexes(s.collections);
     await ensureIndexes(s.collections);
-    const names = (await s.collections.events.listIndexes().toArray()).map((index) => index.name).sort();
-    expect(names).toEqual(['_id_', 'tenant_occurred', 'tenant_seq']);
+    const names = (await s.collections.eventIds.listIndexes().toArray()).map((index) => index.name).sort();
+    expect(names).toEqual(['_id_', 'tenant_received']);
     // A compound index over an array field (multikey), as the delivery buffer's.
     expect((await s.collections.batches.listIndexes().toArray()).map((index) => index.name).sort()).toEqual(['_id_', 'tenant_pending_seq']);
   });
@@ -59,15 +60,44 @@ describe('store features on FerretDB', () => {
     expect((await tenants.allocate('t', 1)).destinations).toEqual(['dst_b']);
   });
 
-  it('reports each duplicate _id of an unordered insertMany and stores the rest', async () => {
+  it('reports each duplicate _id of an unordered insertMany and stores the rest (the registry of event ids)', async () => {
     const s = await store();
-    const events = new EventStore(s.collections);
-    const doc = (id: string) => ({
-      _id: `t:${id}`, tenantId: 't', seq: 1, batchId: 't:1', id, occurredAt: new Date(), receivedAt: new Date(), action: 'a', outcome: 'unknown' as const,
-    });
-    expect(await events.insertEvents([doc('a'), doc('b')])).toEqual(new Set());
-    expect(await events.insertEvents([doc('c'), doc('a'), doc('d'), doc('b')])).toEqual(new Set([1, 3]));
-    expect(await s.collections.events.countDocuments({})).toBe(4);
+    const log = new AuditLog(s.db, s.collections, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
+    const event = (id: string) => ({ id, occurredAt: new Date(), receivedAt: new Date(), action: 'a', outcome: 'unknown' as const });
+    expect(await log.register('t', [event('a'), event('b')], [1, 2], new Date())).toEqual(new Set());
+    expect(await log.register('t', [event('c'), event('a'), event('d'), event('b')], [3, 4, 5, 6], new Date())).toEqual(new Set([1, 3]));
+    expect(await s.collections.eventIds.countDocuments({})).toBe(4);
+  });
+
+  it('declares the audit log partitions’ indexes, answers range, prefix and nested-field filters, sorts and drops partitions', async () => {
+    const s = await store();
+    const log = new AuditLog(s.db, s.collections, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
+    const at = new Date('2026-06-01T00:00:00Z');
+    const events = Array.from({ length: 1_500 }, (_, i) => ({
+      id: `e${i}`,
+      occurredAt: new Date(at.getTime() + i * 1000),
+      receivedAt: new Date(at.getTime() + i * 1000),
+      action: i % 2 === 0 ? 'user.login' : 'key.rotated',
+      outcome: 'success' as const,
+      actor: { id: `u${i % 10}` },
+      resource: { type: 'doc', id: `d${i % 3}` },
+    }));
+    await log.append('t', events, events.map((_, i) => i + 1));
+    await log.append('t', events.slice(0, 10), events.slice(0, 10).map((_, i) => i + 1)); // idempotent
+    expect(await log.partitions('t')).toEqual([0, 1]);
+    const indexes = await s.db.collection('audit_' + tenantKey('t') + '_0').listIndexes().toArray();
+    expect(indexes.map((index) => index.name).sort()).toEqual(['_id_', 'action_seq', 'occurred_at', 'seq']);
+    expect(await log.count('t', {})).toBe(1_500);
+    expect(await log.count('t', { actionPrefix: 'user.' })).toBe(750);
+    expect(await log.count('t', { actorId: 'u3', resourceType: 'doc', resourceId: 'd0' })).toBe(50);
+    expect(await log.count('t', { occurredAfter: new Date(at.getTime() + 100_000), occurredBefore: new Date(at.getTime() + 200_000) })).toBe(100);
+    const page = await log.page('t', { action: 'key.rotated' }, 990, 5);
+    expect(page.events.map((e) => e.seq)).toEqual([992, 994, 996, 998, 1000]);
+    expect(page.events[0]).toMatchObject({ id: 'e991', action: 'key.rotated', actor: { id: 'u1' } });
+    const expired = await log.expire('t', new Date(at.getTime() + 1_200_000), 10);
+    expect(expired).toEqual({ deleted: 1_200, done: true });
+    expect(await log.partitions('t')).toEqual([1]);
+    expect(await log.count('t', {})).toBe(300);
   });
 
   it('releases the batches overlapping seq intervals per destination, idempotently, deleting each after its last destination', async () => {

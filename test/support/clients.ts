@@ -8,6 +8,7 @@ import { MongoClient } from 'mongodb';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { ApiKeyStore } from '../../src/store/api-keys.js';
+import { tenantKey } from '../../src/store/audit-log.js';
 import { projectRoot } from '../../src/stack/local.js';
 import type { StackInfo } from './global-setup.js';
 
@@ -52,6 +53,15 @@ export async function issueKey(tenantId: string): Promise<string> {
   const db = await database();
   const keys = new ApiKeyStore({ apiKeys: db.collection('api_keys') } as never);
   return (await keys.issue(tenantId, 'test key')).key;
+}
+
+/** Every stored audit-log document of a tenant (all its partitions), in acceptance order. */
+export async function auditDocsOf(tenantId: string): Promise<any[]> {
+  const db = await database();
+  const prefix = `audit_${tenantKey(tenantId)}_`;
+  const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((name) => name.startsWith(prefix));
+  const docs = (await Promise.all(names.map((name) => db.collection(name).find({}).toArray()))).flat();
+  return docs.sort((a, b) => a.seq - b.seq);
 }
 
 let temporal: Client | undefined;

@@ -54,5 +54,5 @@ export async function newTenant(): Promise<TestTenant> {
 }
 
 export async function storedEventCount(tenantId: string): Promise<number> {
-  return (await database()).collection('events').countDocuments({ tenantId });
+  return (await database()).collection('event_ids').countDocuments({ tenantId });
 }

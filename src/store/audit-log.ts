@@ -1,0 +1,287 @@
+// The audit log: every event a tenant published, in acceptance (sequence) order.
+//
+// Layout. FerretDB 1.24 answers every query by reading the whole collection, so one growing
+// collection would make every query slower with every event ever accepted. The log is
+// therefore partitioned by sequence: the tenant's events with seq in [k·P, (k+1)·P) live in
+// the collection `audit_<tenant key>_<k>` (P = AUDITSTREAM_AUDIT_PARTITION_EVENTS, 50,000 by
+// default). A query reads only the partitions its cursor and time range reach, at most a
+// scan budget per call; an export streams partitions one after another; retention drops
+// whole partitions. On MongoDB each partition's indexes make every query an index range
+// (`seq`, `action`+`seq`, `occurredAt`); declaring them works on FerretDB too
+// (test/integration/store-compat.test.ts).
+//
+// Which ids a tenant has published is the registry `event_ids` (`_id` = `<tenant>:<event id>`):
+// only ever inserted into on the hot path, so its unique `_id` finds a repeated id without a
+// query, however old the first copy.
+import { createHash } from 'node:crypto';
+import { MongoBulkWriteError, type Collection, type Db, type Filter } from 'mongodb';
+import type { AuditEvent, EventOutcome } from '../model.js';
+import type { Collections, EventIdDoc } from './mongo.js';
+
+/** One event as the audit log stores it: the event, its `seq`; `_id` is the event id. */
+export interface AuditDoc extends Omit<AuditEvent, 'id'> {
+  _id: string;
+  seq: number;
+}
+
+export interface AuditFilter {
+  occurredAfter?: Date;
+  occurredBefore?: Date;
+  action?: string;
+  actionPrefix?: string;
+  actorId?: string;
+  resourceType?: string;
+  resourceId?: string;
+  outcome?: EventOutcome;
+}
+
+export interface AuditPage {
+  events: (AuditEvent & { seq: number })[];
+  /** The seq up to which the log was read: the next page starts after it. */
+  readThrough: number;
+  /** Whether more matching events may already be there (the page or the scan budget is full). */
+  more: boolean;
+}
+
+export interface AuditLogOptions {
+  /** Events per partition. */
+  partitionEvents: number;
+  /** A page never shows events accepted more recently than this (see `page`). */
+  settleMs: number;
+  /** Most events one page call reads, matching or not: a rare filter pages on, never scans the whole log at once. */
+  scanBudget: number;
+}
+
+const duplicateKey = 11000;
+
+/** The collection-name-safe key of a tenant (ids may hold any character). */
+export function tenantKey(tenantId: string): string {
+  return createHash('sha256').update(tenantId).digest('hex').slice(0, 16);
+}
+
+const partitionIndexes = [
+  { name: 'seq', key: { seq: 1 }, unique: true },
+  { name: 'action_seq', key: { action: 1, seq: 1 } },
+  { name: 'occurred_at', key: { occurredAt: 1 } },
+] as const;
+
+export function eventsFilter(filter: AuditFilter): Filter<AuditDoc> {
+  const query: Filter<AuditDoc> = {};
+  if (filter.occurredAfter || filter.occurredBefore) {
+    query.occurredAt = { ...(filter.occurredAfter ? { $gte: filter.occurredAfter } : {}), ...(filter.occurredBefore ? { $lt: filter.occurredBefore } : {}) };
+  }
+  if (filter.action) query.action = filter.action;
+  // A prefix as a range, not a regex: `user.` is ["user.", "user/") — an index range on MongoDB.
+  else if (filter.actionPrefix) query.action = { $gte: filter.actionPrefix, $lt: prefixEnd(filter.actionPrefix) };
+  if (filter.actorId) query['actor.id'] = filter.actorId;
+  if (filter.resourceType) query['resource.type'] = filter.resourceType;
+  if (filter.resourceId) query['resource.id'] = filter.resourceId;
+  if (filter.outcome) query.outcome = filter.outcome;
+  return query;
+}
+
+function prefixEnd(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+const toEvent = ({ _id, ...doc }: AuditDoc): AuditEvent & { seq: number } => ({ id: _id, ...doc });
+
+export class AuditLog {
+  /** Partitions known to exist, with their indexes: created once per process. */
+  private readonly created = new Set<string>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly collections: Collections,
+    readonly options: AuditLogOptions,
+  ) {}
+
+  partitionOf(seq: number): number {
+    return Math.floor(seq / this.options.partitionEvents);
+  }
+
+  private name(tenantId: string, partition: number): string {
+    return `audit_${tenantKey(tenantId)}_${partition}`;
+  }
+
+  private partition(tenantId: string, partition: number): Collection<AuditDoc> {
+    return this.db.collection<AuditDoc>(this.name(tenantId, partition));
+  }
+
+  /** The tenant's partitions, oldest first. */
+  async partitions(tenantId: string): Promise<number[]> {
+    const prefix = `audit_${tenantKey(tenantId)}_`;
+    const names = await this.db.listCollections({}, { nameOnly: true }).toArray();
+    return names
+      .map(({ name }) => name)
+      .filter((name) => name.startsWith(prefix))
+      .map((name) => Number(name.slice(prefix.length)))
+      .filter(Number.isInteger)
+      .sort((a, b) => a - b);
+  }
+
+  private async ensurePartition(tenantId: string, partition: number): Promise<Collection<AuditDoc>> {
+    const name = this.name(tenantId, partition);
+    const collection = this.partition(tenantId, partition);
+    if (this.created.has(name)) return collection;
+    // FerretDB 1.24 drops the connection when asked to create an index that exists: ask only for missing ones.
+    const existing = new Set((await collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string));
+    const missing = partitionIndexes.filter((index) => !existing.has(index.name));
+    if (missing.length > 0) {
+      await collection.createIndexes(missing.map(({ name: indexName, key, ...rest }) => ({ name: indexName, key: { ...key }, ...rest })));
+    }
+    this.created.add(name);
+    return collection;
+  }
+
+  /**
+   * Registers the ids of a flush (seqs already allocated) and answers the indexes of those the
+   * tenant had published before. A repeated id in the same flush is left to the caller.
+   */
+  async register(tenantId: string, events: AuditEvent[], seqs: number[], receivedAt: Date): Promise<Set<number>> {
+    const duplicates = new Set<number>();
+    if (events.length === 0) return duplicates;
+    const docs: EventIdDoc[] = events.map((event, index) => ({ _id: `${tenantId}:${event.id}`, tenantId, seq: seqs[index], receivedAt }));
+    try {
+      await this.collections.eventIds.insertMany(docs, { ordered: false });
+    } catch (error) {
+      if (!(error instanceof MongoBulkWriteError)) throw error;
+      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+      for (const writeError of writeErrors) {
+        if (writeError.code !== duplicateKey) throw error;
+        duplicates.add(writeError.index);
+      }
+    }
+    return duplicates;
+  }
+
+  /** Appends events (ids registered by this flush) to their partitions. Idempotent: a repeated append changes nothing. */
+  async append(tenantId: string, events: AuditEvent[], seqs: number[]): Promise<void> {
+    const byPartition = new Map<number, AuditDoc[]>();
+    events.forEach(({ id, ...event }, index) => {
+      const partition = this.partitionOf(seqs[index]);
+      const docs = byPartition.get(partition) ?? [];
+      docs.push({ _id: id, ...event, seq: seqs[index] });
+      byPartition.set(partition, docs);
+    });
+    for (const [partition, docs] of byPartition) {
+      const collection = await this.ensurePartition(tenantId, partition);
+      await collection.insertMany(docs, { ordered: false }).catch((error) => {
+        const writeErrors = error instanceof MongoBulkWriteError ? (Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]) : [];
+        if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError.code !== duplicateKey)) throw error;
+      });
+    }
+  }
+
+  /** Takes out copies a flush appended of ids the tenant had already published (the first copy stays). */
+  async remove(tenantId: string, copies: { id: string; seq: number }[]): Promise<void> {
+    const byPartition = new Map<number, { _id: string; seq: number }[]>();
+    for (const { id, seq } of copies) byPartition.set(this.partitionOf(seq), [...(byPartition.get(this.partitionOf(seq)) ?? []), { _id: id, seq }]);
+    for (const [partition, docs] of byPartition) await this.partition(tenantId, partition).deleteMany({ $or: docs });
+  }
+
+  async get(tenantId: string, eventId: string): Promise<(AuditEvent & { seq: number }) | undefined> {
+    const registered = await this.collections.eventIds.findOne({ _id: `${tenantId}:${eventId}` });
+    if (!registered) return undefined;
+    const doc = await this.partition(tenantId, this.partitionOf(registered.seq)).findOne({ _id: eventId });
+    return doc ? toEvent(doc) : undefined;
+  }
+
+  /**
+   * The seq up to which a cursor may read: the highest seq of an event accepted longer ago
+   * than the settle time. A flush still being written may hold lower seqs than one already
+   * written (several API processes on MongoDB), and a cursor that moved past them would skip
+   * them for good. Every seq below this one was allocated before it, so its event was
+   * accepted before it (give or take the publish timeout) and written within the publish
+   * timeout — both well inside the settle time: nothing can still appear at or below it.
+   * Newest partitions first: it is nearly always found in the last one.
+   */
+  async settledThrough(tenantId: string, partitions: number[], now = new Date()): Promise<number> {
+    const settled = new Date(now.getTime() - this.options.settleMs);
+    for (const partition of [...partitions].reverse()) {
+      const [newest] = await this.partition(tenantId, partition)
+        .find({ receivedAt: { $lte: settled } }, { projection: { seq: 1 } })
+        .sort({ seq: -1 })
+        .limit(1)
+        .toArray();
+      if (newest) return newest.seq;
+    }
+    return -1;
+  }
+
+  /**
+   * Matching events after `afterSeq`, in acceptance order: at most `limit`, reading at most
+   * the scan budget of sequence numbers, and never past what is settled.
+   */
+  async page(tenantId: string, filter: AuditFilter, afterSeq: number, limit: number, now = new Date()): Promise<AuditPage> {
+    const partitions = await this.partitions(tenantId);
+    const settled = await this.settledThrough(tenantId, partitions, now);
+    const upTo = Math.min(settled, afterSeq + this.options.scanBudget);
+    const query = eventsFilter(filter);
+    const events: (AuditEvent & { seq: number })[] = [];
+    for (const partition of partitions) {
+      const first = partition * this.options.partitionEvents;
+      const last = first + this.options.partitionEvents - 1;
+      if (last <= afterSeq || first > upTo) continue;
+      const docs = await this.partition(tenantId, partition)
+        .find({ ...query, seq: { $gt: afterSeq, $lte: upTo } } as Filter<AuditDoc>)
+        .sort({ seq: 1 })
+        .limit(limit - events.length)
+        .toArray();
+      events.push(...docs.map(toEvent));
+      if (events.length >= limit) return { events, readThrough: events[events.length - 1].seq, more: true };
+    }
+    return { events, readThrough: Math.max(afterSeq, upTo), more: upTo < settled };
+  }
+
+  /** Every matching event, in acceptance order, read partition by partition (bounded memory). */
+  async *stream(tenantId: string, filter: AuditFilter, upTo = Infinity): AsyncGenerator<AuditEvent & { seq: number }> {
+    const query = eventsFilter(filter);
+    for (const partition of await this.partitions(tenantId)) {
+      if (partition * this.options.partitionEvents > upTo) return;
+      const cursor = this.partition(tenantId, partition)
+        .find({ ...query, seq: { $lte: upTo } } as Filter<AuditDoc>)
+        .sort({ seq: 1 })
+        .batchSize(1_000);
+      for await (const doc of cursor) yield toEvent(doc);
+    }
+  }
+
+  /** How many events match, up to `upTo`. */
+  async count(tenantId: string, filter: AuditFilter, upTo = Infinity): Promise<number> {
+    const query = eventsFilter(filter);
+    let total = 0;
+    for (const partition of await this.partitions(tenantId)) {
+      if (partition * this.options.partitionEvents > upTo) break;
+      total += await this.partition(tenantId, partition).countDocuments({ ...query, seq: { $lte: upTo } } as Filter<AuditDoc>);
+    }
+    return total;
+  }
+
+  /**
+   * Removes events accepted before `before`: whole partitions whose newest event is older are
+   * dropped, then the expired start of the first partition left is deleted. At most
+   * `maxPartitions` partitions per call, so each call is bounded; `done` says whether more remain.
+   */
+  async expire(tenantId: string, before: Date, maxPartitions: number): Promise<{ deleted: number; done: boolean }> {
+    let deleted = 0;
+    let touched = 0;
+    for (const partition of await this.partitions(tenantId)) {
+      if (touched >= maxPartitions) return { deleted, done: false };
+      touched++;
+      const collection = this.partition(tenantId, partition);
+      const [newest] = await collection.find({}, { projection: { receivedAt: 1 } }).sort({ seq: -1 }).limit(1).toArray();
+      if (newest && newest.receivedAt < before) {
+        deleted += await collection.countDocuments({});
+        await collection.drop();
+        this.created.delete(this.name(tenantId, partition));
+        continue;
+      }
+      deleted += (await collection.deleteMany({ receivedAt: { $lt: before } })).deletedCount;
+      break;
+    }
+    // The registry of ids forgets them too: a repeat of an id older than the retention is a new event.
+    await this.collections.eventIds.deleteMany({ tenantId, receivedAt: { $lt: before } });
+    return { deleted, done: true };
+  }
+}
