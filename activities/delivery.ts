@@ -4,6 +4,7 @@
 // a workflow's state from MongoDB. The workflow only ever sees seq ranges, counts and reasons.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DeliveryConfig } from '../src/config.js';
+import { statusChangeEvent, type ServiceEvents } from '../src/audit/self-audit.js';
 import { log } from '../src/log.js';
 import { deliveryLag, eventCounters } from '../src/metrics.js';
 import type { DeliveryCounters } from '../src/model.js';
@@ -24,10 +25,11 @@ import {
   type DestinationSnapshot,
   type DestinationState,
   type PartialBatch,
+  type StatusChange,
 } from '../workflows/state.js';
 
-/** The workflow's state as mirrored into MongoDB. */
-export type StateRecord = DestinationSnapshot & { failingSince?: number; partial?: PartialBatch };
+/** The workflow's state as mirrored into MongoDB, and the status changes the tenant's audit log has yet to get. */
+export type StateRecord = DestinationSnapshot & { failingSince?: number; partial?: PartialBatch; statusChanges?: StatusChange[] };
 
 export interface RecordInput {
   destinationId: string;
@@ -67,6 +69,7 @@ export interface ActivityDependencies {
   events: EventStore;
   http: HttpClient;
   delivery: DeliveryConfig;
+  serviceEvents: ServiceEvents;
   /** Pending batches older than this are gone from the buffer by design (its retention). */
   bufferRetentionMs: number;
 }
@@ -94,7 +97,7 @@ export function policyOf(delivery: DeliveryConfig): DeliveryPolicy {
   };
 }
 
-export function createDeliveryActivities({ collections, destinations, events, http, delivery, bufferRetentionMs }: ActivityDependencies) {
+export function createDeliveryActivities({ collections, destinations, events, http, delivery, serviceEvents, bufferRetentionMs }: ActivityDependencies) {
   /**
    * The counts each destination last recorded in this process: the metrics count what grew
    * since. The first record after a start is the baseline (Prometheus counters start at zero
@@ -119,6 +122,10 @@ export function createDeliveryActivities({ collections, destinations, events, ht
    * recovering from MongoDB after a crash between the two finishes the release.
    */
   async function recordState(input: RecordInput): Promise<void> {
+    // Status changes into the tenant's audit log first: a crash before the mirror writes them again, as the same events.
+    for (const change of input.record.statusChanges ?? []) {
+      await serviceEvents.record(input.tenantId, statusChangeEvent(input.destinationId, input.provider, change), new Date(change.at));
+    }
     await destinations.recordDelivery(input.destinationId, deliveryDocOf(input.record, input.release === 'all' ? [] : input.release));
     countRecorded(input);
     await events.release(input.tenantId, input.destinationId, input.release);

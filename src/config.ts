@@ -29,10 +29,15 @@ export interface Config {
   outboundCaFile?: string;
   outboundTimeoutMs: number;
   delivery: DeliveryConfig;
+  /** The audit log's layout and paging (src/store/audit-log.ts). */
+  auditLog: { partitionEvents: number; settleMs: number; scanBudget: number };
+  /** How often the retention job runs, and how long an export's file is kept. */
+  retentionIntervalMs: number;
+  exportTtlMs: number;
   /** How long a console sign-in lasts. */
   consoleSessionTtlMs: number;
   /** Per-tenant limits: publishing in events per second, management in calls per second. */
-  limits: { publish: { rate: number; burst: number }; manage: { rate: number; burst: number } };
+  limits: Record<'publish' | 'manage' | 'read', { rate: number; burst: number }>;
   /** Where `npm start` keeps the local stack's data (FerretDB, Temporal, the local key). */
   dataDir: string;
   role: 'all' | 'api' | 'worker';
@@ -100,9 +105,17 @@ export function loadConfig(env: Env = process.env): Config {
     outboundCaFile: env.AUDITSTREAM_OUTBOUND_CA_FILE || undefined,
     outboundTimeoutMs: duration(env, 'AUDITSTREAM_OUTBOUND_TIMEOUT', 20_000),
     consoleSessionTtlMs: duration(env, 'AUDITSTREAM_CONSOLE_SESSION_TTL', 8 * 3600_000),
+    retentionIntervalMs: duration(env, 'AUDITSTREAM_RETENTION_INTERVAL', 3600_000),
+    exportTtlMs: duration(env, 'AUDITSTREAM_EXPORT_TTL', 24 * 3600_000),
+    auditLog: {
+      partitionEvents: Math.max(1_000, integer(env, 'AUDITSTREAM_AUDIT_PARTITION_EVENTS', 50_000)),
+      settleMs: duration(env, 'AUDITSTREAM_AUDIT_SETTLE', 10_000),
+      scanBudget: 100_000,
+    },
     limits: {
       publish: { rate: integer(env, 'AUDITSTREAM_PUBLISH_RATE', 10_000), burst: publishBurst },
       manage: { rate: integer(env, 'AUDITSTREAM_MANAGE_RATE', 10), burst: integer(env, 'AUDITSTREAM_MANAGE_BURST', 50) },
+      read: { rate: integer(env, 'AUDITSTREAM_READ_RATE', 20), burst: integer(env, 'AUDITSTREAM_READ_BURST', 100) },
     },
     delivery: {
       retryWindowMs: duration(env, 'AUDITSTREAM_RETRY_WINDOW', 24 * 3600_000),

@@ -16,6 +16,15 @@ import { HttpClient } from './providers/http.js';
 import { ApiKeyStore } from './store/api-keys.js';
 import { loadCipher } from './store/crypto.js';
 import { DestinationStore } from './store/destinations.js';
+import { AuditLogApi } from './api/audit-log.js';
+import { ServiceEvents, startServiceEventRelay } from './audit/self-audit.js';
+import { AuditLog } from './store/audit-log.js';
+import { ExportStore } from './store/exports.js';
+import { RetentionStore } from './store/retention.js';
+import { AuditJobs } from './temporal/audit-jobs.js';
+import { createAuditActivities } from '../activities/audit.js';
+import { errorMessage } from './log.js';
+import type { AuditEvent } from './model.js';
 import { EventStore } from './store/events.js';
 import { connectStore, ensureIndexes, type Store } from './store/mongo.js';
 import { SessionStore } from './store/sessions.js';
@@ -42,11 +51,32 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** Runs `task` until it succeeds, every 30 s (a job service briefly unreachable at start-up). */
+function keepTrying(what: string, task: () => Promise<void>): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const attempt = () =>
+    task().catch((error) => {
+      log.warn(`${what} failed; trying again in 30 s`, { error: errorMessage(error) });
+      if (!stopped) timer = setTimeout(attempt, 30_000);
+    });
+  void attempt();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
 export async function startService(config: Config, endpoints: ServiceEndpoints): Promise<RunningService> {
   const store = await connectStore(endpoints.mongodbUri, config.mongodbDatabase, config.mongodbPoolSize);
   const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
   const destinations = new DestinationStore(store.collections, cipher);
   const events = new EventStore(store.collections);
+  const auditLog = new AuditLog(store.db, store.collections, config.auditLog);
+  const exports = new ExportStore(store.db, store.collections);
+  const retention = new RetentionStore(store.collections);
   const keys = new ApiKeyStore(store.collections);
   const stoppers: (() => Promise<void>)[] = [];
 
@@ -57,19 +87,25 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
   });
   stoppers.push(() => http.close());
   let worker: RunningWorker | undefined;
+  // The worker notes its service events; the API relays them (it alone owns the tenants' sequences).
+  const workerEvents = new ServiceEvents(store.collections);
   if (config.role !== 'api') {
     worker = await startWorker({
       address: endpoints.temporalAddress,
       namespace: config.temporalNamespace,
       taskQueue: config.taskQueue,
-      activities: createDeliveryActivities({
-        collections: store.collections,
-        destinations,
-        events,
-        http,
-        delivery: config.delivery,
-        bufferRetentionMs: bufferRetentionMs(config.delivery),
-      }),
+      activities: {
+        ...createDeliveryActivities({
+          collections: store.collections,
+          destinations,
+          events,
+          http,
+          delivery: config.delivery,
+          serviceEvents: workerEvents,
+          bufferRetentionMs: bufferRetentionMs(config.delivery),
+        }),
+        ...createAuditActivities({ auditLog, exports, retention, serviceEvents: workerEvents }),
+      },
     });
     stoppers.unshift(() => worker!.stop());
     if (config.role === 'worker' && config.metricsPort !== undefined) {
@@ -88,6 +124,12 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
     const workflows = new DestinationWorkflows(client, config.taskQueue, config.searchAttributes, (id) => destinations.byId(id));
     const tenants = new TenantStore(store.collections);
     const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, config.delivery.announceIntervalMs);
+    const publisher = new Publisher(tenants, events, auditLog, dispatcher);
+    const publish = (tenantId: string, list: AuditEvent[], options: { exclude: string[] }) => publisher.publish(tenantId, list, options);
+    const serviceEvents = new ServiceEvents(store.collections, publish);
+    const stopRelay = startServiceEventRelay(serviceEvents, publish, 1_000);
+    const jobs = new AuditJobs(client, config.taskQueue, config.retentionIntervalMs);
+    const scheduling = keepTrying('creating the retention schedule', () => jobs.ensureRetentionSchedule());
     const stopSweeper = startSweeper(events, dispatcher, {
       intervalMs: config.delivery.sweepIntervalMs,
       staleAfterMs: config.delivery.sweepStaleAfterMs,
@@ -98,12 +140,14 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
         keys,
         sessions: new SessionStore(store.collections, config.consoleSessionTtlMs),
         admission: new Admission(config.limits),
-        destinations: new DestinationsApi(destinations, tenants, workflows, {
+        destinations: new DestinationsApi(destinations, tenants, workflows, serviceEvents, {
           allowInsecureEndpoints: config.allowInsecureEndpoints,
           deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,
           http,
         }),
-        events: new EventsApi(new Publisher(tenants, events, dispatcher)),
+        events: new EventsApi(publisher),
+        auditLog: new AuditLogApi(auditLog, retention, exports, jobs, serviceEvents, { exportTtlMs: config.exportTtlMs }),
+        exports,
         readiness: async () => {
           await store.db.command({ ping: 1 }).catch((error) => {
             throw new Error(`MongoDB unreachable: ${error.message}`);
@@ -120,6 +164,8 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
     api = server;
     stoppers.unshift(async () => {
       await server.close();
+      scheduling.stop();
+      stopRelay();
       stopSweeper();
       await Promise.race([dispatcher.idle(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       await connection.close();

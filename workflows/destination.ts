@@ -44,6 +44,8 @@ import {
   describe,
   drop,
   exhaustWindow,
+  statusChangesWritten,
+  type StatusChange,
   initialState,
   nextWakeAt,
   probeEvents,
@@ -125,7 +127,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   });
   setHandler(reconfigureUpdate, async ({ enabled }) => {
     await condition(() => ready);
-    reconfigure(state, enabled);
+    reconfigure(state, enabled, Date.now());
     changed();
     return snapshot(state);
   });
@@ -152,14 +154,22 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     if (input.searchAttributes && view.status !== recordedStatus) upsertSearchAttributes([{ key: statusAttribute, value: view.status }]);
     recordedStatus = view.status;
     recordDueAt = undefined;
-    return { ...view, failingSince: state.failingSince, partial: state.partial };
+    return { ...view, failingSince: state.failingSince, partial: state.partial, statusChanges: state.statusChanges ?? [] };
+  }
+
+  /** A mirror holding these status changes was written: they are in the audit log now. */
+  function written(record: { statusChanges: StatusChange[] }): void {
+    const last = record.statusChanges[record.statusChanges.length - 1];
+    if (last) statusChangesWritten(state, last.n);
   }
 
   /** Mirrors the state into MongoDB and releases what was settled (all the destination's batches once deleted). */
   async function recordState(release: Interval[] | 'all' = state.unreleased): Promise<void> {
     if (release !== 'all') state.unreleased = [];
     try {
-      const { policy } = await record({ destinationId, tenantId, provider: input.provider, record: takeRecord(), release });
+      const taken = takeRecord();
+      const { policy } = await record({ destinationId, tenantId, provider: input.provider, record: taken, release });
+      written(taken);
       if (JSON.stringify(policy) !== JSON.stringify(state.policy)) {
         state.policy = policy; // the window and the backoff follow the service's configuration
         changed();
@@ -205,12 +215,15 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     });
     const release = state.unreleased;
     state.unreleased = [];
+    const taken = takeRecord();
     try {
-      const progress = await interruptible(() => deliver({ destinationId, tenantId, provider: input.provider, record: takeRecord(), release, ...request }), deadline);
+      const progress = await interruptible(() => deliver({ destinationId, tenantId, provider: input.provider, record: taken, release, ...request }), deadline);
+      written(taken);
       deliverySucceeded(state, progress, Date.now());
     } catch (error) {
       const failure = describeFailure(error);
       if (failure === 'interrupted' || !('progress' in failure)) state.unreleased.unshift(...release); // not sure it got that far
+      else written(taken); // the destination answered: the activity had mirrored the state first
       if (failure === 'interrupted') {
         changed();
         return;
@@ -264,7 +277,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     );
     if (deletion !== undefined || gone) return finish();
     if (windowOver(state, Date.now())) {
-      exhaustWindow(state);
+      exhaustWindow(state, Date.now());
       changed();
     } else if (workflowInfo().continueAsNewSuggested) {
       await condition(() => allHandlersFinished() || deletion !== undefined);

@@ -1,1 +1,3 @@
 export { destinationWorkflow } from './destination.js';
+export { exportWorkflow } from './export.js';
+export { retentionWorkflow } from './retention.js';

@@ -60,6 +60,44 @@ export interface DestinationState {
   lastDeliveredAt?: number;
   lastErrorAt?: number;
   policy: DeliveryPolicy;
+  /** Status changes not yet written into the tenant's audit log (the next mirror writes them). */
+  statusChanges?: StatusChange[];
+  /** Status changes so far: numbers each one, so writing one twice writes one event. */
+  statusChangeCount?: number;
+}
+
+/** A change of a destination's status, as its tenant's audit log records it. */
+export interface StatusChange {
+  n: number;
+  from: DestinationStatus;
+  to: DestinationStatus;
+  reason: string;
+  at: number;
+  windowEndsAt?: number;
+  backlogEvents: number;
+  dropped: number;
+}
+
+/** Changes kept for the audit log when it cannot be written for a while: the newest win. */
+const maxUnwrittenChanges = 20;
+
+/** Every status change goes through here, so none escapes the audit log. */
+function setStatus(state: DestinationState, status: DestinationStatus, reason: string, now: number): void {
+  const from = state.status;
+  state.status = status;
+  state.statusReason = reason;
+  if (from === status) return;
+  const n = (state.statusChangeCount ?? 0) + 1;
+  state.statusChangeCount = n;
+  const change: StatusChange = { n, from, to: status, reason, at: now, backlogEvents: pendingCount(state.pending), dropped: state.counts.dropped };
+  const end = windowEndsAt(state);
+  if (end !== undefined) change.windowEndsAt = end;
+  state.statusChanges = [...(state.statusChanges ?? []), change].slice(-maxUnwrittenChanges);
+}
+
+/** The changes a mirror has written: they leave the state. */
+export function statusChangesWritten(state: DestinationState, upTo: number): void {
+  state.statusChanges = (state.statusChanges ?? []).filter((change) => change.n > upTo);
 }
 
 /** What a delivery settled: its seq portions, counts, and what the buffer no longer holds. */
@@ -205,8 +243,7 @@ export function deliverySucceeded(state: DestinationState, progress: DeliveryPro
   state.failingSince = undefined;
   state.retryAt = undefined;
   state.awaitingUpdate = false;
-  state.status = 'active';
-  state.statusReason = progress.note ?? '';
+  setStatus(state, 'active', progress.note ?? '', now);
 }
 
 /** A failed attempt: degraded with the reason, and the next attempt scheduled within the window. */
@@ -217,23 +254,21 @@ export function deliveryFailed(state: DestinationState, failure: DeliveryFailure
   state.lastErrorAt = now;
   // The window runs from the first failure of the oldest event still buffered.
   if (state.failingSince === undefined || madeProgress) state.failingSince = now;
-  state.status = 'degraded';
-  state.statusReason = failure.reason;
   state.awaitingUpdate = failure.awaitUpdate === true;
+  setStatus(state, 'degraded', failure.reason, now);
   const end = windowEndsAt(state)!;
   state.retryAt = state.awaitingUpdate ? undefined : Math.min(now + backoffMs(state.policy, state.failures, failure.retryAfterMs, random), end);
 }
 
 /** An update of the destination: retry at once; a failed destination left enabled streams again. */
-export function reconfigure(state: DestinationState, enabled: boolean): void {
+export function reconfigure(state: DestinationState, enabled: boolean, now: number): void {
   state.enabled = enabled;
   state.retryAt = undefined;
   state.awaitingUpdate = false;
   if (enabled && state.status === 'failed') {
-    state.status = 'active';
-    state.statusReason = '';
     state.failures = 0;
     state.failingSince = undefined;
+    setStatus(state, 'active', '', now);
   }
 }
 
@@ -247,15 +282,18 @@ export function drop(state: DestinationState): number {
 }
 
 /** The retry window is spent: buffered events are dropped and counted, nothing more is sent. */
-export function exhaustWindow(state: DestinationState): void {
+export function exhaustWindow(state: DestinationState, now: number): void {
   const since = new Date(state.failingSince!).toISOString();
   const lastReason = state.statusReason;
   const dropped = drop(state);
-  state.status = 'failed';
-  state.statusReason =
-    `retries exhausted: no successful delivery since ${since}; ${dropped} buffered events dropped. ` +
-    `Last error: ${lastReason}. Fix the destination, then update it to re-enable streaming.`;
   state.failingSince = undefined;
+  setStatus(
+    state,
+    'failed',
+    `retries exhausted: no successful delivery since ${since}; ${dropped} buffered events dropped. ` +
+      `Last error: ${lastReason}. Fix the destination, then update it to re-enable streaming.`,
+    now,
+  );
   state.retryAt = undefined;
   state.awaitingUpdate = false;
 }

@@ -5,7 +5,7 @@
 //   in `X-CSRF-Token` (a page of another site can send the cookie, never the token). The
 //   session's API key is checked again on each call, so revoking it ends the session.
 import { Code, ConnectError, createContextKey, type Interceptor } from '@connectrpc/connect';
-import type { ApiKeyStore, Caller } from '../store/api-keys.js';
+import type { ApiKeyStore, Caller, Scope } from '../store/api-keys.js';
 import { SessionStore } from '../store/sessions.js';
 import type { Admission } from './limits.js';
 
@@ -50,16 +50,21 @@ export async function authenticate(keys: ApiKeyStore, sessions: SessionStore, he
   return caller;
 }
 
+/** The scope each RPC needs: publishing events, managing destinations and retention, reading the audit log. */
+export function scopeOf(service: string, method: string): Scope {
+  if (service === 'auditstream.v1.EventService') return 'publish';
+  if (service === 'auditstream.v1.AuditLogService' && method !== 'UpdateRetention') return 'read';
+  return 'manage';
+}
+
 /** Authenticates, then admits the call by scope and rate: publishing costs one unit per event. */
 export function authInterceptor(keys: ApiKeyStore, sessions: SessionStore, admission: Admission): Interceptor {
   return (next) => async (request) => {
     const caller = await authenticate(keys, sessions, request.header);
-    if (request.service.typeName === 'auditstream.v1.EventService') {
-      const message = request.message as { events?: unknown[] };
-      admission.admit(caller.tenantId, caller.scopes, 'publish', Array.isArray(message.events) ? Math.max(1, message.events.length) : 1);
-    } else {
-      admission.admit(caller.tenantId, caller.scopes, 'manage');
-    }
+    const scope = scopeOf(request.service.typeName, request.method.name);
+    const message = request.message as { events?: unknown[] };
+    const cost = scope === 'publish' && Array.isArray(message.events) ? Math.max(1, message.events.length) : 1;
+    admission.admit(caller.tenantId, caller.scopes, scope, cost);
     request.contextValues.set(callerKey, caller);
     return next(request);
   };

@@ -31,6 +31,8 @@ import { allProviders, providerFor } from '../providers/index.js';
 import { sendTo } from '../providers/deliver.js';
 import { apiName, credentialsOf, replaceCredentials, type DeliveryTarget } from '../providers/provider.js';
 import { deliveryDocOf, initialDelivery, type DestinationStore } from '../store/destinations.js';
+import { actorOf, type ServiceEvents } from '../audit/self-audit.js';
+import type { Caller } from '../store/api-keys.js';
 import type { DestinationDoc } from '../store/mongo.js';
 import type { TenantStore } from '../store/tenants.js';
 import type { DestinationWorkflows } from '../temporal/destinations.js';
@@ -104,8 +106,24 @@ export class DestinationsApi {
     private readonly store: DestinationStore,
     private readonly tenants: TenantStore,
     private readonly workflows: DestinationWorkflows,
+    private readonly serviceEvents: ServiceEvents,
     private readonly options: DestinationsApiOptions,
   ) {}
+
+  /**
+   * What was done to a destination, into its tenant's audit log (never its credentials), and
+   * so to the tenant's other destinations: a SIEM learns that its audit stream was redirected
+   * or removed. Not to the destination itself, which is what the event is about.
+   */
+  private audited(caller: Caller, action: string, doc: DestinationDoc, metadata: Record<string, unknown> = {}): Promise<void> {
+    return this.serviceEvents.tryRecord(caller.tenantId, {
+      action: `siem.destination.${action}`,
+      actor: actorOf(caller),
+      resource: { type: 'siem_destination', id: doc._id, name: doc.name },
+      metadata: { provider: doc.provider, ...metadata },
+      exclude: [doc._id],
+    });
+  }
 
   private async find(tenantId: string, rawId: string): Promise<DestinationDoc> {
     const id = parseDestinationId(rawId);
@@ -120,7 +138,8 @@ export class DestinationsApi {
     if (refusal) throw invalid(`endpoint ${refusal}: destinations must be reachable on a public address`);
   }
 
-  async create(tenantId: string, request: CreateDestinationRequest): Promise<CreateDestinationResponse> {
+  async create(caller: Caller, request: CreateDestinationRequest): Promise<CreateDestinationResponse> {
+    const tenantId = caller.tenantId;
     const input = parseNewDestination(request, this.options.allowInsecureEndpoints);
     await this.checkEgress(input.endpoint);
     const doc = await this.store.create(tenantId, input);
@@ -132,6 +151,7 @@ export class DestinationsApi {
     }
     if (doc.enabled) await this.tenants.setDispatched(tenantId, doc._id, true);
     log.info('destination created', { tenantId, destinationId: doc._id, provider: doc.provider });
+    await this.audited(caller, 'created', doc, { endpoint: doc.endpoint, enabled: doc.enabled });
     return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc) });
   }
 
@@ -144,7 +164,8 @@ export class DestinationsApi {
     return create(ListDestinationsResponseSchema, { destinations: docs.map((doc) => toDestinationMessage(doc)) });
   }
 
-  async update(tenantId: string, request: UpdateDestinationRequest): Promise<UpdateDestinationResponse> {
+  async update(caller: Caller, request: UpdateDestinationRequest): Promise<UpdateDestinationResponse> {
+    const tenantId = caller.tenantId;
     const existing = await this.find(tenantId, request.id);
     const provider = providerFor(existing.provider)!;
     const changes = parseDestinationChanges(request, provider, existing.endpoint, this.options.allowInsecureEndpoints);
@@ -161,10 +182,13 @@ export class DestinationsApi {
       throw unavailable('applying the update to delivery (the change is saved; repeat the update)', error);
     }
     log.info('destination updated', { tenantId, destinationId: updated._id, enabled: updated.enabled });
+    const changed = Object.keys(changes).map((field) => (field === 'credentials' ? `credentials (${Object.keys(changes.credentials!).map(apiName).join(', ')})` : field));
+    await this.audited(caller, 'updated', updated, { changed, enabled: updated.enabled, endpoint: updated.endpoint });
     return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated, state) });
   }
 
-  async delete(tenantId: string, id: string): Promise<DeleteDestinationResponse> {
+  async delete(caller: Caller, id: string): Promise<DeleteDestinationResponse> {
+    const tenantId = caller.tenantId;
     const doc = await this.find(tenantId, id);
     await this.tenants.setDispatched(tenantId, doc._id, false);
     await this.store.markDeleting(doc);
@@ -176,15 +200,18 @@ export class DestinationsApi {
     }
     await this.store.remove(doc);
     log.info('destination deleted', { tenantId, destinationId: doc._id, ...result });
+    await this.audited(caller, 'deleted', doc, { flushedEvents: result.flushed, droppedEvents: result.dropped });
     return create(DeleteDestinationResponseSchema, { flushed: BigInt(result.flushed), dropped: BigInt(result.dropped) });
   }
 
   /** Sends one synthetic test event to a saved destination or a draft and reports the answer. */
-  async test(tenantId: string, request: TestDestinationRequest): Promise<TestDestinationResponse> {
+  async test(caller: Caller, request: TestDestinationRequest): Promise<TestDestinationResponse> {
+    const tenantId = caller.tenantId;
     let target: DeliveryTarget;
+    let saved: DestinationDoc | undefined;
     if (request.target.case === 'id') {
-      const doc = await this.find(tenantId, request.target.value);
-      target = (await this.store.loadTarget(doc._id))!;
+      saved = await this.find(tenantId, request.target.value);
+      target = (await this.store.loadTarget(saved._id))!;
     } else if (request.target.case === 'draft') {
       const draft = parseNewDestination(request.target.value, this.options.allowInsecureEndpoints);
       await this.checkEgress(draft.endpoint);
@@ -203,8 +230,11 @@ export class DestinationsApi {
     };
     const provider = providerFor(target.provider);
     const outcome = await sendTo(provider, [provider.encode(event, target, now)], target, { http: this.options.http, now: () => new Date() });
-    const answer = (ok: boolean, kind: string, message: string) =>
-      create(TestDestinationResponseSchema, { ok, outcome: kind, message, eventId: event.id });
+    const answer = async (ok: boolean, kind: string, message: string) => {
+      // A test of a saved destination is audited; a draft is not a destination yet.
+      if (saved) await this.audited(caller, 'tested', saved, { ok, outcome: kind, answer: message });
+      return create(TestDestinationResponseSchema, { ok, outcome: kind, message, eventId: event.id });
+    };
     switch (outcome.kind) {
       case 'ok':
         return answer(true, 'ok', outcome.note ?? `${provider.name} accepted the test event`);

@@ -43,12 +43,12 @@ export class Admission {
   private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(
-    private readonly limits: Record<'publish' | 'manage', RateLimit>,
+    private readonly limits: Record<Scope, RateLimit>,
     private readonly clock: Clock = Date.now,
   ) {}
 
   /** Throws PERMISSION_DENIED or RESOURCE_EXHAUSTED when the call may not go ahead. */
-  admit(tenantId: string, scopes: Scope[], needed: 'publish' | 'manage', cost = 1): void {
+  admit(tenantId: string, scopes: Scope[], needed: Scope, cost = 1): void {
     if (!scopes.includes(needed)) {
       throw new ConnectError(`this API key may not ${scopeNames[needed]} (its scopes: ${scopes.join(', ') || 'none'})`, Code.PermissionDenied);
     }

@@ -3,7 +3,11 @@
 // scopes, rate limits, validation and errors are exactly those of gRPC and Connect.
 //   POST /v1/audit/siem (201) · GET /v1/audit/siem · GET|PATCH|DELETE /v1/audit/siem/{id}
 //   POST /v1/audit/siem/test (a draft) · POST /v1/audit/siem/{id}/test · GET /v1/audit/siem/providers
+//   GET /v1/audit/events[?filters] · GET /v1/audit/events/{id} · GET|PATCH /v1/audit/retention
+//   POST /v1/audit/exports (201) · GET /v1/audit/exports · GET /v1/audit/exports/{id}
+//   (and the file itself: GET /v1/audit/exports/{id}/download, ./downloads.ts)
 import type { DescMethod, JsonObject, JsonValue } from '@bufbuild/protobuf';
+import { AuditLogService } from '../gen/auditstream/v1/audit_pb.js';
 import { DestinationService } from '../gen/auditstream/v1/destinations_pb.js';
 import { invalid } from './validate.js';
 
@@ -19,6 +23,22 @@ export interface RestRoute {
 }
 
 const siem = DestinationService.method;
+const audit = AuditLogService.method;
+
+/** The query string of GET /v1/audit/events as QueryEvents' JSON: `?action_prefix=user.&page_size=50&cursor=…`. */
+function eventQuery(query: URLSearchParams): JsonObject {
+  const filter: JsonObject = {};
+  for (const field of ['occurred_after', 'occurred_before', 'action', 'action_prefix', 'actor_id', 'resource_type', 'resource_id', 'outcome']) {
+    const value = query.get(field);
+    if (value !== null) filter[field] = value;
+  }
+  const request: JsonObject = { filter };
+  const pageSize = query.get('page_size');
+  if (pageSize !== null) request.page_size = /^\d+$/.test(pageSize) ? Number(pageSize) : pageSize;
+  const cursor = query.get('cursor');
+  if (cursor !== null) request.cursor = cursor;
+  return request;
+}
 
 /** Literal segments are matched before parameters, so `/v1/audit/siem/test` is not an id. */
 export const restRoutes: RestRoute[] = [
@@ -30,6 +50,13 @@ export const restRoutes: RestRoute[] = [
   { method: 'PATCH', path: '/v1/audit/siem/{id}', rpc: siem.updateDestination, request: ({ id }, body) => ({ ...body, id }) },
   { method: 'DELETE', path: '/v1/audit/siem/{id}', rpc: siem.deleteDestination, request: ({ id }) => ({ id }) },
   { method: 'POST', path: '/v1/audit/siem/{id}/test', rpc: siem.testDestination, request: ({ id }) => ({ id }) },
+  { method: 'GET', path: '/v1/audit/events', rpc: audit.queryEvents, request: (_, __, query) => eventQuery(query) },
+  { method: 'GET', path: '/v1/audit/events/{id}', rpc: audit.getEvent, request: ({ id }) => ({ id }) },
+  { method: 'GET', path: '/v1/audit/retention', rpc: audit.getRetention, request: () => ({}) },
+  { method: 'PATCH', path: '/v1/audit/retention', rpc: audit.updateRetention, request: (_, body) => body },
+  { method: 'POST', path: '/v1/audit/exports', rpc: audit.createExport, status: 201, request: (_, body) => body },
+  { method: 'GET', path: '/v1/audit/exports', rpc: audit.listExports, request: () => ({}) },
+  { method: 'GET', path: '/v1/audit/exports/{id}', rpc: audit.getExport, request: ({ id }) => ({ id }) },
 ];
 
 /** The procedure path of an RPC, as Connect serves it. */

@@ -13,6 +13,10 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { DestinationService } from '../gen/auditstream/v1/destinations_pb.js';
 import { EventService } from '../gen/auditstream/v1/events_pb.js';
+import { AuditLogService } from '../gen/auditstream/v1/audit_pb.js';
+import type { ExportStore } from '../store/exports.js';
+import type { AuditLogApi } from './audit-log.js';
+import { downloadHandler } from './downloads.js';
 import { errorMessage, log } from '../log.js';
 import { registry } from '../metrics.js';
 import type { ApiKeyStore } from '../store/api-keys.js';
@@ -28,6 +32,8 @@ import { matchRest, procedurePath, restBody } from './rest.js';
 export interface ApiDependencies {
   keys: ApiKeyStore;
   sessions: SessionStore;
+  auditLog: AuditLogApi;
+  exports: ExportStore;
   admission: Admission;
   destinations: DestinationsApi;
   events: EventsApi;
@@ -46,21 +52,31 @@ export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
 const maxMessageBytes = 8 * 1024 * 1024;
 const maxRestBodyBytes = 1024 * 1024;
 
-function routes({ destinations, events }: ApiDependencies) {
-  const tenant = (ctx: HandlerContext) => ctx.values.get(callerKey)!.tenantId;
+function routes({ destinations, events, auditLog }: ApiDependencies) {
+  const caller = (ctx: HandlerContext) => ctx.values.get(callerKey)!;
+  const tenant = (ctx: HandlerContext) => caller(ctx).tenantId;
   return (router: ConnectRouter) => {
     router.service(DestinationService, {
-      createDestination: (req, ctx) => destinations.create(tenant(ctx), req),
+      createDestination: (req, ctx) => destinations.create(caller(ctx), req),
       getDestination: (req, ctx) => destinations.get(tenant(ctx), req.id),
       listDestinations: (_req, ctx) => destinations.list(tenant(ctx)),
-      updateDestination: (req, ctx) => destinations.update(tenant(ctx), req),
-      deleteDestination: (req, ctx) => destinations.delete(tenant(ctx), req.id),
-      testDestination: (req, ctx) => destinations.test(tenant(ctx), req),
+      updateDestination: (req, ctx) => destinations.update(caller(ctx), req),
+      deleteDestination: (req, ctx) => destinations.delete(caller(ctx), req.id),
+      testDestination: (req, ctx) => destinations.test(caller(ctx), req),
       listProviders: () => describeProviders(),
     });
     router.service(EventService, {
       publishEvent: (req, ctx) => events.publishOne(tenant(ctx), req),
       publishEvents: (req, ctx) => events.publishMany(tenant(ctx), req),
+    });
+    router.service(AuditLogService, {
+      queryEvents: (req, ctx) => auditLog.query(tenant(ctx), req),
+      getEvent: (req, ctx) => auditLog.get(tenant(ctx), req.id),
+      getRetention: (_req, ctx) => auditLog.getRetention(tenant(ctx)),
+      updateRetention: (req, ctx) => auditLog.updateRetention(caller(ctx), req),
+      createExport: (req, ctx) => auditLog.createExport(caller(ctx), req),
+      getExport: (req, ctx) => auditLog.getExport(tenant(ctx), req.id),
+      listExports: (_req, ctx) => auditLog.listExports(tenant(ctx)),
     });
   };
 }
@@ -116,6 +132,7 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
   routes(deps)(router);
   const procedures = new Map<string, UniversalHandler>(router.handlers.map((handler) => [handler.requestPath, handler]));
   const serveConsole = consoleHandler({ keys: deps.keys, sessions: deps.sessions });
+  const serveDownload = downloadHandler(deps);
 
   /** Answers an RPC; `json`: a body already read (unary Connect JSON, or a REST call's request). */
   async function serveRpc(handler: UniversalHandler, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse, json?: JsonValue) {
@@ -172,7 +189,7 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
           () => sendJson(res, 200, { status: 'ready' }),
           (error) => sendJson(res, 503, { status: 'unavailable', reason: errorMessage(error) }),
         );
-      } else if (!(await serveConsole(req, res, path)) && !(await serveRest(req, res, path))) {
+      } else if (!(await serveConsole(req, res, path)) && !(await serveDownload(req, res, path)) && !(await serveRest(req, res, path))) {
         sendJson(res, 404, { code: 'not_found', message: `no such path ${path}` });
       }
     } catch (error) {

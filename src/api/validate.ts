@@ -3,7 +3,7 @@
 // before validation passes.
 import { Code, ConnectError } from '@connectrpc/connect';
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { AuditEvent as AuditEventMessage } from '../gen/auditstream/v1/events_pb.js';
 import type {
@@ -15,6 +15,10 @@ import { eventOutcomes, maxEventsPerPublish, type AuditEvent, type EventOutcome 
 import { isProviderName, providerFor, providerNames } from '../providers/index.js';
 import { apiName, credentialFields, credentialsOf, type Credentials, type Provider, type ProviderSettings, type SettingName } from '../providers/provider.js';
 import type { DestinationChanges, NewDestination } from '../store/destinations.js';
+import type { EventFilter as EventFilterMessage } from '../gen/auditstream/v1/audit_pb.js';
+import type { ExportFormat } from '../audit/export-file.js';
+import type { AuditFilter } from '../store/audit-log.js';
+import { retentionBounds } from '../store/retention.js';
 
 export const limits = {
   name: 200,
@@ -273,4 +277,86 @@ export function parseEventBatch(messages: AuditEventMessage[], now: Date): Audit
     throw invalid(`at most ${limits.eventsPerBatch} events per call (got ${messages.length}); split the batch`);
   }
   return messages.map((message, index) => parseEvent(message, `events[${index}]`, now));
+}
+
+// ---- the audit log ----
+
+export const pageSizes = { default: 100, max: 1_000 } as const;
+
+/** A filter as the audit log applies it; `key` names it, so a cursor can be tied to it. */
+export function parseEventFilter(message: EventFilterMessage | undefined): { filter: AuditFilter; key: string } {
+  const filter: AuditFilter = {};
+  if (message?.occurredAfter) filter.occurredAfter = timestampDate(message.occurredAfter);
+  if (message?.occurredBefore) filter.occurredBefore = timestampDate(message.occurredBefore);
+  if (filter.occurredAfter && filter.occurredBefore && filter.occurredAfter >= filter.occurredBefore) {
+    throw invalid('filter.occurred_after must be before filter.occurred_before');
+  }
+  const text = (value: string | undefined, field: string) => (value ? bounded(value, `filter.${field}`, limits.field) : undefined);
+  const action = text(message?.action, 'action');
+  const actionPrefix = text(message?.actionPrefix, 'action_prefix');
+  if (action && actionPrefix) throw invalid('give filter.action or filter.action_prefix, not both');
+  if (action) filter.action = action;
+  if (actionPrefix) filter.actionPrefix = actionPrefix;
+  const actorId = text(message?.actorId, 'actor_id');
+  if (actorId) filter.actorId = actorId;
+  const resourceType = text(message?.resourceType, 'resource_type');
+  if (resourceType) filter.resourceType = resourceType;
+  const resourceId = text(message?.resourceId, 'resource_id');
+  if (resourceId) filter.resourceId = resourceId;
+  if (message?.outcome) {
+    const outcome = message.outcome.trim().toLowerCase() as EventOutcome;
+    if (!eventOutcomes.includes(outcome)) throw invalid(`filter.outcome must be one of ${eventOutcomes.join(', ')} (got "${message.outcome.slice(0, 40)}")`);
+    filter.outcome = outcome;
+  }
+  const key = createHash('sha256').update(JSON.stringify(filter)).digest('base64url').slice(0, 16);
+  return { filter, key };
+}
+
+/** Where a query goes on: the seq read through, for one filter. Opaque to clients. */
+export function encodeCursor(readThrough: number, filterKey: string): string {
+  return Buffer.from(JSON.stringify({ s: readThrough, f: filterKey })).toString('base64url');
+}
+
+export function parseCursor(raw: string, filterKey: string): number {
+  if (raw === '') return 0;
+  let decoded: { s?: unknown; f?: unknown };
+  try {
+    decoded = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid('cursor is not one this service gave: pass next_cursor unchanged, or none to start from the beginning');
+  }
+  if (typeof decoded.s !== 'number' || !Number.isInteger(decoded.s) || decoded.s < 0 || typeof decoded.f !== 'string') {
+    throw invalid('cursor is not one this service gave: pass next_cursor unchanged, or none to start from the beginning');
+  }
+  if (decoded.f !== filterKey) throw invalid('cursor belongs to a query with another filter: repeat that filter, or start again without a cursor');
+  return decoded.s;
+}
+
+export function parsePageSize(raw: number): number {
+  if (raw === 0) return pageSizes.default;
+  if (!Number.isInteger(raw) || raw < 1 || raw > pageSizes.max) throw invalid(`page_size must be 1 to ${pageSizes.max} (got ${raw})`);
+  return raw;
+}
+
+export function parseRetentionDays(days: number, floorDays = retentionBounds.minDays): number {
+  if (!Number.isInteger(days) || days < floorDays || days > retentionBounds.maxDays) {
+    throw invalid(`retention days must be a whole number from ${floorDays} to ${retentionBounds.maxDays} (got ${days})`);
+  }
+  return days;
+}
+
+export function parseExportFormat(raw: string): ExportFormat {
+  const format = (raw.trim().toLowerCase() || 'ndjson') as ExportFormat;
+  if (format !== 'ndjson' && format !== 'csv') throw invalid(`format must be ndjson or csv (got "${raw.slice(0, 40)}")`);
+  return format;
+}
+
+export function parseExportId(raw: string): string {
+  if (!/^exp_[a-z0-9]{20,40}$/.test(raw)) throw new ConnectError(`export ${raw.slice(0, 60)} not found`, Code.NotFound);
+  return raw;
+}
+
+export function parseEventId(raw: string): string {
+  if (!/^[\x21-\x7e]+$/.test(raw) || raw.length > limits.eventId) throw invalid(`id must be 1–${limits.eventId} printable ASCII characters without spaces`);
+  return raw;
 }

@@ -15,6 +15,9 @@ export interface IssuedKey {
 export interface Caller {
   tenantId: string;
   scopes: Scope[];
+  /** How the key is known in listings and in the audit log: never the key itself. */
+  keyPrefix: string;
+  keyName: string;
 }
 
 export function hashKey(key: string): string {
@@ -58,7 +61,7 @@ export class ApiKeyStore {
     if (!doc || doc.revokedAt) return null;
     // The lookup is by hash; comparing again in constant time keeps timing independent of the stored value.
     if (!timingSafeEqual(Buffer.from(doc._id, 'hex'), Buffer.from(hash, 'hex'))) return null;
-    return { tenantId: doc.tenantId, scopes: doc.scopes ?? [...scopes] };
+    return { tenantId: doc.tenantId, scopes: doc.scopes ?? [...scopes], keyPrefix: doc.prefix, keyName: doc.name };
   }
 
   async exists(key: string): Promise<boolean> {

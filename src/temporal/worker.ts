@@ -2,7 +2,6 @@
 // Workers scale out by running more processes with AUDITSTREAM_ROLE=worker.
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
-import type { DeliveryActivities } from '../../activities/delivery.js';
 import { log } from '../log.js';
 import { installRuntime } from './runtime.js';
 
@@ -16,7 +15,8 @@ export async function startWorker(options: {
   address: string;
   namespace: string;
   taskQueue: string;
-  activities: DeliveryActivities;
+  /** Every activity the workflows call: delivery and the audit log's jobs. */
+  activities: object;
   workflowBundle?: WorkflowBundle;
 }): Promise<RunningWorker> {
   installRuntime();

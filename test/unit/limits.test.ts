@@ -14,7 +14,7 @@ function refusal(run: () => void): ConnectError | undefined {
 }
 
 describe('admission', () => {
-  const limits = { publish: { rate: 2_000, burst: 3_000 }, manage: { rate: 10, burst: 5 } };
+  const limits = { publish: { rate: 2_000, burst: 3_000 }, manage: { rate: 10, burst: 5 }, read: { rate: 10, burst: 5 } };
 
   it('lets a burst through, then refuses with the exact wait, and refills at the rate', () => {
     let now = 1_000_000;

@@ -57,7 +57,7 @@ describe('delivery state', () => {
     const state = initialState(true, policy);
     announce(state, [range(1, 7)]);
     deliveryFailed(state, { reason: 'HTTP 500' }, 0, 0);
-    exhaustWindow(state);
+    exhaustWindow(state, 0);
     expect(state).toMatchObject({ status: 'failed', pending: [], unreleased: [[1, 7]], retryAt: undefined, failingSince: undefined });
     expect(state.statusReason).toMatch(/7 buffered events dropped\. Last error: HTTP 500\./);
     announce(state, [range(8, 9)]);
@@ -70,10 +70,10 @@ describe('delivery state', () => {
     const state = initialState(true, policy);
     announce(state, [range(1, 1)]);
     deliveryFailed(state, { reason: 'x' }, 0, 0);
-    exhaustWindow(state);
-    reconfigure(state, false);
+    exhaustWindow(state, 0);
+    reconfigure(state, false, 0);
     expect(state.status).toBe('failed');
-    reconfigure(state, true);
+    reconfigure(state, true, 0);
     expect(state).toMatchObject({ status: 'active', statusReason: '', failures: 0, enabled: true });
   });
 
@@ -84,7 +84,7 @@ describe('delivery state', () => {
     expect(state.retryAt).toBeUndefined();
     expect(deliverable(state, 1e9)).toBe(false);
     expect(nextWakeAt(state)).toBe(10_000); // only the window end
-    reconfigure(state, true);
+    reconfigure(state, true, 0);
     expect(deliverable(state, 1)).toBe(true);
   });
 });

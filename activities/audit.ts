@@ -1,0 +1,106 @@
+// The I/O of the audit log's jobs: writing an export file, and deleting what retention says
+// has expired. Each call is bounded (an export heartbeats its progress; a retention call
+// drops a few partitions at most) and can run again after a crash without harm.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { writeExportFile } from '../src/audit/export-file.js';
+import { serviceActor, type ServiceEvents } from '../src/audit/self-audit.js';
+import { log } from '../src/log.js';
+import type { AuditLog } from '../src/store/audit-log.js';
+import { exportChunkBytes, type ExportStore } from '../src/store/exports.js';
+import type { RetentionStore } from '../src/store/retention.js';
+
+export interface AuditActivityDependencies {
+  auditLog: AuditLog;
+  exports: ExportStore;
+  retention: RetentionStore;
+  serviceEvents: ServiceEvents;
+}
+
+/** Partitions one retention call may drop or trim: the call stays short on any store. */
+const partitionsPerRetentionCall = 4;
+
+export interface ExpireResult {
+  deleted: number;
+  done: boolean;
+  held: boolean;
+}
+
+export function createAuditActivities({ auditLog, exports, retention, serviceEvents }: AuditActivityDependencies) {
+  const exportEvent = (tenantId: string, exportId: string, action: string, metadata: Record<string, unknown>, outcome: 'success' | 'failure') =>
+    serviceEvents.record(tenantId, {
+      id: `auditstream-${action}-${exportId}`,
+      action,
+      actor: serviceActor,
+      resource: { type: 'audit_export', id: exportId },
+      outcome,
+      metadata,
+    });
+
+  return {
+    /** Writes the job's file from scratch (an earlier attempt's part is dropped) and records the result. */
+    async writeExport(input: { exportId: string }): Promise<{ events: number; bytes: number }> {
+      const job = await exports.byId(input.exportId);
+      if (!job) throw ApplicationFailure.nonRetryable(`export ${input.exportId} does not exist`);
+      const context = Context.current();
+      await exports.resetFile(job._id);
+      await exports.update(job._id, { state: 'running' });
+      // The export holds exactly what was settled when it started: later events do not change it.
+      const upTo = await auditLog.settledThrough(job.tenantId, await auditLog.partitions(job.tenantId));
+      const file = await writeExportFile(
+        auditLog.stream(job.tenantId, job.filter, upTo),
+        { format: job.format, gzip: job.gzip, chunkBytes: exportChunkBytes },
+        (n, chunk) => exports.writeChunk(job._id, n, chunk),
+        (events) => context.heartbeat({ events }),
+      );
+      await exports.update(job._id, { state: 'ready', count: file.events, size: file.bytes, sha256: file.sha256, chunks: file.chunks, finishedAt: new Date() });
+      await exportEvent(job.tenantId, job._id, 'audit.export.ready', { events: file.events, bytes: file.bytes, sha256: file.sha256 }, 'success');
+      log.info('export ready', { exportId: job._id, tenantId: job.tenantId, events: file.events, bytes: file.bytes });
+      return { events: file.events, bytes: file.bytes };
+    },
+
+    async failExport(input: { exportId: string; reason: string }): Promise<void> {
+      const job = await exports.byId(input.exportId);
+      await exports.resetFile(input.exportId);
+      await exports.update(input.exportId, { state: 'failed', failure: input.reason, finishedAt: new Date() });
+      if (job) await exportEvent(job.tenantId, job._id, 'audit.export.failed', { reason: input.reason }, 'failure');
+    },
+
+    async retentionTenants(): Promise<string[]> {
+      return retention.tenants();
+    },
+
+    /** Deletes a few partitions' worth of the tenant's expired events; `done` once nothing expired is left. */
+    async expireTenant(input: { tenantId: string; now: number; deletedBefore: number }): Promise<ExpireResult> {
+      const settings = await retention.settings(input.tenantId);
+      const cutoff = new Date(input.now - settings.retentionDays * 86_400_000);
+      if (settings.legalHold) {
+        await retention.recordRun({ _id: input.tenantId, at: new Date(input.now), cutoff, deleted: 0, held: true });
+        return { deleted: 0, done: true, held: true };
+      }
+      const { deleted, done } = await auditLog.expire(input.tenantId, cutoff, partitionsPerRetentionCall);
+      if (done) {
+        const total = input.deletedBefore + deleted;
+        await retention.recordRun({ _id: input.tenantId, at: new Date(input.now), cutoff, deleted: total, held: false });
+        if (total > 0) {
+          await serviceEvents.record(input.tenantId, {
+            id: `auditstream-retention-${input.tenantId}-${input.now}`,
+            action: 'audit.retention.applied',
+            actor: serviceActor,
+            resource: { type: 'audit_retention', id: input.tenantId },
+            metadata: { deletedEvents: total, cutoff: cutoff.toISOString(), days: settings.retentionDays },
+          });
+        }
+      }
+      return { deleted, done, held: false };
+    },
+
+    /** Deletes the files of exports past their expiry. */
+    async removeExpiredExports(): Promise<number> {
+      const expired = await exports.expired(new Date());
+      for (const job of expired) await exports.removeFile(job._id);
+      return expired.length;
+    },
+  };
+}
+
+export type AuditActivities = ReturnType<typeof createAuditActivities>;
