@@ -9,7 +9,7 @@ import { CreateDestinationRequestSchema } from '../../src/gen/auditstream/v1/des
 import type { AuditEvent } from '../../src/model.js';
 import { tools } from '../../src/stack/local.js';
 import { eventually, stack } from '../support/clients.js';
-import { inProcessPipeline, type Pipeline } from '../support/pipeline.js';
+import { callerOf, inProcessPipeline, type Pipeline } from '../support/pipeline.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/receiver.js';
 
 let env: TestWorkflowEnvironment;
@@ -39,7 +39,7 @@ describe('continue-as-new', () => {
   it('rolls over many times mid-stream, through failures, and delivers every event once', async () => {
     await pipeline.withWorker(async () => {
       const { destination } = await pipeline.destinations.create(
-        'tenant-can',
+        callerOf('tenant-can'),
         create(CreateDestinationRequestSchema, { provider: 'webhook', endpoint: receiver.url, secret: 'can-secret' }),
       );
       const id = destination!.id;

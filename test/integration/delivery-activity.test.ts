@@ -11,6 +11,7 @@ import { EgressPolicy } from '../../src/providers/egress.js';
 import { HttpClient } from '../../src/providers/http.js';
 import { CredentialCipher } from '../../src/store/crypto.js';
 import { DestinationStore } from '../../src/store/destinations.js';
+import { ServiceEvents } from '../../src/audit/self-audit.js';
 import { EventStore } from '../../src/store/events.js';
 import { connectStore, type Store } from '../../src/store/mongo.js';
 import type { PendingRange } from '../../workflows/ranges.js';
@@ -55,7 +56,7 @@ beforeAll(async () => {
   receiver = await startWebhookReceiver(stack.pki, 'activity-secret');
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
   const delivery = loadConfig({}).delivery;
-  const dependencies = { collections: store.collections, destinations, events, http, bufferRetentionMs: retentionMs };
+  const dependencies = { collections: store.collections, destinations, events, http, serviceEvents: new ServiceEvents(store.collections), bufferRetentionMs: retentionMs };
   activities = createDeliveryActivities({ ...dependencies, delivery: { ...delivery, maxEventsPerActivity: 15 } });
   defaultActivities = createDeliveryActivities({ ...dependencies, delivery });
 });

@@ -7,7 +7,7 @@ import { CreateDestinationRequestSchema } from '../../src/gen/auditstream/v1/des
 import type { AuditEvent } from '../../src/model.js';
 import { tools } from '../../src/stack/local.js';
 import { eventually, stack } from '../support/clients.js';
-import { inProcessPipeline, type Pipeline } from '../support/pipeline.js';
+import { callerOf, inProcessPipeline, type Pipeline } from '../support/pipeline.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/receiver.js';
 
 let env: TestWorkflowEnvironment;
@@ -41,7 +41,7 @@ async function failingDestination(tenantId: string) {
   receivers.push(receiver);
   receiver.respondWith(() => ({ status: 503, body: 'down for maintenance' }));
   const { destination } = await pipeline.destinations.create(
-    tenantId,
+    callerOf(tenantId),
     create(CreateDestinationRequestSchema, { provider: 'webhook', endpoint: receiver.url, secret: 'window-secret' }),
   );
   return { id: destination!.id, receiver };

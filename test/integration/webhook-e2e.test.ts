@@ -74,22 +74,26 @@ describe('webhook destination, end to end', () => {
       expect(delivery.deliveryIdHeader).toBe(delivery.deliveryId);
     }
 
+    // The REST destination existed when the Connect one was created: it got that event of the
+    // tenant's audit log too (the service's own), and the Connect one nothing about itself.
+    expect(restReceiver.serviceEvents().map((event) => event.action)).toEqual(['siem.destination.created']);
+    expect(connectReceiver.serviceEvents()).toEqual([]);
     const id = created.body.destination.id as string;
     const read = await eventually(
       () => rest(key, 'GET', `/v1/audit/siem/${id}`),
-      (response) => response.body.destination.counters.delivered === '1',
+      (response) => response.body.destination.counters.delivered === '2',
     );
-    expect(read.body.destination).toMatchObject({ status: 'active', statusReason: '', counters: { delivered: '1', dropped: '0', rejected: '0' } });
+    expect(read.body.destination).toMatchObject({ status: 'active', statusReason: '', counters: { delivered: '2', dropped: '0', rejected: '0' } });
     expect(read.body.destination.lastDeliveredAt).toEqual(expect.any(String));
 
     const temporal = await temporalClient();
     // The activity records the delivery in MongoDB just before the workflow applies its result.
     const snapshot = await eventually(
       () => temporal.workflow.getHandle(`destination-${id}`).query<{ delivered: number }>('status'),
-      (s) => s.delivered === 1,
+      (s) => s.delivered === 2,
       10_000,
     );
-    expect(snapshot).toMatchObject({ status: 'active', delivered: 1, backlogEvents: 0 });
+    expect(snapshot).toMatchObject({ status: 'active', delivered: 2, backlogEvents: 0 });
   });
 
   it('lists, updates and deletes through REST with the same JSON shapes as Connect', async () => {

@@ -13,6 +13,9 @@ import { EgressPolicy } from '../../src/providers/egress.js';
 import { HttpClient } from '../../src/providers/http.js';
 import { CredentialCipher } from '../../src/store/crypto.js';
 import { DestinationStore } from '../../src/store/destinations.js';
+import { AuditLog } from '../../src/store/audit-log.js';
+import { ServiceEvents } from '../../src/audit/self-audit.js';
+import type { Caller } from '../../src/store/api-keys.js';
 import { EventStore } from '../../src/store/events.js';
 import { connectStore, type Store } from '../../src/store/mongo.js';
 import { TenantStore } from '../../src/store/tenants.js';
@@ -20,6 +23,11 @@ import { DestinationWorkflows } from '../../src/temporal/destinations.js';
 import { installRuntime } from '../../src/temporal/runtime.js';
 import { workflowsPath } from '../../src/temporal/worker.js';
 import { stack } from './clients.js';
+
+/** A caller of the tenant with every scope, as the API would see a test's key. */
+export function callerOf(tenantId: string): Caller {
+  return { tenantId, scopes: ['publish', 'manage', 'read'], keyPrefix: 'ask_test', keyName: 'test key' };
+}
 
 export interface Pipeline {
   store: Store;
@@ -52,22 +60,24 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const workflows = new DestinationWorkflows(env.client, taskQueue, false, (id) => destinationStore.byId(id));
   const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, 0);
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
+  const serviceEvents = new ServiceEvents(store.collections);
   const activities = createDeliveryActivities({
     collections: store.collections,
     destinations: destinationStore,
     events,
     http,
     delivery: policy,
+    serviceEvents,
     bufferRetentionMs: bufferRetentionMs(policy),
   });
   return {
     store,
-    destinations: new DestinationsApi(destinationStore, tenants, workflows, {
+    destinations: new DestinationsApi(destinationStore, tenants, workflows, serviceEvents, {
       allowInsecureEndpoints: false,
       deleteFlushDeadlineMs: policy.deleteFlushDeadlineMs,
       http,
     }),
-    publisher: new Publisher(tenants, events, dispatcher),
+    publisher: new Publisher(tenants, events, new AuditLog(store.db, store.collections, loadConfig({}).auditLog), dispatcher),
     workflows,
     async withWorker(body) {
       const worker = await Worker.create({

@@ -12,6 +12,8 @@ import type { TestPki } from './tls.js';
 export interface ReceivedEvent {
   id: string;
   action: string;
+  resource?: { type?: string; id?: string; name?: string };
+  metadata?: Record<string, any>;
   [field: string]: unknown;
 }
 
@@ -46,7 +48,13 @@ export interface WebhookReceiver {
   badSignatures: string[];
   attempts: number;
   respondWith(responder: Responder): void;
+  /** Ids of the tenant's own events accepted, in arrival order (the service's own events about other destinations left out). */
   acceptedEventIds(): string[];
+  /** Every id accepted, the service's own events included: what the destination's counters count. */
+  allAcceptedEventIds(): string[];
+  /** The service's own events accepted (`siem.destination.…` about the tenant's other destinations). */
+  serviceEvents(): ReceivedEvent[];
+  /** Waits for `count` distinct events of the tenant's own, and returns those accepted so far. */
   waitForEvents(count: number, timeoutMs?: number): Promise<ReceivedEvent[]>;
   close(): Promise<void>;
 }
@@ -60,9 +68,13 @@ function problemWith(req: IncomingMessage, body: Buffer, secret: string): string
   return standard && `Standard Webhooks: ${standard}`;
 }
 
+/** The service's own audit events (src/audit/self-audit.ts): their ids start so (a destination test's event is not one). */
+export const isServiceEvent = (event: { id: string }) => event.id.startsWith('auditstream-') && !event.id.startsWith('auditstream-test-');
+
 export async function startWebhookReceiver(pki: TestPki, secret: string): Promise<WebhookReceiver> {
   let responder: Responder = () => ({ status: 200 });
   const receiver: Partial<WebhookReceiver> = { accepted: [], badSignatures: [], attempts: 0 };
+  const customerEvents = () => receiver.accepted!.flatMap((delivery) => delivery.events).filter((event) => !isServiceEvent(event));
   const server = https.createServer({ cert: readFileSync(pki.certFile), key: readFileSync(pki.keyFile) }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -108,12 +120,18 @@ export async function startWebhookReceiver(pki: TestPki, secret: string): Promis
       responder = next;
     },
     acceptedEventIds() {
+      return customerEvents().map((event) => event.id);
+    },
+    allAcceptedEventIds() {
       return receiver.accepted!.flatMap((delivery) => delivery.events.map((event) => event.id));
+    },
+    serviceEvents() {
+      return receiver.accepted!.flatMap((delivery) => delivery.events).filter(isServiceEvent);
     },
     async waitForEvents(count: number, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
-        const events = receiver.accepted!.flatMap((delivery) => delivery.events);
+        const events = customerEvents();
         if (new Set(events.map((event) => event.id)).size >= count) return events;
         await sleep(50);
       }
