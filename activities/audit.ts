@@ -47,7 +47,7 @@ export function createAuditActivities({ auditLog, exports, retention, serviceEve
       // The export holds exactly what was settled when it started: later events do not change it.
       const upTo = await auditLog.settledThrough(job.tenantId, await auditLog.partitions(job.tenantId));
       const file = await writeExportFile(
-        auditLog.stream(job.tenantId, job.filter, upTo),
+        auditLog.stream(job.tenantId, job.filter, { to: upTo }),
         { format: job.format, gzip: job.gzip, chunkBytes: exportChunkBytes },
         (n, chunk) => exports.writeChunk(job._id, n, chunk),
         (events) => context.heartbeat({ events }),

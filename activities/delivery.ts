@@ -4,7 +4,9 @@
 // a workflow's state from MongoDB. The workflow only ever sees seq ranges, counts and reasons.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DeliveryConfig } from '../src/config.js';
-import { statusChangeEvent, type ServiceEvents } from '../src/audit/self-audit.js';
+import { serviceActor, statusChangeEvent, type ServiceEvents } from '../src/audit/self-audit.js';
+import type { AuditLog } from '../src/store/audit-log.js';
+import type { BackfillStore } from '../src/store/backfills.js';
 import { log } from '../src/log.js';
 import { deliveryLag, eventCounters } from '../src/metrics.js';
 import type { DeliveryCounters } from '../src/model.js';
@@ -25,7 +27,9 @@ import {
   type DestinationSnapshot,
   type DestinationState,
   type PartialBatch,
+  type ReplayProgress,
   type StatusChange,
+  replayEventsPerDelivery,
 } from '../workflows/state.js';
 
 /** The workflow's state as mirrored into MongoDB, and the status changes the tenant's audit log has yet to get. */
@@ -54,6 +58,8 @@ export interface DeliverInput extends RecordInput {
 /** Attached to a failed delivery: what got through before it failed, and how to go on. */
 export interface DeliveryFailureDetails {
   progress?: DeliveryProgress;
+  /** A backfill delivery's part that got through. */
+  replay?: ReplayProgress;
   retryAfterMs?: number;
   awaitUpdate?: boolean;
 }
@@ -70,8 +76,28 @@ export interface ActivityDependencies {
   http: HttpClient;
   delivery: DeliveryConfig;
   serviceEvents: ServiceEvents;
+  /** Where a backfill reads the events it replays, and keeps its progress. */
+  auditLog: AuditLog;
+  backfills: BackfillStore;
   /** Pending batches older than this are gone from the buffer by design (its retention). */
   bufferRetentionMs: number;
+}
+
+export interface ReplayInput extends RecordInput {
+  release: Interval[];
+  backfillId: string;
+  fromSeq: number;
+  lastSeq: number;
+  /** While failing: send at most a few events. */
+  probe: boolean;
+}
+
+export interface FinishBackfillInput {
+  tenantId: string;
+  destinationId: string;
+  backfillId: string;
+  state: 'done' | 'cancelled' | 'failed';
+  reason?: string;
 }
 
 /**
@@ -97,7 +123,7 @@ export function policyOf(delivery: DeliveryConfig): DeliveryPolicy {
   };
 }
 
-export function createDeliveryActivities({ collections, destinations, events, http, delivery, serviceEvents, bufferRetentionMs }: ActivityDependencies) {
+export function createDeliveryActivities({ collections, destinations, events, http, delivery, serviceEvents, auditLog, backfills, bufferRetentionMs }: ActivityDependencies) {
   /**
    * The counts each destination last recorded in this process: the metrics count what grew
    * since. The first record after a start is the baseline (Prometheus counters start at zero
@@ -202,7 +228,7 @@ export function createDeliveryActivities({ collections, destinations, events, ht
     return progress;
   }
 
-  async function recordRejections(input: DeliverInput, report: DeliveryReport): Promise<void> {
+  async function recordRejections(input: { destinationId: string; tenantId: string }, report: DeliveryReport): Promise<void> {
     if (report.rejected.length === 0) return;
     const at = new Date();
     await collections.rejections
@@ -220,7 +246,73 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       .catch(() => undefined); // a rejection recorded by an earlier attempt stays as it was
   }
 
+  /** A destination failure as the workflow reads it: its class, the reason, and what got through. */
+  function failureOf(error: DeliveryFailure, details: DeliveryFailureDetails): ApplicationFailure {
+    return ApplicationFailure.create({
+      type: error.failureClass === 'retry' ? deliveryFailedType : misconfiguredType,
+      message: error.message,
+      nonRetryable: true,
+      details: [{ ...details, retryAfterMs: error.retryAfterMs, awaitUpdate: error.failureClass === 'hold' }],
+    });
+  }
+
   return {
+    /**
+     * One delivery of a backfill: the next events of its range, read from the audit log (not
+     * the buffer), marked as replays, through the same provider path as live events. Events
+     * about this destination itself are skipped, as they are live.
+     */
+    async replay(input: ReplayInput): Promise<ReplayProgress> {
+      const target = await destinations.loadTarget(input.destinationId);
+      if (!target) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
+      const job = await backfills.byId(input.backfillId);
+      if (!job || job.state !== 'running') return { nextSeq: input.lastSeq + 1, delivered: 0, rejected: 0 }; // ended meanwhile
+      const context = Context.current();
+      let confirmed = 0;
+      const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 1_000);
+      try {
+        await recordState(input);
+        const budget = input.probe ? probeEvents : replayEventsPerDelivery;
+        const read = await auditLog.read(input.tenantId, job.filter, { from: input.fromSeq, to: input.lastSeq }, budget);
+        // Read to the end of the range unless the budget stopped it.
+        const readThrough = read.length < budget ? input.lastSeq : read[read.length - 1].seq;
+        const events = read.filter((event) => !aboutItself(event, input.destinationId)).map((event) => ({ ...event, replayOf: job._id }));
+        const nextAfter = (count: number) => (count >= events.length ? readThrough + 1 : events[count].seq);
+        const sendContext = { http, now: () => new Date(), signal: context.cancellationSignal };
+        try {
+          const report = await deliverEvents(providerFor(target.provider), target, events, sendContext, (count) => (confirmed = count));
+          await recordRejections(input, report);
+          const progress = { nextSeq: nextAfter(report.confirmed), delivered: report.delivered, rejected: report.rejected.length };
+          await backfills.progressed(job._id, progress);
+          return progress;
+        } catch (error) {
+          if (!(error instanceof DeliveryFailure)) throw error;
+          await recordRejections(input, error.report);
+          const progress = { nextSeq: nextAfter(error.confirmed), delivered: error.report.delivered, rejected: error.report.rejected.length };
+          await backfills.progressed(job._id, progress);
+          if (context.cancellationSignal.aborted) return progress;
+          throw failureOf(error, { replay: progress });
+        }
+      } finally {
+        clearInterval(heartbeat);
+      }
+    },
+
+    /** How a backfill ended, into its job and the tenant's audit log. */
+    async finishBackfill(input: FinishBackfillInput): Promise<void> {
+      const job = await backfills.finished(input.backfillId, input.state, input.reason);
+      if (!job) return;
+      await serviceEvents.record(input.tenantId, {
+        id: `auditstream-backfill-${input.backfillId}-${input.state}`,
+        action: `siem.destination.backfill_${input.state}`,
+        actor: serviceActor,
+        resource: { type: 'siem_destination', id: input.destinationId },
+        outcome: input.state === 'done' ? 'success' : 'failure',
+        metadata: { backfillId: job._id, total: job.total, delivered: job.delivered, rejected: job.rejected, ...(input.reason ? { reason: input.reason } : {}) },
+        exclude: [input.destinationId],
+      });
+    },
+
     async deliver(input: DeliverInput): Promise<DeliveryProgress> {
       const target = await destinations.loadTarget(input.destinationId);
       if (!target) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
@@ -251,13 +343,7 @@ export function createDeliveryActivities({ collections, destinations, events, ht
           observeLag(target.provider, all.slice(0, error.confirmed), error.report);
           // Cancelled (a delete): what got through is the answer, not a failure of the destination.
           if (context.cancellationSignal.aborted) return progress;
-          const details: DeliveryFailureDetails = { progress, retryAfterMs: error.retryAfterMs, awaitUpdate: error.failureClass === 'hold' };
-          throw ApplicationFailure.create({
-            type: error.failureClass === 'retry' ? deliveryFailedType : misconfiguredType,
-            message: error.message,
-            nonRetryable: true,
-            details: [details],
-          });
+          throw failureOf(error, { progress });
         }
       } finally {
         clearInterval(heartbeat);
@@ -298,6 +384,9 @@ export function createDeliveryActivities({ collections, destinations, events, ht
         const sent = partial ? await events.countBefore(batch._id, partial.from) : 0;
         addPending(state.pending, state.settled, { lo: partial?.from ?? batch.firstSeq, hi: batch.lastSeq, count: batch.count - sent, at: batch.createdAt.getTime() });
       }
+      // A backfill that was running goes on from where its job says it got to.
+      const backfill = await backfills.running(input.tenantId, input.destinationId);
+      if (backfill) state.replay = { id: backfill._id, nextSeq: backfill.nextSeq, lastSeq: backfill.lastSeq };
       log.info('destination workflow recovered its state', { destinationId: input.destinationId, backlog: state.pending.length });
       return { state };
     },
@@ -309,6 +398,11 @@ function observeLag(provider: string, confirmed: AuditEvent[], report: DeliveryR
   const rejected = new Set(report.rejected.map((rejection) => rejection.eventId));
   const now = Date.now();
   for (const event of confirmed) if (!rejected.has(event.id)) deliveryLag.observe({ provider }, (now - event.receivedAt.getTime()) / 1000);
+}
+
+/** The service's own event about this destination: never sent to it, live or replayed. */
+function aboutItself(event: AuditEvent, destinationId: string): boolean {
+  return event.id.startsWith('auditstream-') && event.resource?.type === 'siem_destination' && event.resource.id === destinationId;
 }
 
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;

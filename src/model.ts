@@ -21,6 +21,11 @@ export interface AuditEvent {
   resource?: { type?: string; id?: string; name?: string };
   requestId?: string;
   metadata?: Record<string, unknown>;
+  /**
+   * Set on an event being replayed by a backfill (its id), in memory only: each provider
+   * marks the event as a replay where its format allows.
+   */
+  replayOf?: string;
 }
 
 export interface DeliveryCounters {

@@ -17,10 +17,12 @@ import { ApiKeyStore } from './store/api-keys.js';
 import { loadCipher } from './store/crypto.js';
 import { DestinationStore } from './store/destinations.js';
 import { AuditLogApi } from './api/audit-log.js';
+import { BackfillsApi } from './api/backfills.js';
 import { ServiceEvents, startServiceEventRelay } from './audit/self-audit.js';
 import { AuditLog } from './store/audit-log.js';
 import { ExportStore } from './store/exports.js';
 import { RetentionStore } from './store/retention.js';
+import { BackfillStore } from './store/backfills.js';
 import { AuditJobs } from './temporal/audit-jobs.js';
 import { createAuditActivities } from '../activities/audit.js';
 import { errorMessage } from './log.js';
@@ -77,6 +79,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
   const auditLog = new AuditLog(store.db, store.collections, config.auditLog);
   const exports = new ExportStore(store.db, store.collections);
   const retention = new RetentionStore(store.collections);
+  const backfills = new BackfillStore(store.collections);
   const keys = new ApiKeyStore(store.collections);
   const stoppers: (() => Promise<void>)[] = [];
 
@@ -102,6 +105,8 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
           http,
           delivery: config.delivery,
           serviceEvents: workerEvents,
+          auditLog,
+          backfills,
           bufferRetentionMs: bufferRetentionMs(config.delivery),
         }),
         ...createAuditActivities({ auditLog, exports, retention, serviceEvents: workerEvents }),
@@ -147,6 +152,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
         }),
         events: new EventsApi(publisher),
         auditLog: new AuditLogApi(auditLog, retention, exports, jobs, serviceEvents, { exportTtlMs: config.exportTtlMs }),
+        backfills: new BackfillsApi(destinations, auditLog, backfills, workflows, serviceEvents),
         exports,
         readiness: async () => {
           await store.db.command({ ping: 1 }).catch((error) => {

@@ -25,7 +25,9 @@ import type { DestinationStatus } from '../src/model.js';
 import {
   type DeleteResult,
   type DestinationWorkflowInput,
+  cancelBackfillUpdate,
   deleteUpdate,
+  startBackfillUpdate,
   deliveryFailedType,
   destinationGoneType,
   eventsReadySignal,
@@ -44,6 +46,10 @@ import {
   describe,
   drop,
   exhaustWindow,
+  nextDelivery,
+  replayed,
+  startReplay,
+  tookTurn,
   statusChangesWritten,
   type StatusChange,
   initialState,
@@ -56,7 +62,7 @@ import {
   type DestinationState,
 } from './state.js';
 
-const { recover, record } = proxyActivities<DeliveryActivities>({
+const { recover, record, finishBackfill } = proxyActivities<DeliveryActivities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
@@ -132,6 +138,21 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     return snapshot(state);
   });
   setHandler(statusQuery, () => snapshot(state));
+  /** How a backfill ended, for its job and the audit log; written by the loop. */
+  const endedReplays: { backfillId: string; state: 'done' | 'cancelled' | 'failed'; reason?: string }[] = [];
+  setHandler(startBackfillUpdate, async (replay) => {
+    await condition(() => ready);
+    if (state.replay) return { started: false, running: state.replay.id };
+    startReplay(state, replay);
+    changed();
+    return { started: true };
+  });
+  setHandler(cancelBackfillUpdate, ({ id }) => {
+    if (state.replay?.id !== id) return { cancelled: false };
+    state.replay = undefined;
+    endedReplays.push({ backfillId: id, state: 'cancelled', reason: 'cancelled by the API' });
+    return { cancelled: true };
+  });
   setHandler(deleteUpdate, async ({ flushDeadlineMs }) => {
     if (deletion === undefined) {
       deletion = { deadline: Date.now() + flushDeadlineMs, deliveredBefore: state.counts.delivered, abandoned: false };
@@ -220,6 +241,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       const progress = await interruptible(() => deliver({ destinationId, tenantId, provider: input.provider, record: taken, release, ...request }), deadline);
       written(taken);
       deliverySucceeded(state, progress, Date.now());
+      tookTurn(state, 'live');
     } catch (error) {
       const failure = describeFailure(error);
       if (failure === 'interrupted' || !('progress' in failure)) state.unreleased.unshift(...release); // not sure it got that far
@@ -234,6 +256,54 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     changed();
   }
 
+  /** One delivery of the backfill: the next events of its range, from the audit log. */
+  async function replayOnce(deadline?: number): Promise<void> {
+    const replay = state.replay!;
+    const probe = state.failures > 0;
+    const { replay: replayActivity } = proxyActivities<DeliveryActivities>({
+      startToCloseTimeout: '5m',
+      heartbeatTimeout: '10s',
+      ...(deadline === undefined ? {} : { scheduleToCloseTimeout: Math.max(1_000, deadline - Date.now() + deleteAnswerGraceMs) }),
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      summary: `backfill ${replay.id}: replay from seq ${replay.nextSeq} (of ${replay.lastSeq})`,
+    });
+    const release = state.unreleased;
+    state.unreleased = [];
+    const taken = takeRecord();
+    try {
+      const progress = await interruptible(
+        () => replayActivity({ destinationId, tenantId, provider: input.provider, record: taken, release, backfillId: replay.id, fromSeq: replay.nextSeq, lastSeq: replay.lastSeq, probe }),
+        deadline,
+      );
+      written(taken);
+      if (replayed(state, progress)) endedReplays.push({ backfillId: replay.id, state: 'done' });
+      deliverySucceeded(state, undefined, Date.now());
+    } catch (error) {
+      const failure = describeFailure(error);
+      const answered = failure !== 'interrupted' && 'replay' in failure;
+      if (answered) written(taken);
+      else state.unreleased.unshift(...release);
+      if (failure === 'interrupted') {
+        changed();
+        return;
+      }
+      if (failure.replay && replayed(state, failure.replay)) endedReplays.push({ backfillId: replay.id, state: 'done' });
+      if (failure.gone) gone = true;
+      else deliveryFailed(state, failure, Date.now(), Math.random());
+    }
+    tookTurn(state, 'replay');
+    changed();
+  }
+
+  /** Tells the jobs (and the audit log) how their backfills ended. */
+  async function reportEndedReplays(): Promise<void> {
+    while (endedReplays.length > 0) {
+      await finishBackfill({ tenantId, destinationId, ...endedReplays[0] });
+      endedReplays.shift();
+    }
+  }
+
   /** A delete: flush within the deadline (unless disabled or failed), drop the rest, release everything. */
   async function finish(): Promise<DeleteResult> {
     const current = deletion;
@@ -244,6 +314,9 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       else await waitUntil(Math.min(state.retryAt ?? current.deadline, current.deadline), () => current.abandoned || deliverable(state, Date.now()));
     }
     const dropped = drop(state);
+    if (state.replay) endedReplays.push({ backfillId: state.replay.id, state: 'cancelled', reason: 'the destination was deleted' });
+    state.replay = undefined;
+    await reportEndedReplays();
     const result = current?.result ?? { flushed: current ? state.counts.delivered - current.deliveredBefore : 0, dropped };
     if (current) current.result ??= result;
     await recordState('all');
@@ -271,19 +344,25 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       () =>
         deletion !== undefined ||
         gone ||
+        endedReplays.length > 0 ||
         workflowInfo().continueAsNewSuggested ||
         deliverable(state, Date.now()) ||
         wakeAt() < until, // a handler brought the next wake-up forward: set an alarm for it
     );
     if (deletion !== undefined || gone) return finish();
-    if (windowOver(state, Date.now())) {
+    if (endedReplays.length > 0) {
+      await reportEndedReplays();
+    } else if (windowOver(state, Date.now())) {
+      const abandoned = state.replay;
       exhaustWindow(state, Date.now());
+      if (abandoned) endedReplays.push({ backfillId: abandoned.id, state: 'failed', reason: state.statusReason });
       changed();
     } else if (workflowInfo().continueAsNewSuggested) {
       await condition(() => allHandlersFinished() || deletion !== undefined);
       if (deletion === undefined) await continueAsNew<typeof destinationWorkflow>({ ...input, carried: state });
     } else if (deliverable(state, Date.now())) {
-      await deliverOnce();
+      if (nextDelivery(state) === 'replay') await replayOnce();
+      else await deliverOnce();
     } else if (recordDueAt !== undefined && Date.now() >= recordDueAt) {
       await recordState();
     }

@@ -39,6 +39,17 @@ export const statusQuery = defineQuery<DestinationSnapshot>('status');
 /** Flushes buffered events within the deadline, then ends the workflow. */
 export const deleteUpdate = defineUpdate<DeleteResult, [DeleteRequest]>('delete');
 
+export interface StartBackfill {
+  id: string;
+  fromSeq: number;
+  lastSeq: number;
+}
+
+/** Sent by the API: replay these seqs of the audit log into the destination, beside live events. */
+export const startBackfillUpdate = defineUpdate<{ started: boolean; running?: string }, [StartBackfill]>('startBackfill');
+/** Sent by the API: stop the backfill now; what it sent stays sent. */
+export const cancelBackfillUpdate = defineUpdate<{ cancelled: boolean }, [{ id: string }]>('cancelBackfill');
+
 /** Failure types thrown by the delivery activity. */
 export const deliveryFailedType = 'DeliveryFailed';
 export const misconfiguredType = 'DestinationMisconfigured';

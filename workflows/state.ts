@@ -64,7 +64,29 @@ export interface DestinationState {
   statusChanges?: StatusChange[];
   /** Status changes so far: numbers each one, so writing one twice writes one event. */
   statusChangeCount?: number;
+  /** A backfill being replayed into the destination, from the audit log. */
+  replay?: Replay;
+  /** The next delivery is the backfill's turn: live events and a backfill take turns. */
+  replayTurn?: boolean;
 }
+
+/** A backfill's progress through the seqs it replays (the events themselves stay in the audit log). */
+export interface Replay {
+  id: string;
+  nextSeq: number;
+  lastSeq: number;
+}
+
+/** What one replay delivery got through. */
+export interface ReplayProgress {
+  /** Replay resumes here; past `lastSeq` it is done. */
+  nextSeq: number;
+  delivered: number;
+  rejected: number;
+}
+
+/** Events one backfill delivery sends at most: live events never wait behind more than this. */
+export const replayEventsPerDelivery = 1_000;
 
 /** A change of a destination's status, as its tenant's audit log records it. */
 export interface StatusChange {
@@ -75,6 +97,8 @@ export interface StatusChange {
   at: number;
   windowEndsAt?: number;
   backlogEvents: number;
+  /** The oldest event waiting then: where a failure's gap begins (a backfill of it starts there). */
+  firstPendingSeq?: number;
   dropped: number;
 }
 
@@ -90,6 +114,7 @@ function setStatus(state: DestinationState, status: DestinationStatus, reason: s
   const n = (state.statusChangeCount ?? 0) + 1;
   state.statusChangeCount = n;
   const change: StatusChange = { n, from, to: status, reason, at: now, backlogEvents: pendingCount(state.pending), dropped: state.counts.dropped };
+  if (state.pending.length > 0) change.firstPendingSeq = state.pending[0].lo;
   const end = windowEndsAt(state);
   if (end !== undefined) change.windowEndsAt = end;
   state.statusChanges = [...(state.statusChanges ?? []), change].slice(-maxUnwrittenChanges);
@@ -121,6 +146,8 @@ export interface DeliveryProgress {
 export interface DeliveryFailureInfo {
   reason: string;
   progress?: DeliveryProgress;
+  /** A backfill delivery's part that got through. */
+  replay?: ReplayProgress;
   retryAfterMs?: number;
   /** The destination stored the events but cannot confirm them: resending would only duplicate. */
   awaitUpdate?: boolean;
@@ -172,9 +199,14 @@ export function windowEndsAt(state: DestinationState): number | undefined {
   return state.failingSince + state.policy.retryWindowMs;
 }
 
+/** Something waits to be sent: live events, or a backfill. */
+function hasWork(state: DestinationState): boolean {
+  return state.pending.length > 0 || state.replay !== undefined;
+}
+
 export function windowOver(state: DestinationState, now: number): boolean {
   const end = windowEndsAt(state);
-  return end !== undefined && state.pending.length > 0 && now >= end;
+  return end !== undefined && hasWork(state) && now >= end;
 }
 
 /** Whether a delivery may start now. */
@@ -182,7 +214,7 @@ export function deliverable(state: DestinationState, now: number): boolean {
   return (
     state.enabled &&
     state.status !== 'failed' &&
-    state.pending.length > 0 &&
+    hasWork(state) &&
     !state.awaitingUpdate &&
     (state.retryAt === undefined || now >= state.retryAt)
   );
@@ -192,8 +224,8 @@ export function deliverable(state: DestinationState, now: number): boolean {
 export function nextWakeAt(state: DestinationState): number | undefined {
   const times: number[] = [];
   const end = windowEndsAt(state);
-  if (end !== undefined && state.pending.length > 0) times.push(end);
-  if (state.retryAt !== undefined && state.enabled && !state.awaitingUpdate && state.pending.length > 0) times.push(state.retryAt);
+  if (end !== undefined && hasWork(state)) times.push(end);
+  if (state.retryAt !== undefined && state.enabled && !state.awaitingUpdate && hasWork(state)) times.push(state.retryAt);
   return times.length === 0 ? undefined : Math.min(...times);
 }
 
@@ -237,13 +269,19 @@ function applyProgress(state: DestinationState, progress: DeliveryProgress, now:
   state.policy = progress.policy;
 }
 
-export function deliverySucceeded(state: DestinationState, progress: DeliveryProgress, now: number): void {
-  applyProgress(state, progress, now);
+/** After a delivery of either kind, the other kind's turn. */
+export function tookTurn(state: DestinationState, kind: 'live' | 'replay'): void {
+  state.replayTurn = kind === 'live' && state.replay !== undefined;
+}
+
+/** A successful delivery: active again (a backfill's progress is applied by `replayed`). */
+export function deliverySucceeded(state: DestinationState, progress: DeliveryProgress | undefined, now: number, note?: string): void {
+  if (progress) applyProgress(state, progress, now);
   state.failures = 0;
   state.failingSince = undefined;
   state.retryAt = undefined;
   state.awaitingUpdate = false;
-  setStatus(state, 'active', progress.note ?? '', now);
+  setStatus(state, 'active', progress?.note ?? note ?? '', now);
 }
 
 /** A failed attempt: degraded with the reason, and the next attempt scheduled within the window. */
@@ -272,6 +310,31 @@ export function reconfigure(state: DestinationState, enabled: boolean, now: numb
   }
 }
 
+/**
+ * Which delivery comes next. Live events first; a backfill takes every other delivery while
+ * live events wait, so they never wait behind more than one backfill delivery.
+ */
+export function nextDelivery(state: DestinationState): 'live' | 'replay' {
+  if (!state.replay) return 'live';
+  if (state.pending.length === 0) return 'replay';
+  return state.replayTurn ? 'replay' : 'live';
+}
+
+/** Starts a backfill of seqs `fromSeq`..`lastSeq`; one at a time. */
+export function startReplay(state: DestinationState, replay: { id: string; fromSeq: number; lastSeq: number }): void {
+  state.replay = { id: replay.id, nextSeq: replay.fromSeq, lastSeq: replay.lastSeq };
+  state.retryAt = undefined;
+}
+
+/** A backfill delivery went through (in part, when it failed): true once the backfill is done. */
+export function replayed(state: DestinationState, progress: ReplayProgress): boolean {
+  if (!state.replay) return false;
+  state.replay.nextSeq = Math.max(state.replay.nextSeq, progress.nextSeq);
+  if (state.replay.nextSeq <= state.replay.lastSeq) return false;
+  state.replay = undefined;
+  return true;
+}
+
 /** Drops every pending event (counted) and returns how many. */
 export function drop(state: DestinationState): number {
   const { count, intervals } = settleAll(state.pending, state.settled);
@@ -287,6 +350,7 @@ export function exhaustWindow(state: DestinationState, now: number): void {
   const lastReason = state.statusReason;
   const dropped = drop(state);
   state.failingSince = undefined;
+  state.replay = undefined; // a backfill ends with the window (the workflow reports it failed)
   setStatus(
     state,
     'failed',

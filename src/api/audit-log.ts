@@ -54,7 +54,7 @@ export function toEventMessage(event: AuditEvent): AuditEventMessage {
   });
 }
 
-function toFilterMessage(filter: AuditFilter): MessageInitShape<typeof EventFilterSchema> {
+export function toFilterMessage(filter: AuditFilter): MessageInitShape<typeof EventFilterSchema> {
   return { ...filter, occurredAfter: date(filter.occurredAfter), occurredBefore: date(filter.occurredBefore), outcome: filter.outcome ?? '' };
 }
 

@@ -3,6 +3,7 @@
 // scopes, rate limits, validation and errors are exactly those of gRPC and Connect.
 //   POST /v1/audit/siem (201) · GET /v1/audit/siem · GET|PATCH|DELETE /v1/audit/siem/{id}
 //   POST /v1/audit/siem/test (a draft) · POST /v1/audit/siem/{id}/test · GET /v1/audit/siem/providers
+//   POST|GET /v1/audit/siem/{id}/backfills · GET /v1/audit/siem/{id}/backfills/{b} · POST …/{b}/cancel
 //   GET /v1/audit/events[?filters] · GET /v1/audit/events/{id} · GET|PATCH /v1/audit/retention
 //   POST /v1/audit/exports (201) · GET /v1/audit/exports · GET /v1/audit/exports/{id}
 //   (and the file itself: GET /v1/audit/exports/{id}/download, ./downloads.ts)
@@ -50,6 +51,10 @@ export const restRoutes: RestRoute[] = [
   { method: 'PATCH', path: '/v1/audit/siem/{id}', rpc: siem.updateDestination, request: ({ id }, body) => ({ ...body, id }) },
   { method: 'DELETE', path: '/v1/audit/siem/{id}', rpc: siem.deleteDestination, request: ({ id }) => ({ id }) },
   { method: 'POST', path: '/v1/audit/siem/{id}/test', rpc: siem.testDestination, request: ({ id }) => ({ id }) },
+  { method: 'POST', path: '/v1/audit/siem/{id}/backfills', rpc: siem.backfillDestination, status: 201, request: ({ id }, body) => ({ ...body, id }) },
+  { method: 'GET', path: '/v1/audit/siem/{id}/backfills', rpc: siem.listBackfills, request: ({ id }) => ({ destinationId: id }) },
+  { method: 'GET', path: '/v1/audit/siem/{id}/backfills/{backfill}', rpc: siem.getBackfill, request: ({ id, backfill }) => ({ destinationId: id, id: backfill }) },
+  { method: 'POST', path: '/v1/audit/siem/{id}/backfills/{backfill}/cancel', rpc: siem.cancelBackfill, request: ({ id, backfill }) => ({ destinationId: id, id: backfill }) },
   { method: 'GET', path: '/v1/audit/events', rpc: audit.queryEvents, request: (_, __, query) => eventQuery(query) },
   { method: 'GET', path: '/v1/audit/events/{id}', rpc: audit.getEvent, request: ({ id }) => ({ id }) },
   { method: 'GET', path: '/v1/audit/retention', rpc: audit.getRetention, request: () => ({}) },

@@ -16,6 +16,7 @@ import { EventService } from '../gen/auditstream/v1/events_pb.js';
 import { AuditLogService } from '../gen/auditstream/v1/audit_pb.js';
 import type { ExportStore } from '../store/exports.js';
 import type { AuditLogApi } from './audit-log.js';
+import type { BackfillsApi } from './backfills.js';
 import { downloadHandler } from './downloads.js';
 import { errorMessage, log } from '../log.js';
 import { registry } from '../metrics.js';
@@ -33,6 +34,7 @@ export interface ApiDependencies {
   keys: ApiKeyStore;
   sessions: SessionStore;
   auditLog: AuditLogApi;
+  backfills: BackfillsApi;
   exports: ExportStore;
   admission: Admission;
   destinations: DestinationsApi;
@@ -52,7 +54,7 @@ export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
 const maxMessageBytes = 8 * 1024 * 1024;
 const maxRestBodyBytes = 1024 * 1024;
 
-function routes({ destinations, events, auditLog }: ApiDependencies) {
+function routes({ destinations, events, auditLog, backfills }: ApiDependencies) {
   const caller = (ctx: HandlerContext) => ctx.values.get(callerKey)!;
   const tenant = (ctx: HandlerContext) => caller(ctx).tenantId;
   return (router: ConnectRouter) => {
@@ -64,6 +66,10 @@ function routes({ destinations, events, auditLog }: ApiDependencies) {
       deleteDestination: (req, ctx) => destinations.delete(caller(ctx), req.id),
       testDestination: (req, ctx) => destinations.test(caller(ctx), req),
       listProviders: () => describeProviders(),
+      backfillDestination: (req, ctx) => backfills.create(caller(ctx), req),
+      getBackfill: (req, ctx) => backfills.get(tenant(ctx), req.destinationId, req.id),
+      listBackfills: (req, ctx) => backfills.list(tenant(ctx), req.destinationId),
+      cancelBackfill: (req, ctx) => backfills.cancel(caller(ctx), req.destinationId, req.id),
     });
     router.service(EventService, {
       publishEvent: (req, ctx) => events.publishOne(tenant(ctx), req),

@@ -52,6 +52,7 @@ export function statusChangeEvent(destinationId: string, provider: string | unde
     backlogEvents: change.backlogEvents,
     droppedEvents: change.dropped,
   };
+  if (change.firstPendingSeq !== undefined) metadata.firstPendingSeq = change.firstPendingSeq;
   if (change.windowEndsAt !== undefined) {
     metadata.windowEndsAt = new Date(change.windowEndsAt).toISOString();
     metadata.secondsUntilDropped = Math.max(0, Math.round((change.windowEndsAt - change.at) / 1000));

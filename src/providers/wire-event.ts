@@ -12,6 +12,8 @@ export interface WireEvent {
   resource?: AuditEvent['resource'];
   requestId?: string;
   metadata?: Record<string, unknown>;
+  /** Sent again by a backfill: which one. The event is the same (same id). */
+  replay?: { backfillId: string };
 }
 
 export function toWireEvent(event: AuditEvent): WireEvent {
@@ -26,5 +28,6 @@ export function toWireEvent(event: AuditEvent): WireEvent {
   if (event.resource) wire.resource = event.resource;
   if (event.requestId) wire.requestId = event.requestId;
   if (event.metadata) wire.metadata = event.metadata;
+  if (event.replayOf) wire.replay = { backfillId: event.replayOf };
   return wire;
 }

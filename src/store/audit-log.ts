@@ -35,6 +35,16 @@ export interface AuditFilter {
   outcome?: EventOutcome;
 }
 
+/** Sequence numbers from `from` to `to`, both included. */
+export interface SeqRange {
+  from?: number;
+  to?: number;
+}
+
+function seqBounds({ from = 0, to = Infinity }: SeqRange) {
+  return { $gte: from, ...(to === Infinity ? {} : { $lte: to }) };
+}
+
 export interface AuditPage {
   events: (AuditEvent & { seq: number })[];
   /** The seq up to which the log was read: the next page starts after it. */
@@ -234,28 +244,38 @@ export class AuditLog {
     return { events, readThrough: Math.max(afterSeq, upTo), more: upTo < settled };
   }
 
-  /** Every matching event, in acceptance order, read partition by partition (bounded memory). */
-  async *stream(tenantId: string, filter: AuditFilter, upTo = Infinity): AsyncGenerator<AuditEvent & { seq: number }> {
-    const query = eventsFilter(filter);
-    for (const partition of await this.partitions(tenantId)) {
-      if (partition * this.options.partitionEvents > upTo) return;
-      const cursor = this.partition(tenantId, partition)
-        .find({ ...query, seq: { $lte: upTo } } as Filter<AuditDoc>)
-        .sort({ seq: 1 })
-        .batchSize(1_000);
+  /** Every matching event with a seq in [from, to], in acceptance order, read partition by partition (bounded memory). */
+  async *stream(tenantId: string, filter: AuditFilter, range: SeqRange = {}): AsyncGenerator<AuditEvent & { seq: number }> {
+    const query = { ...eventsFilter(filter), seq: seqBounds(range) };
+    for (const partition of await this.partitionsIn(tenantId, range)) {
+      const cursor = this.partition(tenantId, partition).find(query as Filter<AuditDoc>).sort({ seq: 1 }).batchSize(1_000);
       for await (const doc of cursor) yield toEvent(doc);
     }
   }
 
-  /** How many events match, up to `upTo`. */
-  async count(tenantId: string, filter: AuditFilter, upTo = Infinity): Promise<number> {
-    const query = eventsFilter(filter);
-    let total = 0;
-    for (const partition of await this.partitions(tenantId)) {
-      if (partition * this.options.partitionEvents > upTo) break;
-      total += await this.partition(tenantId, partition).countDocuments({ ...query, seq: { $lte: upTo } } as Filter<AuditDoc>);
+  /** The first `limit` matching events with a seq in [from, to]. */
+  async read(tenantId: string, filter: AuditFilter, range: SeqRange, limit: number): Promise<(AuditEvent & { seq: number })[]> {
+    const query = { ...eventsFilter(filter), seq: seqBounds(range) };
+    const events: (AuditEvent & { seq: number })[] = [];
+    for (const partition of await this.partitionsIn(tenantId, range)) {
+      const docs = await this.partition(tenantId, partition).find(query as Filter<AuditDoc>).sort({ seq: 1 }).limit(limit - events.length).toArray();
+      events.push(...docs.map(toEvent));
+      if (events.length >= limit) break;
     }
+    return events;
+  }
+
+  /** How many events match, with a seq in [from, to]. */
+  async count(tenantId: string, filter: AuditFilter, range: SeqRange = {}): Promise<number> {
+    const query = { ...eventsFilter(filter), seq: seqBounds(range) };
+    let total = 0;
+    for (const partition of await this.partitionsIn(tenantId, range)) total += await this.partition(tenantId, partition).countDocuments(query as Filter<AuditDoc>);
     return total;
+  }
+
+  private async partitionsIn(tenantId: string, { from = 0, to = Infinity }: SeqRange): Promise<number[]> {
+    const size = this.options.partitionEvents;
+    return (await this.partitions(tenantId)).filter((partition) => (partition + 1) * size - 1 >= from && partition * size <= to);
   }
 
   /**

@@ -163,6 +163,32 @@ export interface ExportDoc {
   failure?: string;
 }
 
+export type BackfillState = 'running' | 'done' | 'cancelled' | 'failed';
+
+/**
+ * A backfill: the audit log's events of seqs `fromSeq`..`lastSeq` matching `filter`, replayed
+ * into one destination. The API creates it; the destination's workflow alone moves it on.
+ */
+export interface BackfillDoc {
+  _id: string;
+  tenantId: string;
+  destinationId: string;
+  /** What was asked: a time range, or the gap of the destination's last disabled period or failure. */
+  scope: 'time_range' | 'disabled' | 'failed';
+  filter: AuditFilter;
+  fromSeq: number;
+  lastSeq: number;
+  /** Events it replays, counted when it was created. */
+  total: number;
+  delivered: number;
+  rejected: number;
+  nextSeq: number;
+  state: BackfillState;
+  reason?: string;
+  createdAt: Date;
+  finishedAt?: Date;
+}
+
 /** A service audit event waiting to be relayed into its tenant's audit log (src/audit/self-audit.ts). */
 export interface ServiceEventDoc {
   _id: string;
@@ -194,6 +220,7 @@ export interface Collections {
   retentionRuns: Collection<RetentionRunDoc>;
   exports: Collection<ExportDoc>;
   serviceEvents: Collection<ServiceEventDoc>;
+  backfills: Collection<BackfillDoc>;
 }
 
 export interface Store {
@@ -263,6 +290,7 @@ export async function connectStore(uri: string, database: string, poolSize = 16)
     retentionRuns: db.collection('retention_runs'),
     exports: db.collection('exports'),
     serviceEvents: db.collection('service_events'),
+    backfills: db.collection('backfills'),
   };
   return { client, db, collections, close: () => client.close() };
 }

@@ -8,7 +8,10 @@ import type { DestinationDoc } from '../store/mongo.js';
 import type { PendingRange } from '../../workflows/ranges.js';
 import {
   type DeleteResult,
+  type StartBackfill,
+  cancelBackfillUpdate,
   deleteUpdate,
+  startBackfillUpdate,
   destinationWorkflowId,
   eventsReadySignal,
   reconfigureUpdate,
@@ -90,6 +93,19 @@ export class DestinationWorkflows {
   async delete(doc: DestinationDoc, flushDeadlineMs: number): Promise<DeleteResult> {
     return this.client.withDeadline(Date.now() + flushDeadlineMs + reconfigureTimeoutMs, () =>
       this.withWorkflow(doc._id, () => this.handle(doc._id).executeUpdate(deleteUpdate, { args: [{ flushDeadlineMs }] }), doc),
+    );
+  }
+
+  /** Hands a backfill to the workflow; answers whether it started (one runs at a time). */
+  async startBackfill(doc: DestinationDoc, backfill: StartBackfill): Promise<{ started: boolean; running?: string }> {
+    return this.client.withDeadline(Date.now() + reconfigureTimeoutMs, () =>
+      this.withWorkflow(doc._id, () => this.handle(doc._id).executeUpdate(startBackfillUpdate, { args: [backfill] }), doc),
+    );
+  }
+
+  async cancelBackfill(doc: DestinationDoc, id: string): Promise<{ cancelled: boolean }> {
+    return this.client.withDeadline(Date.now() + reconfigureTimeoutMs, () =>
+      this.withWorkflow(doc._id, () => this.handle(doc._id).executeUpdate(cancelBackfillUpdate, { args: [{ id }] }), doc),
     );
   }
 

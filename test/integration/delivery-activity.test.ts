@@ -12,6 +12,8 @@ import { HttpClient } from '../../src/providers/http.js';
 import { CredentialCipher } from '../../src/store/crypto.js';
 import { DestinationStore } from '../../src/store/destinations.js';
 import { ServiceEvents } from '../../src/audit/self-audit.js';
+import { AuditLog } from '../../src/store/audit-log.js';
+import { BackfillStore } from '../../src/store/backfills.js';
 import { EventStore } from '../../src/store/events.js';
 import { connectStore, type Store } from '../../src/store/mongo.js';
 import type { PendingRange } from '../../workflows/ranges.js';
@@ -56,7 +58,16 @@ beforeAll(async () => {
   receiver = await startWebhookReceiver(stack.pki, 'activity-secret');
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
   const delivery = loadConfig({}).delivery;
-  const dependencies = { collections: store.collections, destinations, events, http, serviceEvents: new ServiceEvents(store.collections), bufferRetentionMs: retentionMs };
+  const dependencies = {
+    collections: store.collections,
+    destinations,
+    events,
+    http,
+    serviceEvents: new ServiceEvents(store.collections),
+    auditLog: new AuditLog(store.db, store.collections, loadConfig({}).auditLog),
+    backfills: new BackfillStore(store.collections),
+    bufferRetentionMs: retentionMs,
+  };
   activities = createDeliveryActivities({ ...dependencies, delivery: { ...delivery, maxEventsPerActivity: 15 } });
   defaultActivities = createDeliveryActivities({ ...dependencies, delivery });
 });

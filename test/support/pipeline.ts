@@ -15,6 +15,7 @@ import { CredentialCipher } from '../../src/store/crypto.js';
 import { DestinationStore } from '../../src/store/destinations.js';
 import { AuditLog } from '../../src/store/audit-log.js';
 import { ServiceEvents } from '../../src/audit/self-audit.js';
+import { BackfillStore } from '../../src/store/backfills.js';
 import type { Caller } from '../../src/store/api-keys.js';
 import { EventStore } from '../../src/store/events.js';
 import { connectStore, type Store } from '../../src/store/mongo.js';
@@ -61,6 +62,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, 0);
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
   const serviceEvents = new ServiceEvents(store.collections);
+  const auditLog = new AuditLog(store.db, store.collections, loadConfig({}).auditLog);
   const activities = createDeliveryActivities({
     collections: store.collections,
     destinations: destinationStore,
@@ -68,6 +70,8 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
     http,
     delivery: policy,
     serviceEvents,
+    auditLog,
+    backfills: new BackfillStore(store.collections),
     bufferRetentionMs: bufferRetentionMs(policy),
   });
   return {
@@ -77,7 +81,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
       deleteFlushDeadlineMs: policy.deleteFlushDeadlineMs,
       http,
     }),
-    publisher: new Publisher(tenants, events, new AuditLog(store.db, store.collections, loadConfig({}).auditLog), dispatcher),
+    publisher: new Publisher(tenants, events, auditLog, dispatcher),
     workflows,
     async withWorker(body) {
       const worker = await Worker.create({

@@ -9,7 +9,12 @@ import {
   exhaustWindow,
   initialState,
   nextWakeAt,
+  nextDelivery,
   reconfigure,
+  replayed,
+  startReplay,
+  statusChangesWritten,
+  tookTurn,
   windowEndsAt,
   type DeliveryPolicy,
   type DeliveryProgress,
@@ -86,5 +91,47 @@ describe('delivery state', () => {
     expect(nextWakeAt(state)).toBe(10_000); // only the window end
     reconfigure(state, true, 0);
     expect(deliverable(state, 1)).toBe(true);
+  });
+
+  it('gives a backfill every other delivery while live events wait, and all of them when none do', () => {
+    const state = initialState(true, policy);
+    startReplay(state, { id: 'bkf_1', fromSeq: 1, lastSeq: 100 });
+    expect(deliverable(state, 0)).toBe(true);
+    expect(nextDelivery(state)).toBe('replay'); // nothing live waits
+    announce(state, [range(101, 110)]);
+    expect(nextDelivery(state)).toBe('live');
+    tookTurn(state, 'live');
+    expect(nextDelivery(state)).toBe('replay');
+    tookTurn(state, 'replay');
+    expect(nextDelivery(state)).toBe('live');
+    expect(replayed(state, { nextSeq: 51, delivered: 50, rejected: 0 })).toBe(false);
+    expect(state.replay).toEqual({ id: 'bkf_1', nextSeq: 51, lastSeq: 100 });
+    expect(replayed(state, { nextSeq: 101, delivered: 50, rejected: 0 })).toBe(true);
+    expect(state.replay).toBeUndefined();
+    expect(nextDelivery(state)).toBe('live');
+  });
+
+  it('ends a backfill with the retry window, and keeps the window running for it alone', () => {
+    const state = initialState(true, policy);
+    startReplay(state, { id: 'bkf_1', fromSeq: 1, lastSeq: 100 });
+    deliveryFailed(state, { reason: 'HTTP 503' }, 0, 0);
+    expect(windowEndsAt(state)).toBe(10_000);
+    expect(nextWakeAt(state)).toBeLessThanOrEqual(10_000);
+    exhaustWindow(state, 10_000);
+    expect(state).toMatchObject({ status: 'failed', replay: undefined });
+  });
+
+  it('numbers every status change for the audit log, and forgets those written', () => {
+    const state = initialState(true, policy);
+    announce(state, [range(7, 9)]);
+    deliveryFailed(state, { reason: 'HTTP 503' }, 1_000, 0);
+    deliveryFailed(state, { reason: 'HTTP 502' }, 2_000, 0); // still degraded: no change
+    deliverySucceeded(state, progress({ settled: [{ lo: 7, hi: 9, count: 3 }], delivered: 3 }), 3_000);
+    expect(state.statusChanges).toEqual([
+      { n: 1, from: 'active', to: 'degraded', reason: 'HTTP 503', at: 1_000, windowEndsAt: 11_000, backlogEvents: 3, firstPendingSeq: 7, dropped: 0 },
+      { n: 2, from: 'degraded', to: 'active', reason: '', at: 3_000, backlogEvents: 0, dropped: 0 },
+    ]);
+    statusChangesWritten(state, 1);
+    expect(state.statusChanges?.map((change) => change.n)).toEqual([2]);
   });
 });

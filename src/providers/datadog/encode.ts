@@ -19,7 +19,7 @@ export interface DatadogItem {
 }
 
 export function datadogItem(event: AuditEvent, settings: ProviderSettings, now: Date): DatadogItem {
-  const tags = [`action:${event.action}`, `outcome:${event.outcome}`, ...(settings.tags ? [settings.tags] : [])].join(',');
+  const tags = [`action:${event.action}`, `outcome:${event.outcome}`, ...(event.replayOf ? ['replay:true'] : []), ...(settings.tags ? [settings.tags] : [])].join(',');
   const item: DatadogItem = {
     message: JSON.stringify(toWireEvent(event)),
     ddsource: settings.source ?? 'auditstream',

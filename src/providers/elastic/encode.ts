@@ -14,6 +14,7 @@ export function ecsDocument(event: AuditEvent): Record<string, unknown> {
   if (event.actor?.id || event.actor?.name) doc.user = { id: event.actor.id, name: event.actor.name };
   if (event.actor?.ip) doc.source = { ip: event.actor.ip };
   if (event.actor?.userAgent) doc.user_agent = { original: event.actor.userAgent };
+  if (event.replayOf) doc.labels = { replay: 'true', backfill_id: event.replayOf };
   return doc;
 }
 

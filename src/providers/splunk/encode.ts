@@ -16,6 +16,6 @@ export function encodeSplunkEvent(event: AuditEvent, settings: ProviderSettings)
   };
   if (settings.index) envelope.index = settings.index;
   envelope.event = toWireEvent(event);
-  envelope.fields = { event_id: event.id, action: event.action, outcome: event.outcome };
+  envelope.fields = { event_id: event.id, action: event.action, outcome: event.outcome, ...(event.replayOf ? { replay: 'true', backfill_id: event.replayOf } : {}) };
   return { event, bytes: Buffer.from(JSON.stringify(envelope), 'utf8') };
 }

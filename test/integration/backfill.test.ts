@@ -1,0 +1,150 @@
+// Backfill on the real stack: the gap of a disabled period and of a failure replayed into a
+// destination, once per id and nothing outside it; a backfill into a failing destination that
+// turns it degraded and completes after recovery with exact counts; live events not held up
+// behind a backfill; cancel; another tenant kept out.
+import { afterAll, describe, expect, it } from 'vitest';
+import { closeClients, connectJson, rest } from '../support/clients.js';
+import { newTenant, type TestTenant } from '../support/tenant.js';
+import type { ReceivedEvent } from '../support/receiver.js';
+import { eventually } from '../support/wait.js';
+
+const tenants: TestTenant[] = [];
+async function tenant() {
+  const t = await newTenant();
+  tenants.push(t);
+  return t;
+}
+afterAll(async () => {
+  await Promise.all(tenants.map((t) => t.close()));
+  await closeClients();
+});
+
+const numbered = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}` }));
+const backfill = (t: TestTenant, id: string, body: object) => rest(t.key, 'POST', `/v1/audit/siem/${id}/backfills`, body);
+const job = (t: TestTenant, id: string, backfillId: string) => rest(t.key, 'GET', `/v1/audit/siem/${id}/backfills/${backfillId}`).then((r) => r.body.backfill);
+const finished = (t: TestTenant, id: string, backfillId: string, timeoutMs = 30_000) =>
+  eventually(() => job(t, id, backfillId), (b) => b.state !== 'running', timeoutMs);
+/** Waits until the audit log has settled past everything published so far (1 s in the suite). */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 1_200));
+const replays = (events: ReceivedEvent[]) => events.filter((event) => event.replay !== undefined);
+
+describe('backfill', () => {
+  it('replays exactly the events of a disabled period, once each, marked as replays; dry run counts them first', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    await t.publish(numbered('before', 3));
+    await receiver.waitForEvents(3);
+    await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: false });
+    await t.publish(numbered('gap', 4));
+    await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: true });
+    await t.publish(numbered('after', 2));
+    await receiver.waitForEvents(5);
+    await settle();
+
+    const dry = await backfill(t, id, { gap: 'disabled', dry_run: true });
+    expect(dry.status).toBe(201);
+    expect(dry.body).toEqual({ count: '4' });
+    const started = await backfill(t, id, { gap: 'disabled' });
+    expect(started.body).toMatchObject({ count: '4', backfill: { scope: 'disabled', state: 'running', total: '4' } });
+    const done = await finished(t, id, started.body.backfill.id);
+    expect(done).toMatchObject({ state: 'done', total: '4', delivered: '4', rejected: '0', progressPercent: 100 });
+
+    const events = receiver.accepted.flatMap((delivery) => delivery.events).filter((event) => !event.id.startsWith('auditstream-'));
+    expect(events.map((event) => event.id)).toEqual(['before-0', 'before-1', 'before-2', 'after-0', 'after-1', 'gap-0', 'gap-1', 'gap-2', 'gap-3']);
+    expect(replays(events).map((event) => event.id)).toEqual(['gap-0', 'gap-1', 'gap-2', 'gap-3']);
+    expect(replays(events)[0].replay).toEqual({ backfillId: started.body.backfill.id });
+    // Not counted as live deliveries: the destination's own accounting is unchanged.
+    expect((await t.destination(id)).counters).toMatchObject({ delivered: '5', dropped: '0' });
+    // And in the log: who started it, and that it finished.
+    const logged = await eventually(
+      async () => (await connectJson(t.key, 'AuditLogService', 'QueryEvents', { filter: { actionPrefix: 'siem.destination.backfill' } })).body.events ?? [],
+      (found: { action: string }[]) => found.length === 2,
+    );
+    expect(logged.map((event: { action: string }) => event.action)).toEqual(['siem.destination.backfill_started', 'siem.destination.backfill_done']);
+  }, 60_000);
+
+  it('replays what a failure dropped, once its destination is re-enabled', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    receiver.respondWith(() => ({ status: 500 }));
+    await t.publish(numbered('doomed', 5));
+    await t.waitForDestination(id, (d) => d.status === 'failed', 30_000);
+    await t.publish(numbered('while-failed', 2));
+    await t.waitForDestination(id, (d) => d.counters.dropped === '7');
+    receiver.respondWith(() => ({ status: 200 }));
+    expect((await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: true })).body.destination.status).toBe('active');
+    await t.publish(numbered('after-fix', 1));
+    await receiver.waitForEvents(1);
+    await settle();
+
+    expect((await backfill(t, id, { gap: 'failed', dry_run: true })).body).toEqual({ count: '7' });
+    const started = await backfill(t, id, { gap: 'failed' });
+    expect(await finished(t, id, started.body.backfill.id)).toMatchObject({ state: 'done', delivered: '7' });
+    const ids = receiver.acceptedEventIds();
+    expect(ids.slice(1).sort()).toEqual([...numbered('doomed', 5), ...numbered('while-failed', 2)].map((e) => e.id).sort());
+    expect(new Set(ids).size).toBe(ids.length);
+  }, 60_000);
+
+  it('turns a failing destination degraded, and completes after recovery with exact counts; refuses a second at once', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook({ enabled: false });
+    await t.publish(numbered('history', 30));
+    await settle();
+    receiver.respondWith(() => ({ status: 503, body: 'down' }));
+    await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: true });
+    const started = await backfill(t, id, { filter: { action: 'test.event' } });
+    expect(started.body.count).toBe('30');
+    expect((await backfill(t, id, { filter: {} })).body.message).toBe(`backfill ${started.body.backfill.id} is still running for this destination: wait for it or cancel it`);
+    const degraded = await t.waitForDestination(id, (d) => d.status === 'degraded');
+    expect(degraded.statusReason).toBe('webhook answered HTTP 503: down');
+    receiver.respondWith(() => ({ status: 200 }));
+    expect(await finished(t, id, started.body.backfill.id)).toMatchObject({ state: 'done', total: '30', delivered: '30', rejected: '0' });
+    expect(new Set(receiver.acceptedEventIds()).size).toBe(30);
+    await t.waitForDestination(id, (d) => d.status === 'active');
+  }, 60_000);
+
+  it('keeps live events flowing during a backfill, and stops when cancelled', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook({ enabled: false });
+    for (let i = 0; i < 5; i++) {
+      await t.publish(numbered(`bulk-${i}`, 1_000));
+      await new Promise((resolve) => setTimeout(resolve, 600)); // within the suite's 2,000 events/s
+    }
+    await settle();
+    receiver.respondWith(() => ({ status: 200, delayMs: 400 }));
+    await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: true });
+    const started = await backfill(t, id, { filter: {} });
+    expect(Number(started.body.count)).toBeGreaterThanOrEqual(5_000);
+    await eventually(async () => replays(receiver.accepted.flatMap((d) => d.events)).length, (n) => n > 0);
+
+    // A live event goes out after at most one backfill delivery, not after the whole backfill.
+    const sent = Date.now();
+    await t.publish([{ id: 'live-during-backfill' }]);
+    await eventually(async () => receiver.acceptedEventIds().includes('live-during-backfill'), Boolean, 10_000);
+    expect(Date.now() - sent).toBeLessThan(5_000);
+
+    const cancelled = await rest(t.key, 'POST', `/v1/audit/siem/${id}/backfills/${started.body.backfill.id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    const ended = await finished(t, id, started.body.backfill.id);
+    expect(ended).toMatchObject({ state: 'cancelled', reason: 'cancelled by the API' });
+    expect(Number(ended.delivered)).toBeLessThan(5_000);
+    // Nothing more of it is sent: a live event published now is the last thing that arrives.
+    await t.publish([{ id: 'sentinel-after-cancel' }]);
+    await eventually(async () => receiver.acceptedEventIds().includes('sentinel-after-cancel'), Boolean, 10_000);
+    const afterSentinel = receiver.accepted.flatMap((d) => d.events).map((e) => e.id);
+    expect(afterSentinel.slice(afterSentinel.indexOf('sentinel-after-cancel') + 1)).toEqual([]);
+    expect(replays(receiver.accepted.flatMap((d) => d.events)).length).toBe(Number(ended.delivered));
+  }, 90_000);
+
+  it("keeps one tenant out of another's backfills", async () => {
+    const a = await tenant();
+    const b = await tenant();
+    const { id } = await a.addWebhook();
+    await a.publish(numbered('a-only', 2));
+    await settle();
+    expect((await backfill(b, id, { filter: {}, dry_run: true })).status).toBe(404);
+    expect((await rest(b.key, 'GET', `/v1/audit/siem/${id}/backfills`)).status).toBe(404);
+    expect((await backfill(a, id, { gap: 'disabled' })).body).toEqual({ code: 'invalid_argument', message: `destination ${id} has no disabled period in the audit log to backfill` });
+    expect((await backfill(a, id, { gap: 'sideways' })).body.message).toBe('gap must be "disabled" or "failed" (got "sideways")');
+  });
+});
