@@ -5,12 +5,17 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { writeExportFile } from '../src/audit/export-file.js';
 import { serviceActor, type ServiceEvents } from '../src/audit/self-audit.js';
 import { log } from '../src/log.js';
+import { gdprRecipients, pseudonymiser, soc2Report } from '../src/audit/compliance.js';
+import type { AuditEvent } from '../src/model.js';
 import type { AuditLog } from '../src/store/audit-log.js';
+import type { DestinationStore } from '../src/store/destinations.js';
+import type { ExportDoc } from '../src/store/mongo.js';
 import { exportChunkBytes, type ExportStore } from '../src/store/exports.js';
 import type { RetentionStore } from '../src/store/retention.js';
 
 export interface AuditActivityDependencies {
   auditLog: AuditLog;
+  destinations: DestinationStore;
   exports: ExportStore;
   retention: RetentionStore;
   serviceEvents: ServiceEvents;
@@ -25,7 +30,37 @@ export interface ExpireResult {
   held: boolean;
 }
 
-export function createAuditActivities({ auditLog, exports, retention, serviceEvents }: AuditActivityDependencies) {
+export function createAuditActivities({ auditLog, destinations, exports, retention, serviceEvents }: AuditActivityDependencies) {
+  /** What a compliance preset puts before the events, and does to them. */
+  async function presetOf(job: ExportDoc, upTo: number): Promise<{ report?: object; transform?: (event: AuditEvent) => AuditEvent }> {
+    if (job.preset === 'soc2') {
+      return { report: await soc2Report(auditLog, job.tenantId, await destinations.list(job.tenantId), job.filter.occurredAfter!, job.filter.occurredBefore!) };
+    }
+    if (job.preset === 'gdpr-access') {
+      let first: Date | undefined;
+      let last: Date | undefined;
+      let events = 0;
+      for await (const event of auditLog.stream(job.tenantId, job.filter, { to: upTo })) {
+        first ??= event.receivedAt;
+        last = event.receivedAt;
+        events++;
+      }
+      const recipients = await gdprRecipients(auditLog, job.tenantId, await destinations.list(job.tenantId), first, last);
+      return {
+        report: {
+          preset: 'gdpr-access',
+          article: 'GDPR Art. 15 — the data subject’s events, their recipients; other people’s identifiers pseudonymised',
+          subjectId: job.filter.subjectId,
+          generatedAt: new Date().toISOString(),
+          events,
+          recipients,
+        },
+        transform: pseudonymiser(job.filter.subjectId!),
+      };
+    }
+    return {};
+  }
+
   const exportEvent = (tenantId: string, exportId: string, action: string, metadata: Record<string, unknown>, outcome: 'success' | 'failure') =>
     serviceEvents.record(tenantId, {
       id: `auditstream-${action}-${exportId}`,
@@ -46,9 +81,11 @@ export function createAuditActivities({ auditLog, exports, retention, serviceEve
       await exports.update(job._id, { state: 'running' });
       // The export holds exactly what was settled when it started: later events do not change it.
       const upTo = await auditLog.settledThrough(job.tenantId, await auditLog.partitions(job.tenantId));
+      const { report, transform } = await presetOf(job, upTo);
+      const source = auditLog.stream(job.tenantId, job.filter, { to: upTo });
       const file = await writeExportFile(
-        auditLog.stream(job.tenantId, job.filter, { to: upTo }),
-        { format: job.format, gzip: job.gzip, chunkBytes: exportChunkBytes },
+        transform ? mapEvents(source, transform) : source,
+        { format: job.format, gzip: job.gzip, chunkBytes: exportChunkBytes, preset: job.preset, report },
         (n, chunk) => exports.writeChunk(job._id, n, chunk),
         (events) => context.heartbeat({ events }),
       );
@@ -101,6 +138,10 @@ export function createAuditActivities({ auditLog, exports, retention, serviceEve
       return expired.length;
     },
   };
+}
+
+async function* mapEvents(events: AsyncIterable<AuditEvent>, transform: (event: AuditEvent) => AuditEvent): AsyncGenerator<AuditEvent> {
+  for await (const event of events) yield transform(event);
 }
 
 export type AuditActivities = ReturnType<typeof createAuditActivities>;

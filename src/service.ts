@@ -109,7 +109,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
           backfills,
           bufferRetentionMs: bufferRetentionMs(config.delivery),
         }),
-        ...createAuditActivities({ auditLog, exports, retention, serviceEvents: workerEvents }),
+        ...createAuditActivities({ auditLog, destinations, exports, retention, serviceEvents: workerEvents }),
       },
     });
     stoppers.unshift(() => worker!.stop());

@@ -36,7 +36,7 @@ import type { ExportStore } from '../store/exports.js';
 import type { ExportDoc } from '../store/mongo.js';
 import type { RetentionStore } from '../store/retention.js';
 import type { AuditJobs } from '../temporal/audit-jobs.js';
-import { encodeCursor, parseCursor, parseEventFilter, parseEventId, parseExportFormat, parseExportId, parsePageSize, parseRetentionDays } from './validate.js';
+import { encodeCursor, hipaaRetentionDays, parseCursor, parseEventFilter, parseEventId, parseExportId, parseExportPreset, parsePageSize, parseRetentionDays } from './validate.js';
 
 const date = (value: Date | undefined): Timestamp | undefined => (value ? timestampFromDate(value) : undefined);
 
@@ -73,6 +73,7 @@ export function toExportMessage(doc: ExportDoc): Export {
     expiresAt: date(doc.expiresAt),
     failure: doc.failure ?? '',
     downloadPath: doc.state === 'ready' ? `/v1/audit/exports/${doc._id}/download` : '',
+    preset: doc.preset ?? '',
   });
 }
 
@@ -118,6 +119,7 @@ export class AuditLogApi {
     return {
       days: settings.retentionDays,
       legalHold: settings.legalHold,
+      hipaa: settings.hipaa,
       nextRunAt: date(nextRunAt),
       lastRun: lastRun ? { at: date(lastRun.at), cutoff: date(lastRun.cutoff), deleted: BigInt(lastRun.deleted), held: lastRun.held } : undefined,
     };
@@ -130,16 +132,25 @@ export class AuditLogApi {
   async updateRetention(caller: Caller, request: UpdateRetentionRequest): Promise<UpdateRetentionResponse> {
     const tenantId = caller.tenantId;
     const before = await this.retention.settings(tenantId);
+    const hipaa = request.hipaa ?? before.hipaa;
+    const days = request.days !== undefined ? parseRetentionDays(request.days) : before.retentionDays;
+    if (hipaa && days < hipaaRetentionDays) {
+      throw new ConnectError(
+        `HIPAA needs audit records kept six years (§164.316(b)(2)): with hipaa on, retention days must be at least ${hipaaRetentionDays} (got ${days})`,
+        Code.FailedPrecondition,
+      );
+    }
     const change = {
-      ...(request.days !== undefined ? { retentionDays: parseRetentionDays(request.days) } : {}),
+      ...(request.days !== undefined ? { retentionDays: days } : {}),
       ...(request.legalHold !== undefined ? { legalHold: request.legalHold } : {}),
+      ...(request.hipaa !== undefined ? { hipaa: request.hipaa } : {}),
     };
     const after = await this.retention.update(tenantId, change);
     await this.serviceEvents.tryRecord(tenantId, {
       action: 'audit.retention.updated',
       actor: actorOf(caller),
       resource: { type: 'audit_retention', id: tenantId },
-      metadata: { days: after.retentionDays, previousDays: before.retentionDays, legalHold: after.legalHold, previousLegalHold: before.legalHold },
+      metadata: { days: after.retentionDays, previousDays: before.retentionDays, legalHold: after.legalHold, previousLegalHold: before.legalHold, hipaa: after.hipaa },
     });
     return create(UpdateRetentionResponseSchema, { retention: await this.retentionMessage(tenantId) });
   }
@@ -147,7 +158,7 @@ export class AuditLogApi {
   async createExport(caller: Caller, request: CreateExportRequest): Promise<CreateExportResponse> {
     const tenantId = caller.tenantId;
     const { filter } = parseEventFilter(request.filter);
-    const format = parseExportFormat(request.format);
+    const { preset, format } = parseExportPreset(request.preset, filter, request.format);
     const now = new Date();
     const doc: ExportDoc = {
       _id: `exp_${randomBytes(15).toString('hex')}`,
@@ -156,6 +167,7 @@ export class AuditLogApi {
       filter,
       format,
       gzip: request.gzip,
+      ...(preset ? { preset } : {}),
       count: 0,
       size: 0,
       sha256: '',
@@ -174,7 +186,7 @@ export class AuditLogApi {
       action: 'audit.export.created',
       actor: actorOf(caller),
       resource: { type: 'audit_export', id: doc._id },
-      metadata: { format, gzip: request.gzip, filter: JSON.parse(JSON.stringify(filter)) },
+      metadata: { format, gzip: request.gzip, ...(preset ? { preset } : {}), filter: JSON.parse(JSON.stringify(filter)) },
     });
     return create(CreateExportResponseSchema, { export: toExportMessage(doc) });
   }

@@ -16,7 +16,7 @@ import { isProviderName, providerFor, providerNames } from '../providers/index.j
 import { apiName, credentialFields, credentialsOf, type Credentials, type Provider, type ProviderSettings, type SettingName } from '../providers/provider.js';
 import type { DestinationChanges, NewDestination } from '../store/destinations.js';
 import type { EventFilter as EventFilterMessage } from '../gen/auditstream/v1/audit_pb.js';
-import type { ExportFormat } from '../audit/export-file.js';
+import type { ExportFormat, ExportPreset } from '../audit/export-file.js';
 import type { AuditFilter } from '../store/audit-log.js';
 import { retentionBounds } from '../store/retention.js';
 
@@ -303,6 +303,8 @@ export function parseEventFilter(message: EventFilterMessage | undefined): { fil
   if (resourceType) filter.resourceType = resourceType;
   const resourceId = text(message?.resourceId, 'resource_id');
   if (resourceId) filter.resourceId = resourceId;
+  const subjectId = text(message?.subjectId, 'subject_id');
+  if (subjectId) filter.subjectId = subjectId;
   if (message?.outcome) {
     const outcome = message.outcome.trim().toLowerCase() as EventOutcome;
     if (!eventOutcomes.includes(outcome)) throw invalid(`filter.outcome must be one of ${eventOutcomes.join(', ')} (got "${message.outcome.slice(0, 40)}")`);
@@ -350,6 +352,29 @@ export function parseExportFormat(raw: string): ExportFormat {
   if (format !== 'ndjson' && format !== 'csv') throw invalid(`format must be ndjson or csv (got "${raw.slice(0, 40)}")`);
   return format;
 }
+
+/** A compliance preset decides the format and needs some of the filter (README, "Compliance exports"). */
+export function parseExportPreset(raw: string, filter: AuditFilter, format: string): { preset?: ExportPreset; format: ExportFormat } {
+  const preset = raw.trim().toLowerCase();
+  if (preset === '') return { format: parseExportFormat(format) };
+  const fixed = (wanted: ExportFormat) => {
+    if (format !== '' && format.trim().toLowerCase() !== wanted) throw invalid(`the ${preset} preset is ${wanted}; leave format out`);
+    return wanted;
+  };
+  if (preset === 'soc2') {
+    if (!filter.occurredAfter || !filter.occurredBefore) throw invalid('the soc2 preset exports an audit period: give filter.occurred_after and filter.occurred_before');
+    return { preset, format: fixed('ndjson') };
+  }
+  if (preset === 'hipaa') return { preset, format: fixed('csv') };
+  if (preset === 'gdpr-access') {
+    if (!filter.subjectId) throw invalid('the gdpr-access preset exports one data subject: give filter.subject_id');
+    return { preset, format: fixed('ndjson') };
+  }
+  throw invalid(`preset must be soc2, hipaa or gdpr-access (got "${raw.slice(0, 40)}")`);
+}
+
+/** HIPAA §164.316(b)(2): documentation is kept six years. */
+export const hipaaRetentionDays = 2190;
 
 export function parseExportId(raw: string): string {
   if (!/^exp_[a-z0-9]{20,40}$/.test(raw)) throw new ConnectError(`export ${raw.slice(0, 60)} not found`, Code.NotFound);

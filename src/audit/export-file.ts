@@ -11,6 +11,7 @@ import type { AuditEvent } from '../model.js';
 import { toWireEvent } from '../providers/wire-event.js';
 
 export type ExportFormat = 'ndjson' | 'csv';
+export type ExportPreset = 'soc2' | 'hipaa' | 'gdpr-access';
 
 export const csvColumns = [
   'id',
@@ -50,26 +51,64 @@ function csvRow(event: AuditEvent): string[] {
   ];
 }
 
+/** HIPAA's audit controls ask who, what, when, where and with what outcome (§164.312(b)). */
+export const hipaaColumns = [
+  'when',
+  'who_type',
+  'who_id',
+  'who_name',
+  'what_action',
+  'what_resource_type',
+  'what_resource_id',
+  'what_resource_name',
+  'where_ip',
+  'where_user_agent',
+  'outcome',
+  'event_id',
+  'request_id',
+] as const;
+
+function hipaaRow(event: AuditEvent): string[] {
+  return [
+    event.occurredAt.toISOString(),
+    event.actor?.type ?? '',
+    event.actor?.id ?? '',
+    event.actor?.name ?? '',
+    event.action,
+    event.resource?.type ?? '',
+    event.resource?.id ?? '',
+    event.resource?.name ?? '',
+    event.actor?.ip ?? '',
+    event.actor?.userAgent ?? '',
+    event.outcome,
+    event.id,
+    event.requestId ?? '',
+  ];
+}
+
 const csvOptions = { escape_formulas: true, record_delimiter: '\r\n' } as const;
 
-export function encodeLines(format: ExportFormat) {
+/**
+ * Events to lines. NDJSON: one event per line; with a report (the soc2 and gdpr-access
+ * presets) the first line is `{"record":"report",…}` and each event line has `"record":"event"`.
+ * CSV: a header, then one row per event (the hipaa preset's columns for hipaa).
+ */
+export function encodeLines(format: ExportFormat, options: { preset?: ExportPreset; report?: object } = {}) {
+  const csv = options.preset === 'hipaa' ? { columns: hipaaColumns, row: hipaaRow } : { columns: csvColumns, row: csvRow };
+  const header = format === 'csv' ? stringify([[...csv.columns]], csvOptions) : options.report ? `${JSON.stringify({ record: 'report', ...options.report })}\n` : '';
   let first = true;
   return new Transform({
     writableObjectMode: true,
     transform(event: AuditEvent, _encoding, done) {
-      let text = '';
-      if (format === 'csv') {
-        if (first) text += stringify([[...csvColumns]], csvOptions);
-        text += stringify([csvRow(event)], csvOptions);
-      } else {
-        text = `${JSON.stringify(toWireEvent(event))}\n`;
-      }
+      let text = first ? header : '';
+      if (format === 'csv') text += stringify([csv.row(event)], csvOptions);
+      else text += `${JSON.stringify(options.report ? { record: 'event', ...toWireEvent(event) } : toWireEvent(event))}\n`;
       first = false;
       done(null, text);
     },
     flush(done) {
-      // An export of no events is still a valid file: a CSV has its header.
-      done(null, first && format === 'csv' ? stringify([[...csvColumns]], csvOptions) : undefined);
+      // An export of no events is still a valid file: a CSV has its header, a report its line.
+      done(null, first && header ? header : undefined);
     },
   });
 }
@@ -87,7 +126,7 @@ export interface WrittenFile {
  */
 export async function writeExportFile(
   events: AsyncIterable<AuditEvent>,
-  options: { format: ExportFormat; gzip: boolean; chunkBytes: number },
+  options: { format: ExportFormat; gzip: boolean; chunkBytes: number; preset?: ExportPreset; report?: object },
   write: (n: number, chunk: Buffer) => Promise<void>,
   progress: (events: number) => void = () => {},
 ): Promise<WrittenFile> {
@@ -124,7 +163,8 @@ export async function writeExportFile(
     },
   });
   const source = Readable.from(counted());
-  if (options.gzip) await pipeline(source, encodeLines(options.format), createGzip(), sink);
-  else await pipeline(source, encodeLines(options.format), sink);
+  const lines = encodeLines(options.format, options);
+  if (options.gzip) await pipeline(source, lines, createGzip(), sink);
+  else await pipeline(source, lines, sink);
   return { events: count, bytes, sha256: hash.digest('hex'), chunks };
 }

@@ -33,6 +33,8 @@ export interface AuditFilter {
   resourceType?: string;
   resourceId?: string;
   outcome?: EventOutcome;
+  /** The actor or the resource is this id. */
+  subjectId?: string;
 }
 
 /** Sequence numbers from `from` to `to`, both included. */
@@ -87,6 +89,7 @@ export function eventsFilter(filter: AuditFilter): Filter<AuditDoc> {
   if (filter.resourceType) query['resource.type'] = filter.resourceType;
   if (filter.resourceId) query['resource.id'] = filter.resourceId;
   if (filter.outcome) query.outcome = filter.outcome;
+  if (filter.subjectId) query.$or = [{ 'actor.id': filter.subjectId }, { 'resource.id': filter.subjectId }];
   return query;
 }
 

@@ -128,6 +128,7 @@ export interface TenantSettingsDoc {
   _id: string;
   retentionDays: number;
   legalHold: boolean;
+  hipaa?: boolean;
   updatedAt: Date;
 }
 
@@ -153,6 +154,7 @@ export interface ExportDoc {
   filter: AuditFilter;
   format: 'ndjson' | 'csv';
   gzip: boolean;
+  preset?: 'soc2' | 'hipaa' | 'gdpr-access';
   count: number;
   size: number;
   sha256: string;

@@ -7,6 +7,8 @@ export const retentionBounds = { defaultDays: 365, minDays: 1, maxDays: 3650 } a
 export interface RetentionSettings {
   retentionDays: number;
   legalHold: boolean;
+  /** While on, retention keeps at least six years. */
+  hipaa: boolean;
 }
 
 export class RetentionStore {
@@ -14,7 +16,7 @@ export class RetentionStore {
 
   async settings(tenantId: string): Promise<RetentionSettings> {
     const doc = await this.collections.tenantSettings.findOne({ _id: tenantId });
-    return { retentionDays: doc?.retentionDays ?? retentionBounds.defaultDays, legalHold: doc?.legalHold ?? false };
+    return { retentionDays: doc?.retentionDays ?? retentionBounds.defaultDays, legalHold: doc?.legalHold ?? false, hipaa: doc?.hipaa ?? false };
   }
 
   async update(tenantId: string, change: Partial<RetentionSettings>): Promise<RetentionSettings> {
