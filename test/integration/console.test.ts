@@ -216,6 +216,25 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     expect(webhook.acceptedEventIds()).not.toContain('console-while-disabled');
   });
 
+  it('backfills the disabled period from its card, counting the events before it sends them', async () => {
+    const name = 'Webhook (renamed)';
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // the audit log has settled past the re-enabling
+    await card(name).getByRole('button', { name: `Backfill ${name}` }).click();
+    const dialog = page.getByRole('dialog', { name: `Backfill ${name}` });
+    await dialog.getByLabel('Which events').selectOption('disabled');
+    await dialog.getByRole('button', { name: 'Count events' }).click();
+    await poll(() => dialog.locator('.result').textContent()).toMatch(/^\d+ events? would be sent to Webhook \(renamed\)\.$/);
+    await shot('backfill-count');
+    const counted = Number(/^(\d+)/.exec((await dialog.locator('.result').textContent())!)![1]);
+    expect(counted).toBeGreaterThanOrEqual(1);
+    await dialog.getByRole('button', { name: 'Send them' }).click();
+    await poll(() => dialog.locator('.result').textContent(), { timeout: 20_000 }).toBe(`Backfill done: ${counted} of ${counted} sent.`);
+    const replayed = webhook.accepted.flatMap((delivery) => delivery.events).filter((event) => event.replay !== undefined);
+    expect(replayed.map((event) => event.id)).toContain('console-while-disabled');
+    expect(replayed).toHaveLength(counted);
+    await dialog.getByRole('button', { name: 'Close' }).click();
+  });
+
   it('deletes with confirmation and shows what the flush delivered and dropped', async () => {
     await poll(() => fact('Datadog intake', 'Backlog').textContent()).toBe('0 events');
     await card('Datadog intake').getByRole('button', { name: 'Delete Datadog intake' }).click();

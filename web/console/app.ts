@@ -203,6 +203,8 @@ function newCard(destination: Destination): HTMLElement {
   edit.addEventListener('click', () => showForm(currentOf(card)));
   const remove = h('button', { type: 'button', class: 'danger delete' }, 'Delete');
   remove.addEventListener('click', () => confirmDelete(currentOf(card)));
+  const backfill = h('button', { type: 'button', class: 'backfill' }, 'Backfill');
+  backfill.addEventListener('click', () => showBackfill(currentOf(card)));
   const card = h(
     'li',
     { class: 'card', 'data-id': id },
@@ -211,7 +213,7 @@ function newCard(destination: Destination): HTMLElement {
     h('p', { class: 'status' }, h('span', { class: 'badge' }), h('span', { class: 'reason' })),
     h('p', { class: 'note', hidden: true }, 'Retries are exhausted and buffered events were dropped. Fix the destination, then edit and save it: saving re-enables streaming.'),
     h('dl', { class: 'facts' }),
-    h('div', { class: 'actions' }, h('label', { class: 'switch' }, enabled, 'Enabled'), test, edit, remove),
+    h('div', { class: 'actions' }, h('label', { class: 'switch' }, enabled, 'Enabled'), test, edit, backfill, remove),
     h('p', { class: 'result', role: 'status' }),
   );
   return card;
@@ -284,6 +286,100 @@ function confirmDelete(d: Destination): void {
   });
   dialog.showModal();
   cancel.focus();
+}
+
+// ---- backfill: replay part of the audit log, counted before it is confirmed ----
+
+function showBackfill(d: Destination): void {
+  const choice = h(
+    'select',
+    { id: 'backfill-scope' },
+    h('option', { value: 'disabled' }, 'Its last disabled period'),
+    h('option', { value: 'failed' }, 'What its last failure dropped'),
+    h('option', { value: 'range' }, 'A time range'),
+  );
+  const after = h('input', { type: 'datetime-local', id: 'backfill-after' });
+  const before = h('input', { type: 'datetime-local', id: 'backfill-before' });
+  const range = h(
+    'div',
+    { hidden: true },
+    h('div', { class: 'field' }, h('label', { for: 'backfill-after' }, 'From (occurred at or after)'), after),
+    h('div', { class: 'field' }, h('label', { for: 'backfill-before' }, 'To (occurred before)'), before),
+  );
+  choice.addEventListener('change', () => (range.hidden = choice.value !== 'range'));
+  const count = h('button', { type: 'button', class: 'primary' }, 'Count events');
+  const confirm = h('button', { type: 'button', class: 'primary', hidden: true }, 'Send them');
+  const cancel = h('button', { type: 'button' }, 'Close');
+  const result = h('p', { class: 'result', role: 'status' });
+  const dialog = h(
+    'dialog',
+    { 'aria-labelledby': 'backfill-title', 'aria-describedby': 'backfill-about' },
+    h('h2', { id: 'backfill-title' }, `Backfill ${d.name}`),
+    h('p', { id: 'backfill-about' }, 'Sends events of the audit log again, each with its own id, marked as a replay. Live events keep flowing meanwhile.'),
+    h('div', { class: 'field' }, h('label', { for: 'backfill-scope' }, 'Which events'), choice),
+    range,
+    result,
+    h('div', { class: 'actions' }, count, confirm, cancel),
+  );
+  const request = (dryRun: boolean) => {
+    const toTimestamp = (value: string) => (value ? { seconds: BigInt(Math.floor(new Date(value).getTime() / 1000)), nanos: 0 } : undefined);
+    const base = { id: d.id, dryRun };
+    return choice.value === 'range'
+      ? { ...base, range: { case: 'filter' as const, value: { occurredAfter: toTimestamp(after.value), occurredBefore: toTimestamp(before.value) } } }
+      : { ...base, range: { case: 'gap' as const, value: choice.value } };
+  };
+  count.addEventListener('click', async () => {
+    result.className = 'result';
+    try {
+      const answer = await call(() => api.backfillDestination(request(true)));
+      result.textContent = `${plural(answer.count, 'event')} would be sent to ${d.name}.`;
+      confirm.hidden = answer.count === 0n;
+      if (!confirm.hidden) confirm.focus();
+    } catch (error) {
+      result.className = 'result bad';
+      result.textContent = message(error);
+      confirm.hidden = true;
+    }
+  });
+  confirm.addEventListener('click', async () => {
+    confirm.disabled = true;
+    try {
+      const answer = await call(() => api.backfillDestination(request(false)));
+      result.className = 'result ok';
+      result.textContent = `Backfill started: ${plural(answer.count, 'event')} to send.`;
+      confirm.hidden = true;
+      void followBackfill(d, answer.backfill!.id, result);
+    } catch (error) {
+      result.className = 'result bad';
+      result.textContent = message(error);
+    } finally {
+      confirm.disabled = false;
+    }
+  });
+  const close = () => {
+    dialog.close();
+    dialog.remove();
+  };
+  cancel.addEventListener('click', close);
+  dialog.addEventListener('cancel', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  choice.focus();
+}
+
+/** Shows a backfill's progress until it ends. */
+async function followBackfill(d: Destination, id: string, result: HTMLElement): Promise<void> {
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    if (!result.isConnected) return;
+    const { backfill } = await call(() => api.getBackfill({ destinationId: d.id, id }));
+    const b = backfill!;
+    result.textContent =
+      b.state === 'running'
+        ? `Backfill running: ${b.progressPercent}% — ${b.delivered} of ${b.total} sent.`
+        : `Backfill ${b.state}: ${b.delivered} of ${b.total} sent${b.rejected > 0n ? `, ${b.rejected} rejected` : ''}${b.reason ? ` (${b.reason})` : ''}.`;
+    if (b.state !== 'running') return;
+  }
 }
 
 // ---- add and edit ----
