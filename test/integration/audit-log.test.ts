@@ -5,24 +5,15 @@
 // reading nothing of another's.
 import { createHash, randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/store/audit-log.js';
 import { connectStore } from '../../src/store/mongo.js';
-import { closeClients, connectJson, rest, stack, temporalClient } from '../support/clients.js';
+import { connectJson, rest, stack, temporalClient } from '../support/clients.js';
 import { admin } from '../support/admin-cli.js';
-import { newTenant, type TestTenant } from '../support/tenant.js';
+import { tenantsOfThisFile, type TestTenant } from '../support/tenant.js';
 import { eventually } from '../support/wait.js';
 
-const tenants: TestTenant[] = [];
-async function tenant() {
-  const t = await newTenant();
-  tenants.push(t);
-  return t;
-}
-afterAll(async () => {
-  await Promise.all(tenants.map((t) => t.close()));
-  await closeClients();
-});
+const tenant = tenantsOfThisFile();
 
 const query = (key: string, body: unknown) => connectJson(key, 'AuditLogService', 'QueryEvents', body);
 

@@ -2,22 +2,13 @@
 // destination, once per id and nothing outside it; a backfill into a failing destination that
 // turns it degraded and completes after recovery with exact counts; live events not held up
 // behind a backfill; cancel; another tenant kept out.
-import { afterAll, describe, expect, it } from 'vitest';
-import { closeClients, connectJson, rest } from '../support/clients.js';
-import { newTenant, type TestTenant } from '../support/tenant.js';
+import { describe, expect, it } from 'vitest';
+import { connectJson, rest } from '../support/clients.js';
+import { tenantsOfThisFile, type TestTenant } from '../support/tenant.js';
 import type { ReceivedEvent } from '../support/receiver.js';
 import { eventually } from '../support/wait.js';
 
-const tenants: TestTenant[] = [];
-async function tenant() {
-  const t = await newTenant();
-  tenants.push(t);
-  return t;
-}
-afterAll(async () => {
-  await Promise.all(tenants.map((t) => t.close()));
-  await closeClients();
-});
+const tenant = tenantsOfThisFile();
 
 const numbered = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}` }));
 const backfill = (t: TestTenant, id: string, body: object) => rest(t.key, 'POST', `/v1/audit/siem/${id}/backfills`, body);

@@ -2,21 +2,12 @@
 // delivery report per destination), hipaa (who/what/when/where/outcome as CSV, an access
 // report for one record, and the six-year retention floor), gdpr-access (one data subject,
 // everyone else pseudonymised, the recipients listed).
-import { afterAll, describe, expect, it } from 'vitest';
-import { closeClients, connectJson, rest, stack } from '../support/clients.js';
-import { newTenant, type TestTenant } from '../support/tenant.js';
+import { describe, expect, it } from 'vitest';
+import { connectJson, rest, stack } from '../support/clients.js';
+import { tenantsOfThisFile, type TestTenant } from '../support/tenant.js';
 import { eventually } from '../support/wait.js';
 
-const tenants: TestTenant[] = [];
-async function tenant() {
-  const t = await newTenant();
-  tenants.push(t);
-  return t;
-}
-afterAll(async () => {
-  await Promise.all(tenants.map((t) => t.close()));
-  await closeClients();
-});
+const tenant = tenantsOfThisFile();
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 1_200));
 

@@ -1,21 +1,12 @@
 // API keys (scopes, listing, revocation), credential key rotation while the service runs,
 // per-tenant rate limits, and isolation of a noisy tenant's deliveries.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { closeClients, connectJson, database, eventually, rest, stack } from '../support/clients.js';
+import { connectJson, database, eventually, rest, stack } from '../support/clients.js';
 import { admin } from '../support/admin-cli.js';
-import { newTenant, type TestTenant } from '../support/tenant.js';
+import { tenantsOfThisFile } from '../support/tenant.js';
 
-const tenants: TestTenant[] = [];
-async function tenant() {
-  const t = await newTenant();
-  tenants.push(t);
-  return t;
-}
-afterAll(async () => {
-  await Promise.all(tenants.map((t) => t.close()));
-  await closeClients();
-});
+const tenant = tenantsOfThisFile();
 
 describe('API keys', () => {
   it('issues scoped keys, lists them masked, and revokes them at once', async () => {

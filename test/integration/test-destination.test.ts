@@ -1,21 +1,12 @@
 // TestDestination sends one marked event and reports the destination's answer; webhook
 // secret rotation keeps receivers of the old secret working while they switch.
 import { verify, verifyStandard } from '../../examples/webhook-receiver.js';
-import { afterAll, describe, expect, it } from 'vitest';
-import { closeClients, connectJson, rest, stack } from '../support/clients.js';
+import { describe, expect, it } from 'vitest';
+import { connectJson, rest, stack } from '../support/clients.js';
 import { startFakeSplunk } from '../support/fakes/splunk.js';
-import { newTenant, type TestTenant } from '../support/tenant.js';
+import { tenantsOfThisFile } from '../support/tenant.js';
 
-const tenants: TestTenant[] = [];
-afterAll(async () => {
-  await Promise.all(tenants.map((t) => t.close()));
-  await closeClients();
-});
-async function tenant() {
-  const t = await newTenant();
-  tenants.push(t);
-  return t;
-}
+const tenant = tenantsOfThisFile();
 
 describe('TestDestination', () => {
   it('sends a marked test event to a draft and to a saved destination, over Connect and REST', async () => {

@@ -1,6 +1,7 @@
 // A fresh tenant with its own key, webhook receivers and helpers, for one test.
 import { randomUUID } from 'node:crypto';
-import { connectJson, database, eventually, issueKey, rest, stack, temporalClient } from './clients.js';
+import { afterAll } from 'vitest';
+import { closeClients, connectJson, database, eventually, issueKey, rest, stack, temporalClient } from './clients.js';
 import { startWebhookReceiver, type WebhookReceiver } from './receiver.js';
 
 export interface TestTenant {
@@ -51,6 +52,23 @@ export async function newTenant(): Promise<TestTenant> {
     },
   };
   return tenant;
+}
+
+/**
+ * A maker of fresh tenants for one test file: after the file's tests, their receivers close,
+ * and so do the file's clients.
+ */
+export function tenantsOfThisFile(): () => Promise<TestTenant> {
+  const tenants: TestTenant[] = [];
+  afterAll(async () => {
+    await Promise.all(tenants.map((t) => t.close()));
+    await closeClients();
+  });
+  return async () => {
+    const t = await newTenant();
+    tenants.push(t);
+    return t;
+  };
 }
 
 export async function storedEventCount(tenantId: string): Promise<number> {
