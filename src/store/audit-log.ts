@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { MongoBulkWriteError, type Collection, type Db, type Filter } from 'mongodb';
 import type { AuditEvent, EventOutcome } from '../model.js';
-import type { Collections, EventIdDoc } from './mongo.js';
+import { deleteBySeqWindows, type Collections, type EventIdDoc } from './mongo.js';
 
 /** One event as the audit log stores it: the event, its `seq`; `_id` is the event id. */
 export interface AuditDoc extends Omit<AuditEvent, 'id'> {
@@ -65,6 +65,8 @@ export interface AuditLogOptions {
 }
 
 const duplicateKey = 11000;
+/** Registry deletes (of `deleteChunk` seqs each) one `expire` call makes, keeping the call short. */
+const registryWindowsPerExpire = 5;
 
 /** The collection-name-safe key of a tenant (ids may hold any character). */
 export function tenantKey(tenantId: string): string {
@@ -283,8 +285,10 @@ export class AuditLog {
 
   /**
    * Removes events accepted before `before`: whole partitions whose newest event is older are
-   * dropped, then the expired start of the first partition left is deleted. At most
-   * `maxPartitions` partitions per call, so each call is bounded; `done` says whether more remain.
+   * dropped, then the expired start of the first partition left is deleted, then the
+   * registry's entries of those events. At most `maxPartitions` partitions and
+   * `registryWindowsPerExpire` registry deletes per call, so each call is bounded; `done`
+   * says whether nothing expired remains.
    */
   async expire(tenantId: string, before: Date, maxPartitions: number): Promise<{ deleted: number; done: boolean }> {
     let deleted = 0;
@@ -300,11 +304,16 @@ export class AuditLog {
         this.created.delete(this.name(tenantId, partition));
         continue;
       }
-      deleted += (await collection.deleteMany({ receivedAt: { $lt: before } })).deletedCount;
+      const seqs = { from: partition * this.options.partitionEvents, to: (partition + 1) * this.options.partitionEvents - 1 };
+      deleted += (await deleteBySeqWindows(collection, { receivedAt: { $lt: before } }, seqs)).deleted;
       break;
     }
     // The registry of ids forgets them too: a repeat of an id older than the retention is a new event.
-    await this.collections.eventIds.deleteMany({ tenantId, receivedAt: { $lt: before } });
-    return { deleted, done: true };
+    const expiredIds = { tenantId, receivedAt: { $lt: before } };
+    const seqsOf = (direction: 1 | -1) => this.collections.eventIds.find(expiredIds, { projection: { seq: 1 } }).sort({ seq: direction }).limit(1).toArray();
+    const [[oldest], [newest]] = await Promise.all([seqsOf(1), seqsOf(-1)]);
+    if (!oldest || !newest) return { deleted, done: true };
+    const registry = await deleteBySeqWindows(this.collections.eventIds, expiredIds, { from: oldest.seq, to: newest.seq }, registryWindowsPerExpire);
+    return { deleted, done: registry.done };
   }
 }

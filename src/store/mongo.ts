@@ -1,7 +1,7 @@
 // The MongoDB collections and their indexes. On MongoDB the hot paths are index lookups;
 // FerretDB 1.24 reads a whole collection for any query (see BENCHMARKS.md), which is why the
 // delivery buffer is kept small in bytes and read with one query per delivery.
-import { MongoClient, type Binary, type Collection, type Db } from 'mongodb';
+import { MongoClient, type Binary, type Collection, type Db, type Filter } from 'mongodb';
 import type { AuditEvent, Backlog, DeliveryCounters, DestinationStatus } from '../model.js';
 import type { ProviderName } from '../providers/index.js';
 import type { ProviderSettings } from '../providers/provider.js';
@@ -230,6 +230,36 @@ export interface Store {
   db: Db;
   collections: Collections;
   close(): Promise<void>;
+}
+
+/**
+ * Most documents one delete may match. FerretDB on SQLite deletes what a filter matched by
+ * naming every `_id` in one statement, and SQLite refuses more than 32,766 variables
+ * ("too many SQL variables"): a larger delete fails however often it is retried.
+ */
+export const deleteChunk = 20_000;
+
+/**
+ * Deletes what `filter` matches among documents whose `seq` is unique and in [from, to], one
+ * window of `deleteChunk` seqs per statement, so that no statement matches more (a window,
+ * not a list of ids: FerretDB tests `$in` against each listed id in turn, so deleting 20,000
+ * named ids from a 30,000-document collection takes minutes). At most `maxWindows`
+ * statements; `done` says whether the whole range was covered.
+ */
+export async function deleteBySeqWindows<T extends { seq: number }>(
+  collection: Collection<T>,
+  filter: Filter<T>,
+  { from, to }: { from: number; to: number },
+  maxWindows = Number.POSITIVE_INFINITY,
+): Promise<{ deleted: number; done: boolean }> {
+  let deleted = 0;
+  let windows = 0;
+  for (let first = from; first <= to; first += deleteChunk) {
+    if (windows++ >= maxWindows) return { deleted, done: false };
+    const window = { ...filter, seq: { $gte: first, $lt: Math.min(first + deleteChunk, to + 1) } } as Filter<T>;
+    deleted += (await collection.deleteMany(window)).deletedCount;
+  }
+  return { deleted, done: true };
 }
 
 const indexes = {
