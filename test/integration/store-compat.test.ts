@@ -100,6 +100,28 @@ describe('store features on FerretDB', () => {
     expect(await log.count('t', {})).toBe(300);
   });
 
+  it('deletes more events at once than SQLite takes variables in one statement (32,766): retention of a large log', async () => {
+    const s = await store();
+    const log = new AuditLog(s.db, s.collections, { partitionEvents: 50_000, settleMs: 0, scanBudget: 10_000 });
+    const old = new Date('2025-01-01T00:00:00Z');
+    const recent = new Date();
+    const expiring = 33_000;
+    // Flushes of 3,000 (a divisor of 33,000): the ten recent events are a flush of their own.
+    for (let first = 1; first <= expiring + 10; first += 3_000) {
+      const events = Array.from({ length: Math.min(3_000, expiring + 10 - first + 1) }, (_, i) => {
+        const at = first + i <= expiring ? old : recent;
+        return { id: `e${first + i}`, occurredAt: at, receivedAt: at, action: 'a', outcome: 'unknown' as const };
+      });
+      const seqs = events.map((_, i) => first + i);
+      await log.append('t', events, seqs);
+      await log.register('t', events, seqs, events[0].receivedAt);
+    }
+    // One partition keeps its ten recent events: its expired start is deleted, not dropped.
+    expect(await log.expire('t', new Date('2026-01-01T00:00:00Z'), 10)).toEqual({ deleted: expiring, done: true });
+    expect(await log.count('t', {})).toBe(10);
+    expect(await s.collections.eventIds.countDocuments({ tenantId: 't' })).toBe(10);
+  }, 120_000);
+
   it('releases the batches overlapping seq intervals per destination, idempotently, deleting each after its last destination', async () => {
     const s = await store();
     const events = new EventStore(s.collections);
