@@ -76,7 +76,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
   const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
   const destinations = new DestinationStore(store.collections, cipher);
   const events = new EventStore(store.collections);
-  const auditLog = new AuditLog(store.db, store.collections, config.auditLog);
+  const auditLog = new AuditLog(store.db, config.auditLog);
   const exports = new ExportStore(store.db, store.collections);
   const retention = new RetentionStore(store.collections);
   const backfills = new BackfillStore(store.collections);

@@ -10,13 +10,18 @@
 // (`seq`, `action`+`seq`, `occurredAt`); declaring them works on FerretDB too
 // (test/integration/store-compat.test.ts).
 //
-// Which ids a tenant has published is the registry `event_ids` (`_id` = `<tenant>:<event id>`):
-// only ever inserted into on the hot path, so its unique `_id` finds a repeated id without a
-// query, however old the first copy.
+// Which ids a tenant has published is its registry, in week-long generations by acceptance
+// time (`ids_<tenant key>_<generation>`, `_id` = event id). It is only ever inserted into:
+// FerretDB answers an insert's unique `_id` without reading the collection, while any query
+// or delete other than a find by `_id` reads all of it (a 1,000,000-id registry: tens of
+// seconds). An id repeated in the same generation is a duplicate key; within the first day
+// of a generation the previous one is asked too, by inserting into it. So a repeat is
+// recognised for at least a day (in practice until the end of the next generation), and
+// retention drops whole generations, never deleting ids one by one.
 import { createHash } from 'node:crypto';
-import { MongoBulkWriteError, type Collection, type Db, type Filter } from 'mongodb';
+import { MongoBulkWriteError, type Collection, type Db, type Filter, type OptionalUnlessRequiredId } from 'mongodb';
 import type { AuditEvent, EventOutcome } from '../model.js';
-import { deleteBySeqWindows, type Collections, type EventIdDoc } from './mongo.js';
+import { deleteBySeqWindows } from './mongo.js';
 
 /** One event as the audit log stores it: the event, its `seq`; `_id` is the event id. */
 export interface AuditDoc extends Omit<AuditEvent, 'id'> {
@@ -65,8 +70,21 @@ export interface AuditLogOptions {
 }
 
 const duplicateKey = 11000;
-/** Registry deletes (of `deleteChunk` seqs each) one `expire` call makes, keeping the call short. */
-const registryWindowsPerExpire = 5;
+
+/** One event id in the registry: where its event is. */
+interface RegistryDoc {
+  _id: string;
+  seq: number;
+}
+
+/** The registry's generations: a week of acceptance each. */
+const generationMs = 7 * 86_400_000;
+/** How long into a generation a repeat is also looked for in the one before. */
+const generationOverlapMs = 86_400_000;
+
+export function generationOf(receivedAt: Date): number {
+  return Math.floor(receivedAt.getTime() / generationMs);
+}
 
 /** The collection-name-safe key of a tenant (ids may hold any character). */
 export function tenantKey(tenantId: string): string {
@@ -107,7 +125,6 @@ export class AuditLog {
 
   constructor(
     private readonly db: Db,
-    private readonly collections: Collections,
     readonly options: AuditLogOptions,
   ) {}
 
@@ -124,8 +141,21 @@ export class AuditLog {
   }
 
   /** The tenant's partitions, oldest first. */
-  async partitions(tenantId: string): Promise<number[]> {
-    const prefix = `audit_${tenantKey(tenantId)}_`;
+  partitions(tenantId: string): Promise<number[]> {
+    return this.numbered(`audit_${tenantKey(tenantId)}_`);
+  }
+
+  /** The tenant's registry generations, oldest first. */
+  generations(tenantId: string): Promise<number[]> {
+    return this.numbered(`ids_${tenantKey(tenantId)}_`);
+  }
+
+  private registry(tenantId: string, generation: number): Collection<RegistryDoc> {
+    return this.db.collection<RegistryDoc>(`ids_${tenantKey(tenantId)}_${generation}`);
+  }
+
+  /** The numbers of the collections named `<prefix><n>`, ascending. */
+  private async numbered(prefix: string): Promise<number[]> {
     const names = await this.db.listCollections({}, { nameOnly: true }).toArray();
     return names
       .map(({ name }) => name)
@@ -155,18 +185,16 @@ export class AuditLog {
    */
   async register(tenantId: string, events: AuditEvent[], seqs: number[], receivedAt: Date): Promise<Set<number>> {
     const duplicates = new Set<number>();
-    if (events.length === 0) return duplicates;
-    const docs: EventIdDoc[] = events.map((event, index) => ({ _id: `${tenantId}:${event.id}`, tenantId, seq: seqs[index], receivedAt }));
-    try {
-      await this.collections.eventIds.insertMany(docs, { ordered: false });
-    } catch (error) {
-      if (!(error instanceof MongoBulkWriteError)) throw error;
-      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-      for (const writeError of writeErrors) {
-        if (writeError.code !== duplicateKey) throw error;
-        duplicates.add(writeError.index);
-      }
+    const generation = generationOf(receivedAt);
+    const docs = events.map((event, index) => ({ _id: event.id, seq: seqs[index] }));
+    // The previous generation first: an id found there must not be registered anew in this one
+    // (its entry would name the copy about to be taken out). Inserting there leaves extra
+    // entries of this generation's ids, which go with it.
+    if (receivedAt.getTime() - generation * generationMs < generationOverlapMs) {
+      for (const index of await insertNew(this.registry(tenantId, generation - 1), docs)) duplicates.add(index);
     }
+    const fresh = docs.map((doc, index) => ({ doc, index })).filter(({ index }) => !duplicates.has(index));
+    for (const at of await insertNew(this.registry(tenantId, generation), fresh.map(({ doc }) => doc))) duplicates.add(fresh[at].index);
     return duplicates;
   }
 
@@ -179,13 +207,7 @@ export class AuditLog {
       docs.push({ _id: id, ...event, seq: seqs[index] });
       byPartition.set(partition, docs);
     });
-    for (const [partition, docs] of byPartition) {
-      const collection = await this.ensurePartition(tenantId, partition);
-      await collection.insertMany(docs, { ordered: false }).catch((error) => {
-        const writeErrors = error instanceof MongoBulkWriteError ? (Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]) : [];
-        if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError.code !== duplicateKey)) throw error;
-      });
-    }
+    for (const [partition, docs] of byPartition) await insertNew(await this.ensurePartition(tenantId, partition), docs);
   }
 
   /** Takes out copies a flush appended of ids the tenant had already published (the first copy stays). */
@@ -195,11 +217,15 @@ export class AuditLog {
     for (const [partition, docs] of byPartition) await this.partition(tenantId, partition).deleteMany({ $or: docs });
   }
 
+  /** An event by id: the registry (newest generation first) says where it is; finds by `_id` only. */
   async get(tenantId: string, eventId: string): Promise<(AuditEvent & { seq: number }) | undefined> {
-    const registered = await this.collections.eventIds.findOne({ _id: `${tenantId}:${eventId}` });
-    if (!registered) return undefined;
-    const doc = await this.partition(tenantId, this.partitionOf(registered.seq)).findOne({ _id: eventId });
-    return doc ? toEvent(doc) : undefined;
+    for (const generation of (await this.generations(tenantId)).reverse()) {
+      const registered = await this.registry(tenantId, generation).findOne({ _id: eventId });
+      if (!registered) continue;
+      const doc = await this.partition(tenantId, this.partitionOf(registered.seq)).findOne({ _id: eventId });
+      if (doc) return toEvent(doc);
+    }
+    return undefined;
   }
 
   /**
@@ -286,9 +312,8 @@ export class AuditLog {
   /**
    * Removes events accepted before `before`: whole partitions whose newest event is older are
    * dropped, then the expired start of the first partition left is deleted, then the
-   * registry's entries of those events. At most `maxPartitions` partitions and
-   * `registryWindowsPerExpire` registry deletes per call, so each call is bounded; `done`
-   * says whether nothing expired remains.
+   * registry generations that hold only expired ids. At most `maxPartitions` partitions per
+   * call, so each call is bounded; `done` says whether nothing expired remains.
    */
   async expire(tenantId: string, before: Date, maxPartitions: number): Promise<{ deleted: number; done: boolean }> {
     let deleted = 0;
@@ -308,12 +333,26 @@ export class AuditLog {
       deleted += (await deleteBySeqWindows(collection, { receivedAt: { $lt: before } }, seqs)).deleted;
       break;
     }
-    // The registry of ids forgets them too: a repeat of an id older than the retention is a new event.
-    const expiredIds = { tenantId, receivedAt: { $lt: before } };
-    const seqsOf = (direction: 1 | -1) => this.collections.eventIds.find(expiredIds, { projection: { seq: 1 } }).sort({ seq: direction }).limit(1).toArray();
-    const [[oldest], [newest]] = await Promise.all([seqsOf(1), seqsOf(-1)]);
-    if (!oldest || !newest) return { deleted, done: true };
-    const registry = await deleteBySeqWindows(this.collections.eventIds, expiredIds, { from: oldest.seq, to: newest.seq }, registryWindowsPerExpire);
-    return { deleted, done: registry.done };
+    // The registry forgets the generations whose whole week has expired; the one holding the
+    // cutoff keeps its expired ids until it goes too (a repeat of one of them is a duplicate).
+    for (const generation of await this.generations(tenantId)) {
+      if ((generation + 1) * generationMs > before.getTime()) break;
+      await this.registry(tenantId, generation).drop();
+    }
+    return { deleted, done: true };
+  }
+}
+
+/** Inserts `docs`, keeping those whose `_id` is there already as they are; answers their indexes. */
+async function insertNew<T extends { _id: string }>(collection: Collection<T>, docs: T[]): Promise<number[]> {
+  if (docs.length === 0) return [];
+  try {
+    await collection.insertMany(docs as OptionalUnlessRequiredId<T>[], { ordered: false });
+    return [];
+  } catch (error) {
+    if (!(error instanceof MongoBulkWriteError)) throw error;
+    const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+    if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError?.code !== duplicateKey)) throw error;
+    return writeErrors.map((writeError) => writeError.index);
   }
 }

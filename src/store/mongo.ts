@@ -56,17 +56,6 @@ export interface TenantDoc {
   destinations: string[];
 }
 
-/**
- * The registry of event ids a tenant has published: `_id` is `<tenant>:<event id>`. The
- * events themselves are in the audit log's partitions (./audit-log.ts).
- */
-export interface EventIdDoc {
-  _id: string;
-  tenantId: string;
-  seq: number;
-  receivedAt: Date;
-}
-
 /** A batch whose announcement to its destinations' workflows is not yet confirmed. */
 export interface OutboxDoc {
   _id: string;
@@ -212,7 +201,6 @@ export interface RejectionDoc {
 export interface Collections {
   destinations: Collection<DestinationDoc>;
   tenants: Collection<TenantDoc>;
-  eventIds: Collection<EventIdDoc>;
   batches: Collection<BatchDoc>;
   outbox: Collection<OutboxDoc>;
   apiKeys: Collection<ApiKeyDoc>;
@@ -263,21 +251,19 @@ export async function deleteBySeqWindows<T extends { seq: number }>(
 }
 
 const indexes = {
-  // Retention forgets a tenant's ids accepted before a time.
-  eventIds: [{ key: { tenantId: 1, receivedAt: 1 }, name: 'tenant_received' }],
   destinations: [{ key: { tenantId: 1 }, name: 'tenant' }],
   // A delivery reads the batches buffered for its destination, in seq order.
   batches: [{ key: { tenantId: 1, pendingFor: 1, firstSeq: 1 }, name: 'tenant_pending_seq' }],
 } as const;
 
 /**
- * Creates the indexes the audit log and listings use, skipping those that exist:
+ * Creates the indexes that listings and deliveries use, skipping those that exist:
  * FerretDB 1.24 on SQLite panics (and drops the connection) when asked to create an index
  * that is already there, so a restart must not ask again.
  */
 export async function ensureIndexes(collections: Collections): Promise<void> {
-  for (const name of ['eventIds', 'destinations', 'batches'] as const) {
-    const collection: Collection<DestinationDoc> | Collection<EventIdDoc> | Collection<BatchDoc> = collections[name];
+  for (const name of ['destinations', 'batches'] as const) {
+    const collection: Collection<DestinationDoc> | Collection<BatchDoc> = collections[name];
     const existing = new Set(
       (await collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string),
     );
@@ -312,7 +298,6 @@ export async function connectStore(uri: string, database: string, poolSize = 16)
   const collections: Collections = {
     destinations: db.collection('destinations'),
     tenants: db.collection('tenants'),
-    eventIds: db.collection('event_ids'),
     batches: db.collection('batches'),
     outbox: db.collection('dispatch_outbox'),
     apiKeys: db.collection('api_keys'),

@@ -99,7 +99,7 @@ describe('querying the audit log', () => {
     // seq 2 is stored and settled while seq 1 is still being written.
     const store = await connectStore(stack.mongodbUri, `late_${randomUUID().slice(0, 8)}`);
     try {
-      const log = new AuditLog(store.db, store.collections, { partitionEvents: 1_000, settleMs: 2_000, scanBudget: 10_000 });
+      const log = new AuditLog(store.db, { partitionEvents: 1_000, settleMs: 2_000, scanBudget: 10_000 });
       const event = (id: string) => ({ id, occurredAt: new Date(), receivedAt: new Date(), action: 'late.test', outcome: 'unknown' as const });
       await log.append('t', [event('second')], [2]);
       // Not settled yet: the page shows nothing and the cursor does not move past seq 2.
@@ -111,7 +111,7 @@ describe('querying the audit log', () => {
       expect(settled.events.map((e) => e.id)).toEqual(['first', 'second']);
       expect(settled.readThrough).toBe(2);
       // Without the settle time, the first page would have read through seq 2 and skipped "first".
-      const hasty = new AuditLog(store.db, store.collections, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
+      const hasty = new AuditLog(store.db, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
       await hasty.append('u', [event('second')], [2]);
       const skipped = await hasty.page('u', {}, 0, 100);
       expect(skipped.readThrough).toBe(2);

@@ -64,7 +64,7 @@ beforeAll(async () => {
     events,
     http,
     serviceEvents: new ServiceEvents(store.collections),
-    auditLog: new AuditLog(store.db, store.collections, loadConfig({}).auditLog),
+    auditLog: new AuditLog(store.db, loadConfig({}).auditLog),
     backfills: new BackfillStore(store.collections),
     bufferRetentionMs: retentionMs,
   };

@@ -2,7 +2,7 @@
 // (MongoDB 6+ supports them all): if a FerretDB upgrade breaks one, this says which.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuditLog, tenantKey } from '../../src/store/audit-log.js';
+import { AuditLog, generationOf, tenantKey } from '../../src/store/audit-log.js';
 import { EventStore, type Batch } from '../../src/store/events.js';
 import { connectStore, ensureIndexes, type Store } from '../../src/store/mongo.js';
 import { TenantStore } from '../../src/store/tenants.js';
@@ -22,6 +22,20 @@ function bufferedBatch(firstSeq: number, pendingFor: string[], options: { tenant
   };
 }
 
+const event = (id: string) => ({ id, occurredAt: new Date(), receivedAt: new Date(), action: 'a', outcome: 'unknown' as const });
+
+/** Each id in the tenant's registry with its seq, as the newest generation holding it says. */
+async function registered(s: Store, tenantId: string): Promise<Map<string, number>> {
+  const prefix = `ids_${tenantKey(tenantId)}_`;
+  const names = (await s.db.listCollections({}, { nameOnly: true }).toArray())
+    .map((c) => c.name)
+    .filter((name) => name.startsWith(prefix))
+    .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
+  const ids = new Map<string, number>();
+  for (const name of names) for (const doc of await s.db.collection<{ _id: string; seq: number }>(name).find({}).toArray()) ids.set(doc._id, doc.seq);
+  return ids;
+}
+
 afterAll(async () => {
   for (const s of stores) {
     await s.db.dropDatabase();
@@ -34,8 +48,8 @@ describe('store features on FerretDB', () => {
     const s = await store();
     await ensureIndexes(s.collections);
     await ensureIndexes(s.collections);
-    const names = (await s.collections.eventIds.listIndexes().toArray()).map((index) => index.name).sort();
-    expect(names).toEqual(['_id_', 'tenant_received']);
+    const names = (await s.collections.destinations.listIndexes().toArray()).map((index) => index.name).sort();
+    expect(names).toEqual(['_id_', 'tenant']);
     // A compound index over an array field (multikey), as the delivery buffer's.
     expect((await s.collections.batches.listIndexes().toArray()).map((index) => index.name).sort()).toEqual(['_id_', 'tenant_pending_seq']);
   });
@@ -62,16 +76,36 @@ describe('store features on FerretDB', () => {
 
   it('reports each duplicate _id of an unordered insertMany and stores the rest (the registry of event ids)', async () => {
     const s = await store();
-    const log = new AuditLog(s.db, s.collections, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
-    const event = (id: string) => ({ id, occurredAt: new Date(), receivedAt: new Date(), action: 'a', outcome: 'unknown' as const });
-    expect(await log.register('t', [event('a'), event('b')], [1, 2], new Date())).toEqual(new Set());
-    expect(await log.register('t', [event('c'), event('a'), event('d'), event('b')], [3, 4, 5, 6], new Date())).toEqual(new Set([1, 3]));
-    expect(await s.collections.eventIds.countDocuments({})).toBe(4);
+    const log = new AuditLog(s.db, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
+    const now = new Date();
+    expect(await log.register('t', [event('a'), event('b')], [1, 2], now)).toEqual(new Set());
+    expect(await log.register('t', [event('c'), event('a'), event('d'), event('b')], [3, 4, 5, 6], now)).toEqual(new Set([1, 3]));
+    expect(await registered(s, 't')).toEqual(new Map([['a', 1], ['b', 2], ['c', 3], ['d', 5]]));
+  });
+
+  it('recognises a repeat across the registry’s week boundary within a day, and forgets whole weeks past the retention', async () => {
+    const s = await store();
+    const log = new AuditLog(s.db, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
+    const boundary = new Date((generationOf(new Date('2026-06-10T00:00:00Z')) + 1) * 7 * 86_400_000);
+    const at = (hours: number) => new Date(boundary.getTime() + hours * 3_600_000);
+    expect(await log.register('t', [event('late')], [1], at(-1))).toEqual(new Set());
+    // An hour into the next week: the previous one is asked first; a new id is registered in both.
+    expect(await log.register('t', [event('late'), event('new')], [2, 3], at(1))).toEqual(new Set([0]));
+    expect(await log.register('t', [event('new')], [4], at(2))).toEqual(new Set([0]));
+    // Past the first day of the week, only this week's ids are repeats.
+    expect(await log.register('t', [event('new'), event('late')], [5, 6], at(30))).toEqual(new Set([0]));
+    expect(await registered(s, 't')).toEqual(new Map([['late', 6], ['new', 3]]));
+    expect(await log.generations('t')).toEqual([generationOf(at(-1)), generationOf(at(1))]);
+    // Only a week wholly before the cutoff goes.
+    await log.expire('t', at(-2), 10);
+    expect(await log.generations('t')).toEqual([generationOf(at(-1)), generationOf(at(1))]);
+    await log.expire('t', at(0), 10);
+    expect(await log.generations('t')).toEqual([generationOf(at(1))]);
   });
 
   it('declares the audit log partitions’ indexes, answers range, prefix and nested-field filters, sorts and drops partitions', async () => {
     const s = await store();
-    const log = new AuditLog(s.db, s.collections, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
+    const log = new AuditLog(s.db, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
     const at = new Date('2026-06-01T00:00:00Z');
     const events = Array.from({ length: 1_500 }, (_, i) => ({
       id: `e${i}`,
@@ -102,7 +136,7 @@ describe('store features on FerretDB', () => {
 
   it('deletes more events at once than SQLite takes variables in one statement (32,766): retention of a large log', async () => {
     const s = await store();
-    const log = new AuditLog(s.db, s.collections, { partitionEvents: 50_000, settleMs: 0, scanBudget: 10_000 });
+    const log = new AuditLog(s.db, { partitionEvents: 50_000, settleMs: 0, scanBudget: 10_000 });
     const old = new Date('2025-01-01T00:00:00Z');
     const recent = new Date();
     const expiring = 33_000;
@@ -119,7 +153,7 @@ describe('store features on FerretDB', () => {
     // One partition keeps its ten recent events: its expired start is deleted, not dropped.
     expect(await log.expire('t', new Date('2026-01-01T00:00:00Z'), 10)).toEqual({ deleted: expiring, done: true });
     expect(await log.count('t', {})).toBe(10);
-    expect(await s.collections.eventIds.countDocuments({ tenantId: 't' })).toBe(10);
+    expect((await registered(s, 't')).size).toBe(10);
   }, 120_000);
 
   it('releases the batches overlapping seq intervals per destination, idempotently, deleting each after its last destination', async () => {

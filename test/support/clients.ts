@@ -57,11 +57,18 @@ export async function issueKey(tenantId: string): Promise<string> {
 
 /** Every stored audit-log document of a tenant (all its partitions), in acceptance order. */
 export async function auditDocsOf(tenantId: string): Promise<any[]> {
+  return (await docsOfCollections(`audit_${tenantKey(tenantId)}_`)).sort((a, b) => a.seq - b.seq);
+}
+
+/** The ids in a tenant's registry, whatever generation holds them. */
+export async function registeredIdsOf(tenantId: string): Promise<Set<string>> {
+  return new Set((await docsOfCollections(`ids_${tenantKey(tenantId)}_`)).map((doc) => doc._id));
+}
+
+async function docsOfCollections(prefix: string): Promise<any[]> {
   const db = await database();
-  const prefix = `audit_${tenantKey(tenantId)}_`;
   const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((name) => name.startsWith(prefix));
-  const docs = (await Promise.all(names.map((name) => db.collection(name).find({}).toArray()))).flat();
-  return docs.sort((a, b) => a.seq - b.seq);
+  return (await Promise.all(names.map((name) => db.collection(name).find({}).toArray()))).flat();
 }
 
 let temporal: Client | undefined;

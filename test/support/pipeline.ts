@@ -62,7 +62,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, 0);
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
   const serviceEvents = new ServiceEvents(store.collections);
-  const auditLog = new AuditLog(store.db, store.collections, loadConfig({}).auditLog);
+  const auditLog = new AuditLog(store.db, loadConfig({}).auditLog);
   const activities = createDeliveryActivities({
     collections: store.collections,
     destinations: destinationStore,

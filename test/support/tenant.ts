@@ -1,7 +1,7 @@
 // A fresh tenant with its own key, webhook receivers and helpers, for one test.
 import { randomUUID } from 'node:crypto';
 import { afterAll } from 'vitest';
-import { closeClients, connectJson, database, eventually, issueKey, rest, stack, temporalClient } from './clients.js';
+import { closeClients, connectJson, eventually, issueKey, rest, stack, temporalClient } from './clients.js';
 import { startWebhookReceiver, type WebhookReceiver } from './receiver.js';
 
 export interface TestTenant {
@@ -69,8 +69,4 @@ export function tenantsOfThisFile(): () => Promise<TestTenant> {
     tenants.push(t);
     return t;
   };
-}
-
-export async function storedEventCount(tenantId: string): Promise<number> {
-  return (await database()).collection('event_ids').countDocuments({ tenantId });
 }
