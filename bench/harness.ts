@@ -57,6 +57,8 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     AUDITSTREAM_PUBLISH_BURST: '100000000',
     AUDITSTREAM_MANAGE_RATE: '1000',
     AUDITSTREAM_MANAGE_BURST: '1000',
+    AUDITSTREAM_READ_RATE: '1000',
+    AUDITSTREAM_READ_BURST: '1000',
     ...env,
   };
   const service = await startServiceProcess({ ...serviceEnv, AUDITSTREAM_ROLE: 'api' }, join(dir, 'api.log'));

@@ -1,12 +1,12 @@
 // `npm run bench [-- scenario ...]`: brings up its own stack, runs the scenarios, prints a
 // table per scenario and writes the figures to bench/results/<time>.json.
-// Scenarios: ingest, e2e, temporal-cost, sustained, backlog, baseline, store (default: all).
+// Scenarios: ingest, e2e, temporal-cost, sustained, backlog, baseline, store, audit (default: all).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/stack/local.js';
 import { startBenchStack, type BenchStack } from './harness.js';
-import { backlog, baseline, endToEnd, ingest, storeBuffer, sustained } from './scenarios.js';
+import { auditLogScale, backlog, baseline, endToEnd, ingest, storeBuffer, sustained } from './scenarios.js';
 
 const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Promise<Record<string, unknown>[]> }> = {
   ingest: { title: 'Ingest (1 destination enabled)', run: (b) => ingest(b) },
@@ -19,6 +19,7 @@ const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Pro
   backlog: { title: 'Backlog: receiver down while N events are published, then up', run: (b) => backlog(b) },
   baseline: { title: 'Baselines in the same run', run: (b) => baseline(b) },
   store: { title: 'The store: a 100,000-event buffer on FerretDB, events as fields vs compressed', run: (b) => storeBuffer(b) },
+  audit: { title: 'The audit log on FerretDB: pages, an export and a retention run at 100,000 and 1,000,000 events', run: (b) => auditLogScale(b) },
 };
 
 async function main() {

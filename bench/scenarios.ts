@@ -8,6 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AuditEventSchema } from '../src/gen/auditstream/v1/events_pb.js';
 import type { AuditEvent } from '../src/model.js';
 import { EventStore } from '../src/store/events.js';
+import { AuditLog } from '../src/store/audit-log.js';
+import { loadConfig } from '../src/config.js';
+import { encodeCursor, parseEventFilter } from '../src/api/validate.js';
 import type { Collections } from '../src/store/mongo.js';
 import { buildWebhookRequest } from '../src/providers/webhook/request.js';
 import { encodeWebhookEvent } from '../src/providers/webhook/encode.js';
@@ -303,5 +306,106 @@ export async function storeBuffer(bench: BenchStack, batches = 200, perBatch = 5
     'release of 10 batches ms': await time(3, (i) => buffer.release('t', 'a', [[firstSeqs[i * 10], firstSeqs[i * 10 + 9] + perBatch - 1]])),
   });
   await db.dropDatabase();
+  return rows;
+}
+
+/**
+ * The audit log on FerretDB at 100,000 and 1,000,000 events of one tenant: a page, a filtered
+ * page, a page deep in the log, a rare filter read to the end, an export of every event (the
+ * worker's memory sampled throughout) and a retention run deleting half — through the
+ * service's API and jobs. The log is filled directly (as the publisher writes it), half of it
+ * accepted 400 days ago.
+ */
+export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_000]) {
+  const rows = [];
+  const db = bench.mongo.db('auditstream');
+  const log = new AuditLog(db, loadConfig({}).auditLog);
+  const api = async (key: string, method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${bench.service.httpUrl}${path}`, { method, headers: { authorization: `Bearer ${key}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${JSON.stringify(answer)}`);
+    return { status: response.status, body: answer };
+  };
+  const timed = async <T>(run: () => Promise<T>) => {
+    const start = performance.now();
+    const result = await run();
+    return { result, ms: round(performance.now() - start) };
+  };
+  for (const size of sizes) {
+    const tenantId = `bench-audit-${size}-${randomUUID().slice(0, 6)}`;
+    const key = await bench.issueKey(tenantId);
+    // A legal hold keeps the hourly retention schedule off this log until the measured run.
+    await api(key, 'PATCH', '/v1/audit/retention', { legal_hold: true });
+    const old = new Date(Date.now() - 400 * 86_400_000);
+    const recent = new Date(Date.now() - 60_000);
+    const fillStart = performance.now();
+    for (let first = 1; first <= size; first += 5_000) {
+      const events: AuditEvent[] = Array.from({ length: Math.min(5_000, size - first + 1) }, (_, i) => {
+        const n = first + i;
+        const at = n <= size / 2 ? old : recent;
+        return { id: `a-${n}`, occurredAt: at, receivedAt: at, action: ['doc.read', 'doc.write', 'user.login'][n % 3], outcome: 'success', actor: { id: `u-${n % 10_000}` }, resource: { type: 'doc', id: `d-${n % 500}` } };
+      });
+      const seqs = events.map((_, i) => first + i);
+      await log.append(tenantId, events, seqs);
+      await log.register(tenantId, events, seqs, events[0].receivedAt);
+    }
+    await db.collection('tenants').insertOne({ _id: tenantId, seq: size, destinations: [] } as never);
+    const fillSeconds = round((performance.now() - fillStart) / 1000, 1);
+
+    const firstPage = await timed(() => api(key, 'GET', '/v1/audit/events?page_size=1000'));
+    const filtered = await timed(() => api(key, 'GET', '/v1/audit/events?action=doc.write&page_size=1000'));
+    const { key: filterKey } = parseEventFilter(undefined);
+    const byId = await timed(() => api(key, 'GET', `/v1/audit/events/a-${Math.floor(size / 3)}`));
+    const deep = await timed(() => api(key, 'GET', `/v1/audit/events?page_size=1000&cursor=${encodeCursor(Math.floor(size * 0.75), filterKey)}`));
+    const rare = await timed(async () => {
+      let cursor = '';
+      let calls = 0;
+      let found = 0;
+      for (;;) {
+        const page = await api(key, 'GET', `/v1/audit/events?actor_id=u-7&page_size=1000&cursor=${cursor}`);
+        calls++;
+        found += page.body.events.length;
+        cursor = page.body.nextCursor;
+        if (!page.body.more) return { calls, found };
+      }
+    });
+
+    const rssBefore = bench.rssMiB().worker;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, bench.rssMiB().worker)), 200);
+    const exported = await timed(async () => {
+      const created = await api(key, 'POST', '/v1/audit/exports', { format: 'ndjson', gzip: true });
+      for (;;) {
+        const job = (await api(key, 'GET', `/v1/audit/exports/${created.body.export.id}`)).body.export;
+        if (job.state === 'ready' || job.state === 'failed') return job;
+        await sleep(500);
+      }
+    });
+    clearInterval(sampler);
+
+    await api(key, 'PATCH', '/v1/audit/retention', { days: 365, legal_hold: false });
+    const retention = await timed(async () => {
+      const handle = await bench.temporal.workflow.start('retentionWorkflow', { taskQueue: 'auditstream-delivery', workflowId: `bench-retention-${randomUUID()}`, args: [{}] });
+      return (await handle.result()) as { deleted: number };
+    });
+    rows.push({
+      events: size,
+      'fill s': fillSeconds,
+      'first page ms': firstPage.ms,
+      'filtered page ms': filtered.ms,
+      'page at 3/4 ms': deep.ms,
+      'GetEvent ms': byId.ms,
+      'rare filter (100 per 1M): calls · ms': `${rare.result.calls} · ${rare.ms}`,
+      'export s': round(exported.ms / 1000, 1),
+      'export events': Number(exported.result.eventCount),
+      'export MiB (gzip)': round(Number(exported.result.sizeBytes) / 2 ** 20, 1),
+      'worker RSS before → peak MiB': `${round(rssBefore)} → ${round(rssPeak)}`,
+      'retention s (deletes half)': round(retention.ms / 1000, 1),
+      deleted: retention.result.deleted,
+    });
+    if (firstPage.result.body.events.length !== 1000 || exported.result.state !== 'ready') {
+      throw new Error(`audit-log bench went wrong: ${JSON.stringify({ page: firstPage.result.body.events.length, job: exported.result })}`);
+    }
+  }
   return rows;
 }
