@@ -338,6 +338,9 @@ export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_0
     await api(key, 'PATCH', '/v1/audit/retention', { legal_hold: true });
     const old = new Date(Date.now() - 400 * 86_400_000);
     const recent = new Date(Date.now() - 60_000);
+    // The hold is itself an event of the log (seq 1): the filled events come after it.
+    const tenants = db.collection<{ _id: string; seq: number; destinations: string[] }>('tenants');
+    const base = (await tenants.findOne({ _id: tenantId }))?.seq ?? 0;
     const fillStart = performance.now();
     for (let first = 1; first <= size; first += 5_000) {
       const events: AuditEvent[] = Array.from({ length: Math.min(5_000, size - first + 1) }, (_, i) => {
@@ -345,18 +348,18 @@ export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_0
         const at = n <= size / 2 ? old : recent;
         return { id: `a-${n}`, occurredAt: at, receivedAt: at, action: ['doc.read', 'doc.write', 'user.login'][n % 3], outcome: 'success', actor: { id: `u-${n % 10_000}` }, resource: { type: 'doc', id: `d-${n % 500}` } };
       });
-      const seqs = events.map((_, i) => first + i);
+      const seqs = events.map((_, i) => base + first + i);
       await log.append(tenantId, events, seqs);
       await log.register(tenantId, events, seqs, events[0].receivedAt);
     }
-    await db.collection('tenants').insertOne({ _id: tenantId, seq: size, destinations: [] } as never);
+    await tenants.updateOne({ _id: tenantId }, { $set: { seq: base + size }, $setOnInsert: { destinations: [] } }, { upsert: true });
     const fillSeconds = round((performance.now() - fillStart) / 1000, 1);
 
     const firstPage = await timed(() => api(key, 'GET', '/v1/audit/events?page_size=1000'));
     const filtered = await timed(() => api(key, 'GET', '/v1/audit/events?action=doc.write&page_size=1000'));
     const { key: filterKey } = parseEventFilter(undefined);
     const byId = await timed(() => api(key, 'GET', `/v1/audit/events/a-${Math.floor(size / 3)}`));
-    const deep = await timed(() => api(key, 'GET', `/v1/audit/events?page_size=1000&cursor=${encodeCursor(Math.floor(size * 0.75), filterKey)}`));
+    const deep = await timed(() => api(key, 'GET', `/v1/audit/events?page_size=1000&cursor=${encodeCursor(base + Math.floor(size * 0.75), filterKey)}`));
     const rare = await timed(async () => {
       let cursor = '';
       let calls = 0;
