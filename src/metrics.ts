@@ -86,50 +86,38 @@ export function registerDestinationGauges(read: () => Promise<DestinationGaugeSo
       for (const d of destinations) this.inc({ provider: d.provider, status: d.enabled ? d.status : 'disabled' });
     },
   });
-  new Gauge({
-    name: 'auditstream_backlog_events',
-    help: 'Events accepted and not yet delivered, dropped or rejected, summed over destinations.',
-    labelNames: ['provider'] as const,
-    registers: [registry],
-    async collect() {
-      const destinations = await sources();
-      this.reset();
-      for (const d of destinations) this.inc({ provider: d.provider }, d.backlogEvents);
-    },
-  });
-  new Gauge({
-    name: 'auditstream_backlog_oldest_event_age_seconds',
-    help: 'Age of the oldest event still waiting for any destination (0 when nothing waits).',
-    labelNames: ['provider'] as const,
-    registers: [registry],
-    async collect() {
-      const destinations = await sources();
-      this.reset();
-      const now = Date.now();
-      const oldest = new Map<string, number>();
-      for (const d of destinations) {
-        const age = d.oldestEventAt && d.backlogEvents > 0 ? (now - d.oldestEventAt.getTime()) / 1000 : 0;
-        oldest.set(d.provider, Math.max(oldest.get(d.provider) ?? 0, age));
-      }
-      for (const [provider, age] of oldest) this.set({ provider }, age);
-    },
-  });
-  new Gauge({
-    name: 'auditstream_retry_window_remaining_seconds',
-    help: 'Least time left before a failing destination drops its buffered events; absent while none is failing.',
-    labelNames: ['provider'] as const,
-    registers: [registry],
-    async collect() {
-      const destinations = await sources();
-      this.reset();
-      const now = Date.now();
-      const least = new Map<string, number>();
-      for (const d of destinations) {
-        if (!d.windowEndsAt || d.status !== 'degraded') continue;
-        const left = Math.max(0, (d.windowEndsAt.getTime() - now) / 1000);
-        least.set(d.provider, Math.min(least.get(d.provider) ?? Infinity, left));
-      }
-      for (const [provider, left] of least) this.set({ provider }, left);
-    },
-  });
+  /** A gauge per provider: each destination's value (undefined: left out), combined over the provider's destinations. */
+  const perProvider = (name: string, help: string, valueOf: (d: DestinationGaugeSource, now: number) => number | undefined, combine: (a: number, b: number) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['provider'] as const,
+      registers: [registry],
+      async collect() {
+        const destinations = await sources();
+        this.reset();
+        const now = Date.now();
+        const byProvider = new Map<string, number>();
+        for (const d of destinations) {
+          const value = valueOf(d, now);
+          if (value === undefined) continue;
+          const seen = byProvider.get(d.provider);
+          byProvider.set(d.provider, seen === undefined ? value : combine(seen, value));
+        }
+        for (const [provider, value] of byProvider) this.set({ provider }, value);
+      },
+    });
+  perProvider('auditstream_backlog_events', 'Events accepted and not yet delivered, dropped or rejected, summed over destinations.', (d) => d.backlogEvents, (a, b) => a + b);
+  perProvider(
+    'auditstream_backlog_oldest_event_age_seconds',
+    'Age of the oldest event still waiting for any destination (0 when nothing waits).',
+    (d, now) => (d.oldestEventAt && d.backlogEvents > 0 ? (now - d.oldestEventAt.getTime()) / 1000 : 0),
+    Math.max,
+  );
+  perProvider(
+    'auditstream_retry_window_remaining_seconds',
+    'Least time left before a failing destination drops its buffered events; absent while none is failing.',
+    (d, now) => (d.windowEndsAt && d.status === 'degraded' ? Math.max(0, (d.windowEndsAt.getTime() - now) / 1000) : undefined),
+    Math.min,
+  );
 }
