@@ -227,6 +227,9 @@ describe('events', () => {
     const t = await tenant();
     const { receiver } = await t.addWebhook();
     expect(await t.publish([{ id: 'same' }])).toEqual([{ id: 'same', duplicate: false }]);
+    // Republished once the first copy is delivered: a delivery already reading the buffer while
+    // a repeat is being taken out of its batch may send that copy too (README, "Durable").
+    await receiver.waitForEvents(1);
     expect(await t.publish([{ id: 'same' }, { id: 'other' }, { id: 'other' }])).toEqual([
       { id: 'same', duplicate: true },
       { id: 'other', duplicate: false },
