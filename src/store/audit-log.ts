@@ -330,7 +330,7 @@ export class AuditLog {
         continue;
       }
       const seqs = { from: partition * this.options.partitionEvents, to: (partition + 1) * this.options.partitionEvents - 1 };
-      deleted += (await deleteBySeqWindows(collection, { receivedAt: { $lt: before } }, seqs)).deleted;
+      deleted += await deleteBySeqWindows(collection, { receivedAt: { $lt: before } }, seqs);
       break;
     }
     // The registry forgets the generations whose whole week has expired; the one holding the

@@ -231,23 +231,19 @@ export const deleteChunk = 20_000;
  * Deletes what `filter` matches among documents whose `seq` is unique and in [from, to], one
  * window of `deleteChunk` seqs per statement, so that no statement matches more (a window,
  * not a list of ids: FerretDB tests `$in` against each listed id in turn, so deleting 20,000
- * named ids from a 30,000-document collection takes minutes). At most `maxWindows`
- * statements; `done` says whether the whole range was covered.
+ * named ids from a 30,000-document collection takes minutes). Answers how many it deleted.
  */
 export async function deleteBySeqWindows<T extends { seq: number }>(
   collection: Collection<T>,
   filter: Filter<T>,
   { from, to }: { from: number; to: number },
-  maxWindows = Number.POSITIVE_INFINITY,
-): Promise<{ deleted: number; done: boolean }> {
+): Promise<number> {
   let deleted = 0;
-  let windows = 0;
   for (let first = from; first <= to; first += deleteChunk) {
-    if (windows++ >= maxWindows) return { deleted, done: false };
     const window = { ...filter, seq: { $gte: first, $lt: Math.min(first + deleteChunk, to + 1) } } as Filter<T>;
     deleted += (await collection.deleteMany(window)).deletedCount;
   }
-  return { deleted, done: true };
+  return deleted;
 }
 
 const indexes = {
