@@ -170,8 +170,9 @@ describe('retention', () => {
     expect(keptRetention.lastRun).toMatchObject({ deleted: expect.stringMatching(/^\d+$/), held: false });
     expect(Number(keptRetention.lastRun.deleted)).toBeGreaterThanOrEqual(3);
     expect((await rest(held.key, 'GET', '/v1/audit/retention')).body.retention.lastRun).toMatchObject({ deleted: '0', held: true });
-    // The change of retention is itself in the log, with who made it.
-    const changes = await queryAll(kept.key, { action: 'audit.retention.updated' });
+    // The change of retention is itself in the log, with who made it: recorded before the
+    // update answered, shown once settled (1 s in the suite, which the steps above may not take).
+    const changes = await eventually(() => queryAll(kept.key, { action: 'audit.retention.updated' }), (found) => found.length > 0, 10_000);
     expect(changes).toHaveLength(1);
     expect(changes[0]).toMatchObject({ actor: { type: 'api_key' }, metadata: { days: 1, previousDays: 365 } });
   }, 60_000);
