@@ -41,6 +41,8 @@ export interface Config {
   /** Where `npm start` keeps the local stack's data (FerretDB, Temporal, the local key). */
   dataDir: string;
   role: 'all' | 'api' | 'worker';
+  /** An API process's hold on the store's ingest lease (src/ingest/lease.ts) is abandoned after this long without a beat. */
+  ingestLeaseTtlMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -129,6 +131,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     dataDir: env.AUDITSTREAM_DATA_DIR ?? '.local',
     role,
+    ingestLeaseTtlMs: duration(env, 'AUDITSTREAM_INGEST_LEASE_TTL', 15_000),
     logLevel: logLevel as Config['logLevel'],
   };
 }

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 import { errorMessage, log, setLogLevel } from './log.js';
+import { IngestLeaseHeld } from './ingest/lease.js';
 import { startService } from './service.js';
 import { DataDirInUse } from './stack/lock.js';
 import { projectRoot, startLocalStack, type LocalStack } from './stack/local.js';
@@ -29,10 +30,20 @@ async function main(): Promise<void> {
       report: (line) => console.log(line),
     });
   }
-  const service = await startService(config, {
-    mongodbUri: config.mongodbUri ?? stack!.mongodbUri!,
-    temporalAddress: config.temporalAddress ?? stack!.temporalAddress!,
-  });
+  let stop: (why: string, exitCode?: number) => Promise<void> = async (_why, exitCode = 0) => process.exit(exitCode);
+  const service = await startService(
+    config,
+    {
+      mongodbUri: config.mongodbUri ?? stack!.mongodbUri!,
+      temporalAddress: config.temporalAddress ?? stack!.temporalAddress!,
+    },
+    {
+      onFatal(reason) {
+        log.error('auditstream must stop', { reason });
+        void stop(reason, 1);
+      },
+    },
+  );
 
   let apiKeyLine = '';
   if (embedded && config.role !== 'worker') {
@@ -62,17 +73,17 @@ async function main(): Promise<void> {
   console.log(lines.join('\n'));
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (why: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${signal}: stopping…`);
+    console.log(`\n${why}: stopping…`);
     try {
       await service.stop();
     } catch (error) {
       log.warn('error while stopping the service', { error: errorMessage(error) });
     }
     await stack?.stop();
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -85,7 +96,7 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   if (error instanceof ConfigError) console.error(`configuration error: ${error.message}`);
-  else if (error instanceof DataDirInUse) console.error(`auditstream cannot start: ${error.message}`);
+  else if (error instanceof DataDirInUse || error instanceof IngestLeaseHeld) console.error(`auditstream cannot start: ${error.message}`);
   else console.error(`auditstream failed to start: ${error instanceof Error ? error.stack : error}`);
   process.exit(1);
 });

@@ -9,6 +9,7 @@ import { log } from './log.js';
 import { registerDestinationGauges } from './metrics.js';
 import { bufferRetentionMs, type Config } from './config.js';
 import { Dispatcher } from './ingest/dispatcher.js';
+import { IngestLease } from './ingest/lease.js';
 import { Publisher } from './ingest/publisher.js';
 import { startSweeper } from './ingest/sweeper.js';
 import { EgressPolicy } from './providers/egress.js';
@@ -45,6 +46,11 @@ export interface ServiceEndpoints {
   temporalAddress: string;
 }
 
+export interface ServiceHooks {
+  /** The service cannot go on (its ingest lease was taken over): the caller stops it. */
+  onFatal(reason: string): void;
+}
+
 export interface RunningService {
   httpUrl?: string;
   grpcUrl?: string;
@@ -71,8 +77,19 @@ function keepTrying(what: string, task: () => Promise<void>): { stop(): void } {
   };
 }
 
-export async function startService(config: Config, endpoints: ServiceEndpoints): Promise<RunningService> {
+export async function startService(config: Config, endpoints: ServiceEndpoints, hooks: ServiceHooks): Promise<RunningService> {
   const store = await connectStore(endpoints.mongodbUri, config.mongodbDatabase, config.mongodbPoolSize);
+  // An API process takes the store's ingest lease before anything else, so that a second one
+  // refuses to start (src/ingest/lease.ts) rather than acknowledge events it may lose.
+  let lease: IngestLease | undefined;
+  if (config.role !== 'worker') {
+    try {
+      lease = await IngestLease.acquire(store.collections.ingestLease, { ttlMs: config.ingestLeaseTtlMs, onLost: hooks.onFatal });
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
   const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
   const destinations = new DestinationStore(store.collections, cipher);
   const events = new EventStore(store.collections);
@@ -129,7 +146,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
     const workflows = new DestinationWorkflows(client, config.taskQueue, config.searchAttributes, (id) => destinations.byId(id));
     const tenants = new TenantStore(store.collections);
     const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, config.delivery.announceIntervalMs);
-    const publisher = new Publisher(tenants, events, auditLog, dispatcher);
+    const publisher = new Publisher(tenants, events, auditLog, dispatcher, lease!);
     const publish = (tenantId: string, list: AuditEvent[], options: { exclude: string[] }) => publisher.publish(tenantId, list, options);
     const serviceEvents = new ServiceEvents(store.collections, publish);
     const stopRelay = startServiceEventRelay(serviceEvents, publish, 1_000);
@@ -175,6 +192,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints):
       stopSweeper();
       await Promise.race([dispatcher.idle(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       await connection.close();
+      await lease!.release();
     });
   }
 

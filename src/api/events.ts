@@ -10,6 +10,7 @@ import {
   type PublishEventsResponse,
   PublishEventsResponseSchema,
 } from '../gen/auditstream/v1/events_pb.js';
+import { NotIngesting } from '../ingest/lease.js';
 import { PublishTimeout, type Publisher } from '../ingest/publisher.js';
 import { eventsIngested } from '../metrics.js';
 import { parseEvent, parseEventBatch } from './validate.js';
@@ -17,6 +18,9 @@ import { parseEvent, parseEventBatch } from './validate.js';
 /** A failure to store is the caller's cue to retry: nothing of the call was acknowledged. */
 function storeUnavailable(error: unknown): never {
   if (error instanceof ConnectError) throw error;
+  if (error instanceof NotIngesting) {
+    throw new ConnectError(`${error.message}; retry the call with the same event ids (an id is stored once)`, Code.Unavailable);
+  }
   if (error instanceof PublishTimeout && error.stored === false) {
     throw new ConnectError('the event store did not answer in time; nothing was accepted, retry the call', Code.Unavailable);
   }

@@ -40,6 +40,11 @@ export interface Announcer {
   announce(batch: OutboxDoc): void;
 }
 
+/** Whether this process may acknowledge events now (it holds the store's ingest lease): throws when not. */
+export interface IngestGate {
+  check(): void;
+}
+
 export class Publisher {
   private readonly queues = new Map<string, Waiter[]>();
   private readonly flushing = new Set<string>();
@@ -49,6 +54,7 @@ export class Publisher {
     private readonly events: EventStore,
     private readonly auditLog: AuditLog,
     private readonly announcer: Announcer,
+    private readonly gate: IngestGate,
     /** A publish not durable within this answers PublishTimeout (the caller retries). */
     private readonly timeoutMs = 4_500,
     private readonly maxEventsPerFlush = 5_000,
@@ -102,7 +108,11 @@ export class Publisher {
         size += waiter.events.length;
       }
       try {
+        // Checked before writing and again before acknowledging: a process that lost the
+        // store to another API process acknowledges nothing more.
+        this.gate.check();
         const results = await this.flush(tenantId, waiters.flatMap((waiter) => waiter.events), waiters[0].exclude);
+        this.gate.check();
         let offset = 0;
         for (const waiter of waiters) {
           waiter.resolve(results.slice(offset, offset + waiter.events.length));

@@ -6,6 +6,7 @@
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from './processes.js';
 
 export interface StackRecord {
   /** The process that owns the directory. */
@@ -32,15 +33,6 @@ export function readStackRecord(dataDir: string): StackRecord | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The command line of a live process, or '' (gone, or not Linux). */
 function commandLine(pid: number): string {
   try {
@@ -53,11 +45,11 @@ function commandLine(pid: number): string {
 /** Stops what a dead owner left running: only processes whose command names this data directory. */
 async function stopLeftovers(record: StackRecord, dataDir: string, report: (line: string) => void): Promise<void> {
   for (const { name, pid } of record.processes) {
-    if (!alive(pid) || !commandLine(pid).includes(dataDir)) continue;
+    if (!processAlive(pid) || !commandLine(pid).includes(dataDir)) continue;
     report(`stopping ${name} (pid ${pid}), left running by an earlier start (pid ${record.pid}) that did not stop`);
     process.kill(pid, 'SIGTERM');
-    for (let waited = 0; waited < 10_000 && alive(pid); waited += 100) await sleep(100);
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (let waited = 0; waited < 10_000 && processAlive(pid); waited += 100) await sleep(100);
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 
@@ -81,7 +73,7 @@ export async function lockDataDir(dataDir: string, report: (line: string) => voi
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
     }
     const owner = readStackRecord(dataDir);
-    if (owner && owner.pid !== process.pid && alive(owner.pid)) {
+    if (owner && owner.pid !== process.pid && processAlive(owner.pid)) {
       throw new DataDirInUse(
         `the data directory ${dataDir} is in use by another auditstream (pid ${owner.pid}, started ${owner.startedAt}); ` +
           `stop it first (kill -INT ${owner.pid}), or give this one another AUDITSTREAM_DATA_DIR`,

@@ -14,6 +14,16 @@ export interface ManagedProcess {
   kill(): Promise<void>;
 }
 
+/** Whether a process with this pid exists on this machine (it may belong to another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 const running = new Set<ManagedProcess>();
 process.once('exit', () => running.forEach(({ child }) => child.kill('SIGKILL')));
 

@@ -8,6 +8,7 @@ import type { ProviderSettings } from '../providers/provider.js';
 import type { PartialBatch } from '../../workflows/state.js';
 import type { AuditFilter } from './audit-log.js';
 import type { Sealed } from './crypto.js';
+import type { LeaseDoc } from '../ingest/lease.js';
 
 /**
  * A destination. Two owners, never crossing: the API writes the configuration (changed
@@ -211,6 +212,7 @@ export interface Collections {
   exports: Collection<ExportDoc>;
   serviceEvents: Collection<ServiceEventDoc>;
   backfills: Collection<BackfillDoc>;
+  ingestLease: Collection<LeaseDoc>;
 }
 
 export interface Store {
@@ -304,6 +306,7 @@ export async function connectStore(uri: string, database: string, poolSize = 16)
     exports: db.collection('exports'),
     serviceEvents: db.collection('service_events'),
     backfills: db.collection('backfills'),
+    ingestLease: db.collection('ingest_lease'),
   };
   return { client, db, collections, close: () => client.close() };
 }

@@ -8,6 +8,7 @@ import { createDeliveryActivities } from '../../activities/delivery.js';
 import { DestinationsApi } from '../../src/api/destinations.js';
 import { bufferRetentionMs, loadConfig, type DeliveryConfig } from '../../src/config.js';
 import { Dispatcher } from '../../src/ingest/dispatcher.js';
+import { IngestLease } from '../../src/ingest/lease.js';
 import { Publisher } from '../../src/ingest/publisher.js';
 import { EgressPolicy } from '../../src/providers/egress.js';
 import { HttpClient } from '../../src/providers/http.js';
@@ -63,6 +64,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
   const serviceEvents = new ServiceEvents(store.collections);
   const auditLog = new AuditLog(store.db, loadConfig({}).auditLog);
+  const lease = await IngestLease.acquire(store.collections.ingestLease, { ttlMs: 15_000, onLost: () => {} });
   const activities = createDeliveryActivities({
     collections: store.collections,
     destinations: destinationStore,
@@ -81,7 +83,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
       deleteFlushDeadlineMs: policy.deleteFlushDeadlineMs,
       http,
     }),
-    publisher: new Publisher(tenants, events, auditLog, dispatcher),
+    publisher: new Publisher(tenants, events, auditLog, dispatcher, lease),
     workflows,
     async withWorker(body) {
       const worker = await Worker.create({
@@ -95,6 +97,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
       return worker.runUntil(body);
     },
     async close() {
+      await lease.release();
       await http.close();
       await store.db.dropDatabase();
       await store.close();
