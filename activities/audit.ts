@@ -15,6 +15,8 @@ import type { RetentionStore } from '../src/store/retention.js';
 
 export interface AuditActivityDependencies {
   auditLog: AuditLog;
+  /** Events this recent may still be owed to a destination (its retry window): retention never takes them. */
+  deliveryWindowMs: number;
   destinations: DestinationStore;
   exports: ExportStore;
   retention: RetentionStore;
@@ -30,11 +32,11 @@ export interface ExpireResult {
   held: boolean;
 }
 
-export function createAuditActivities({ auditLog, destinations, exports, retention, serviceEvents }: AuditActivityDependencies) {
+export function createAuditActivities({ auditLog, deliveryWindowMs, destinations, exports, retention, serviceEvents }: AuditActivityDependencies) {
   /** What a compliance preset puts before the events, and does to them. */
   async function presetOf(job: ExportDoc, upTo: number): Promise<{ report?: object; transform?: (event: AuditEvent) => AuditEvent }> {
     if (job.preset === 'soc2') {
-      return { report: await soc2Report(auditLog, job.tenantId, await destinations.list(job.tenantId), job.filter.occurredAfter!, job.filter.occurredBefore!) };
+      return { report: await soc2Report(auditLog, job.tenantId, await destinations.listWithDelivery(job.tenantId), job.filter.occurredAfter!, job.filter.occurredBefore!) };
     }
     if (job.preset === 'gdpr-access') {
       let first: Date | undefined;
@@ -80,7 +82,7 @@ export function createAuditActivities({ auditLog, destinations, exports, retenti
       await exports.resetFile(job._id);
       await exports.update(job._id, { state: 'running' });
       // The export holds exactly what was settled when it started: later events do not change it.
-      const upTo = await auditLog.settledThrough(job.tenantId, await auditLog.partitions(job.tenantId));
+      const upTo = (await auditLog.shownThrough(job.tenantId)).seq;
       const { report, transform } = await presetOf(job, upTo);
       const source = auditLog.stream(job.tenantId, job.filter, { to: upTo });
       const file = await writeExportFile(
@@ -109,7 +111,8 @@ export function createAuditActivities({ auditLog, destinations, exports, retenti
     /** Deletes a few partitions' worth of the tenant's expired events; `done` once nothing expired is left. */
     async expireTenant(input: { tenantId: string; now: number; deletedBefore: number }): Promise<ExpireResult> {
       const settings = await retention.settings(input.tenantId);
-      const cutoff = new Date(input.now - settings.retentionDays * 86_400_000);
+      // The audit log is also what destinations read: a day's retention still keeps what one may be owed.
+      const cutoff = new Date(input.now - Math.max(settings.retentionDays * 86_400_000, deliveryWindowMs));
       if (settings.legalHold) {
         await retention.recordRun({ _id: input.tenantId, at: new Date(input.now), cutoff, deleted: 0, held: true });
         return { deleted: 0, done: true, held: true };

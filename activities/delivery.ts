@@ -1,58 +1,52 @@
-// The I/O of a destination workflow. `deliver` reads what is buffered for the destination,
-// in seq order, decrypts its credentials and sends through its provider; `record` mirrors the
-// workflow's state into MongoDB and releases the batches it has settled; `recover` rebuilds
-// a workflow's state from MongoDB. The workflow only ever sees seq ranges, counts and reasons.
+// The I/O of a destination workflow. `deliver` mirrors the workflow's state, then reads the
+// events its pending ranges name from the audit log (by chunk: src/store/audit-log.ts),
+// decrypts the destination's credentials and sends through its provider; `replay` does the
+// same for a backfill's next events; `record` mirrors the state; `recover` rebuilds a lost
+// workflow's state from its mirror and the log. The workflow only ever sees seq ranges,
+// counts and reasons.
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeliveryConfig } from '../src/config.js';
 import { serviceActor, statusChangeEvent, type ServiceEvents } from '../src/audit/self-audit.js';
-import type { AuditLog } from '../src/store/audit-log.js';
+import type { AuditLog, Chunk, SeqEvent } from '../src/store/audit-log.js';
 import type { BackfillStore } from '../src/store/backfills.js';
 import { log } from '../src/log.js';
 import { deliveryLag, eventCounters } from '../src/metrics.js';
-import type { DeliveryCounters } from '../src/model.js';
-import type { AuditEvent } from '../src/model.js';
+import type { AuditEvent, DeliveryCounters } from '../src/model.js';
 import { DeliveryFailure, deliverEvents, type DeliveryReport } from '../src/providers/deliver.js';
 import type { HttpClient } from '../src/providers/http.js';
 import { providerFor } from '../src/providers/index.js';
-import { deliveryDocOf, type DestinationStore } from '../src/store/destinations.js';
-import type { BufferedBatch, EventStore } from '../src/store/events.js';
+import { deliveryStateDocOf, stateOfMirror, type DestinationStore } from '../src/store/destinations.js';
 import type { Collections } from '../src/store/mongo.js';
 import { deliveryFailedType, destinationGoneType, misconfiguredType } from '../workflows/messages.js';
-import { addPending, mergeIntervals, type Interval, type PendingRange } from '../workflows/ranges.js';
+import { addPending, type PendingRange } from '../workflows/ranges.js';
 import {
   initialState,
   probeEvents,
   type DeliveryPolicy,
   type DeliveryProgress,
-  type DestinationSnapshot,
   type DestinationState,
-  type PartialBatch,
   type ReplayProgress,
-  type StatusChange,
+  type SettledPortion,
+  type StateRecord,
   replayEventsPerDelivery,
 } from '../workflows/state.js';
-
-/** The workflow's state as mirrored into MongoDB, and the status changes the tenant's audit log has yet to get. */
-export type StateRecord = DestinationSnapshot & { failingSince?: number; partial?: PartialBatch; statusChanges?: StatusChange[] };
 
 export interface RecordInput {
   destinationId: string;
   tenantId: string;
-  /** For metrics' labels (absent in runs started before it was passed). */
+  /** For metrics' labels. */
   provider?: string;
   record: StateRecord;
-  /** Seq intervals whose batches the workflow has settled, or all of the destination's (it is deleted). */
-  release: Interval[] | 'all';
+  /** The last record of a deleted destination's workflow. */
+  final?: boolean;
 }
 
 export interface DeliverInput extends RecordInput {
-  /** A delivery records the workflow's state and releases what it settled before reading: never all. */
-  release: Interval[];
-  /** The oldest pending ranges, as the workflow counts them: checked against the buffer. */
+  /** The oldest pending ranges, as the workflow counts them: what to read and send. */
   expect: PendingRange[];
   /** While failing: send at most a few events. */
   probe: boolean;
-  partial?: PartialBatch;
 }
 
 /** Attached to a failed delivery: what got through before it failed, and how to go on. */
@@ -72,19 +66,15 @@ export interface RecoverInput {
 export interface ActivityDependencies {
   collections: Collections;
   destinations: DestinationStore;
-  events: EventStore;
   http: HttpClient;
   delivery: DeliveryConfig;
   serviceEvents: ServiceEvents;
-  /** Where a backfill reads the events it replays, and keeps its progress. */
+  /** Where deliveries and backfills read the events they send. */
   auditLog: AuditLog;
   backfills: BackfillStore;
-  /** Pending batches older than this are gone from the buffer by design (its retention). */
-  bufferRetentionMs: number;
 }
 
 export interface ReplayInput extends RecordInput {
-  release: Interval[];
   backfillId: string;
   fromSeq: number;
   lastSeq: number;
@@ -100,18 +90,13 @@ export interface FinishBackfillInput {
   reason?: string;
 }
 
-/**
- * Most batches one delivery reads: with many small batches (a quiet tenant's events arrive
- * one by one) a delivery stays short, heartbeats, and shows progress.
- */
-const maxBatchesPerDelivery = 200;
-
+/** The part of one chunk a delivery sends: seqs `lo`..`hi` of it, whose rest goes on in chunk `next`. */
 interface Portion {
-  batch: BufferedBatch;
-  events: AuditEvent[];
-  seqs: number[];
-  /** True when this portion ends the batch. */
-  last: boolean;
+  chunk: number;
+  lo: number;
+  hi: number;
+  next: number;
+  events: SeqEvent[];
 }
 
 export function policyOf(delivery: DeliveryConfig): DeliveryPolicy {
@@ -123,7 +108,7 @@ export function policyOf(delivery: DeliveryConfig): DeliveryPolicy {
   };
 }
 
-export function createDeliveryActivities({ collections, destinations, events, http, delivery, serviceEvents, auditLog, backfills, bufferRetentionMs }: ActivityDependencies) {
+export function createDeliveryActivities({ collections, destinations, http, delivery, serviceEvents, auditLog, backfills }: ActivityDependencies) {
   /**
    * The counts each destination last recorded in this process: the metrics count what grew
    * since. The first record after a start is the baseline (Prometheus counters start at zero
@@ -133,7 +118,7 @@ export function createDeliveryActivities({ collections, destinations, events, ht
   function countRecorded(input: RecordInput): void {
     const { delivered, dropped, rejected } = input.record;
     const before = lastCounts.get(input.destinationId);
-    if (input.release === 'all') lastCounts.delete(input.destinationId);
+    if (input.final) lastCounts.delete(input.destinationId);
     else lastCounts.set(input.destinationId, { delivered, dropped, rejected });
     if (!before || !input.provider) return;
     for (const [what, now] of Object.entries({ delivered, dropped, rejected }) as [keyof DeliveryCounters, number][]) {
@@ -141,89 +126,70 @@ export function createDeliveryActivities({ collections, destinations, events, ht
     }
   }
 
-  /**
-   * Mirrors the workflow's state, then releases the batches it settled. The workflow sends a
-   * release only for settlements it has recorded, so a batch never leaves the buffer before
-   * that; the mirror is written first and names what is being released, so a workflow
-   * recovering from MongoDB after a crash between the two finishes the release.
-   */
+  /** Mirrors the workflow's state: its status changes into the tenant's audit log first, then its mirror document. */
   async function recordState(input: RecordInput): Promise<void> {
-    // Status changes into the tenant's audit log first: a crash before the mirror writes them again, as the same events.
-    for (const change of input.record.statusChanges ?? []) {
+    // A crash between the two writes the status changes again, as the same events.
+    for (const change of input.record.statusChanges) {
       await serviceEvents.record(input.tenantId, statusChangeEvent(input.destinationId, input.provider, change), new Date(change.at));
     }
-    await destinations.recordDelivery(input.destinationId, deliveryDocOf(input.record, input.release === 'all' ? [] : input.release));
+    await destinations.recordDelivery(deliveryStateDocOf(input.destinationId, input.tenantId, input.record));
     countRecorded(input);
-    await events.release(input.tenantId, input.destinationId, input.release);
   }
 
   /**
-   * The next events to send: the destination's buffered batches in seq order, from where the
-   * last delivery stopped, up to the budget. Also what the workflow expects but the buffer
-   * no longer holds (checked only for ranges the read fully covers).
+   * The next events to send: those of the expected ranges, read chunk by chunk in seq order
+   * from where each range resumes, up to the budget. A range whose first chunk the log no
+   * longer holds was taken by retention (it keeps what a destination may still want for the
+   * buffer's whole window, so this is a destination disabled for longer): its events are
+   * missing, counted as dropped. Later chunks of a range go only after earlier ones, so no
+   * other chunk of a range can be missing with events the range counts.
    */
   async function readPlan(input: DeliverInput): Promise<{ portions: Portion[]; missing: DeliveryProgress['missing'] }> {
     const budget = input.probe ? Math.min(probeEvents, delivery.maxEventsPerActivity) : delivery.maxEventsPerActivity;
-    const batches = await events.readPending(input.tenantId, input.destinationId, maxBatchesPerDelivery);
-    const resumeAt = (batch: BufferedBatch) => (input.partial?.firstSeq === batch.firstSeq ? input.partial.from : batch.firstSeq);
     const portions: Portion[] = [];
-    let total = 0;
-    for (const batch of batches) {
-      if (total >= budget) break;
-      const decoded = await batch.decode();
-      const from = resumeAt(batch);
-      const start = decoded.seqs.findIndex((seq) => seq >= from);
-      if (start === -1) continue;
-      const take = Math.min(budget - total, decoded.seqs.length - start);
-      portions.push({ batch, events: decoded.events.slice(start, start + take), seqs: decoded.seqs.slice(start, start + take), last: start + take === decoded.seqs.length });
-      total += take;
-    }
-    // Every buffered batch of the destination up to `covered` was read (all of them when fewer than the limit came back).
-    const covered = batches.length < maxBatchesPerDelivery ? Infinity : batches[batches.length - 1].lastSeq;
-    const partialBatch = batches.find((batch) => batch.firstSeq === input.partial?.firstSeq);
-    const alreadySent = partialBatch ? (await partialBatch.decode()).seqs.filter((seq) => seq < input.partial!.from).length : 0;
     const missing: DeliveryProgress['missing'] = [];
+    let total = 0;
     for (const range of input.expect) {
-      if (range.hi > covered) break;
-      const present = batches
-        .filter((batch) => batch.firstSeq <= range.hi && batch.lastSeq >= range.lo)
-        .reduce((sum, batch) => sum + batch.count - (batch === partialBatch ? alreadySent : 0), 0);
-      const count = range.count - present;
-      if (count <= 0) continue;
-      // A young batch is gone only once every destination released it: this one settled it earlier (a
-      // repeated announcement). One older than the buffer's retention was removed unsent: dropped.
-      const lost = Date.now() - range.at >= bufferRetentionMs;
-      if (lost) log.warn('buffered events outlived the buffer before delivery; counted as dropped', { destinationId: input.destinationId, lo: range.lo, hi: range.hi, count });
-      missing.push({ lo: range.lo, count, lost });
+      if (total >= budget) break;
+      for (let n = range.firstChunk; n <= range.lastChunk && total < budget; ) {
+        const numbers = Array.from({ length: Math.min(8, range.lastChunk - n + 1) }, (_, i) => n + i);
+        const chunks = await auditLog.chunks(input.tenantId, numbers);
+        if (n === range.firstChunk && !chunks[0]) {
+          log.warn('events outlived the audit log before they could be sent; counted as dropped', { destinationId: input.destinationId, lo: range.lo, count: range.count });
+          missing.push({ lo: range.lo, count: range.count });
+          break;
+        }
+        for (const chunk of chunks) {
+          if (!chunk || total >= budget) continue;
+          const portion = portionOf(chunk, range, budget - total);
+          portions.push(portion);
+          total += portion.events.length;
+        }
+        n += numbers.length;
+      }
     }
     return { portions, missing };
   }
 
   /** Progress of the first `confirmed` planned events. */
-  function progressOf(input: DeliverInput, portions: Portion[], missing: DeliveryProgress['missing'], confirmed: number, report: DeliveryReport): DeliveryProgress {
-    const progress: DeliveryProgress = { settled: [], delivered: 0, rejected: 0, missing, releasable: [], policy: policyOf(delivery) };
+  function progressOf(portions: Portion[], missing: DeliveryProgress['missing'], confirmed: number, report: DeliveryReport): DeliveryProgress {
+    const progress: DeliveryProgress = { settled: [], delivered: 0, rejected: 0, missing, policy: policyOf(delivery) };
     const rejectedIds = new Set(report.rejected.map((rejection) => rejection.eventId));
     let position = 0;
-    let partial = input.partial;
     for (const portion of portions) {
       const done = Math.min(portion.events.length, confirmed - position);
-      if (done <= 0) break;
+      if (done <= 0 && portion.events.length > 0) break;
       position += done;
-      const whole = done === portion.events.length && portion.last;
-      const hi = whole ? portion.batch.lastSeq : portion.seqs[done - 1];
-      progress.settled.push({ lo: portion.seqs[0], hi, count: done });
+      const whole = done === portion.events.length;
+      const settled: SettledPortion = whole
+        ? { lo: portion.lo, hi: portion.hi, count: done, next: portion.next }
+        : { lo: portion.lo, hi: portion.events[done - 1].seq, count: done, next: portion.chunk };
+      progress.settled.push(settled);
       const rejected = portion.events.slice(0, done).filter((event) => rejectedIds.has(event.id)).length;
       progress.rejected += rejected;
       progress.delivered += done - rejected;
-      if (whole) {
-        progress.releasable.push([portion.batch.firstSeq, portion.batch.lastSeq]);
-        if (partial?.firstSeq === portion.batch.firstSeq) partial = undefined;
-      } else {
-        partial = { firstSeq: portion.batch.firstSeq, from: portion.seqs[done - 1] + 1 };
-      }
+      if (!whole) break;
     }
-    progress.releasable = mergeIntervals(progress.releasable);
-    if (partial) progress.partial = partial;
     if (report.note) progress.note = report.note;
     return progress;
   }
@@ -256,46 +222,92 @@ export function createDeliveryActivities({ collections, destinations, events, ht
     });
   }
 
+  /**
+   * Sends what `read` planned to the destination, heartbeating throughout (a dead worker is
+   * noticed within the heartbeat timeout whatever the store's or destination's pace, and a
+   * cancellation — a delete — stops sending at once). Answers the progress of what the
+   * destination confirmed; a failure of the destination is thrown as the workflow reads it,
+   * with that progress attached under `detail`.
+   */
+  async function sendPlanned<T>(
+    input: RecordInput,
+    read: () => Promise<AuditEvent[]>,
+    progressOf: (confirmed: number, report: DeliveryReport) => Promise<T> | T,
+    detail: keyof DeliveryFailureDetails,
+  ): Promise<T> {
+    const target = await destinations.loadTarget(input.destinationId);
+    if (!target) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
+    const context = Context.current();
+    let confirmed = 0;
+    const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 1_000);
+    try {
+      await recordState(input);
+      const events = await read();
+      const sendContext = { http, now: () => new Date(), signal: context.cancellationSignal };
+      try {
+        const report = await deliverEvents(providerFor(target.provider), target, events, sendContext, (count) => {
+          confirmed = count;
+          context.heartbeat({ confirmed });
+        });
+        await recordRejections(input, report);
+        observeLag(target.provider, events.slice(0, report.confirmed), report);
+        return await progressOf(report.confirmed, report);
+      } catch (error) {
+        if (!(error instanceof DeliveryFailure)) throw error;
+        await recordRejections(input, error.report);
+        observeLag(target.provider, events.slice(0, error.confirmed), error.report);
+        const progress = await progressOf(error.confirmed, error.report);
+        // Cancelled (a delete): what got through is the answer, not a failure of the destination.
+        if (context.cancellationSignal.aborted) return progress;
+        throw failureOf(error, { [detail]: progress });
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
   return {
+    /** One live delivery: the events of the oldest pending ranges, read from the audit log. */
+    async deliver(input: DeliverInput): Promise<DeliveryProgress> {
+      let plan: Awaited<ReturnType<typeof readPlan>> = { portions: [], missing: [] };
+      return sendPlanned(
+        input,
+        async () => {
+          plan = await readPlan(input);
+          return plan.portions.flatMap((portion) => portion.events);
+        },
+        (confirmed, report) => progressOf(plan.portions, plan.missing, confirmed, report),
+        'progress',
+      );
+    },
+
     /**
-     * One delivery of a backfill: the next events of its range, read from the audit log (not
-     * the buffer), marked as replays, through the same provider path as live events. Events
-     * about this destination itself are skipped, as they are live.
+     * One delivery of a backfill: the next events of its range, read from the audit log, marked
+     * as replays, through the same provider path as live events. Events about this destination
+     * itself are skipped, as they are live.
      */
     async replay(input: ReplayInput): Promise<ReplayProgress> {
-      const target = await destinations.loadTarget(input.destinationId);
-      if (!target) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
       const job = await backfills.byId(input.backfillId);
       if (!job || job.state !== 'running') return { nextSeq: input.lastSeq + 1, delivered: 0, rejected: 0 }; // ended meanwhile
-      const context = Context.current();
-      let confirmed = 0;
-      const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 1_000);
-      try {
-        await recordState(input);
-        const budget = input.probe ? probeEvents : replayEventsPerDelivery;
-        const read = await auditLog.read(input.tenantId, job.filter, { from: input.fromSeq, to: input.lastSeq }, budget);
-        // Read to the end of the range unless the budget stopped it.
-        const readThrough = read.length < budget ? input.lastSeq : read[read.length - 1].seq;
-        const events = read.filter((event) => !aboutItself(event, input.destinationId)).map((event) => ({ ...event, replayOf: job._id }));
-        const nextAfter = (count: number) => (count >= events.length ? readThrough + 1 : events[count].seq);
-        const sendContext = { http, now: () => new Date(), signal: context.cancellationSignal };
-        try {
-          const report = await deliverEvents(providerFor(target.provider), target, events, sendContext, (count) => (confirmed = count));
-          await recordRejections(input, report);
-          const progress = { nextSeq: nextAfter(report.confirmed), delivered: report.delivered, rejected: report.rejected.length };
+      let events: AuditEvent[] = [];
+      let readThrough = input.lastSeq;
+      return sendPlanned(
+        input,
+        async () => {
+          const budget = input.probe ? probeEvents : replayEventsPerDelivery;
+          const read = await auditLog.read(input.tenantId, job.filter, { from: input.fromSeq, to: input.lastSeq }, budget);
+          // Read to the end of the range unless the budget stopped it.
+          readThrough = read.length < budget ? input.lastSeq : read[read.length - 1].seq;
+          events = read.filter((event) => !aboutItself(event, input.destinationId)).map((event) => ({ ...event, replayOf: job._id }));
+          return events;
+        },
+        async (confirmed, report) => {
+          const progress = { nextSeq: confirmed >= events.length ? readThrough + 1 : (events[confirmed] as SeqEvent).seq, delivered: report.delivered, rejected: report.rejected.length };
           await backfills.progressed(job._id, progress);
           return progress;
-        } catch (error) {
-          if (!(error instanceof DeliveryFailure)) throw error;
-          await recordRejections(input, error.report);
-          const progress = { nextSeq: nextAfter(error.confirmed), delivered: error.report.delivered, rejected: error.report.rejected.length };
-          await backfills.progressed(job._id, progress);
-          if (context.cancellationSignal.aborted) return progress;
-          throw failureOf(error, { replay: progress });
-        }
-      } finally {
-        clearInterval(heartbeat);
-      }
+        },
+        'replay',
+      );
     },
 
     /** How a backfill ended, into its job and the tenant's audit log. */
@@ -313,43 +325,6 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       });
     },
 
-    async deliver(input: DeliverInput): Promise<DeliveryProgress> {
-      const target = await destinations.loadTarget(input.destinationId);
-      if (!target) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
-      const provider = providerFor(target.provider);
-      const context = Context.current();
-      // Heartbeats go on while batches are read and requests are in flight, so a dead worker
-      // is noticed within the heartbeat timeout whatever the store's or destination's pace;
-      // they also bring a cancellation (a delete), which stops sending at once.
-      let confirmed = 0;
-      const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 1_000);
-      try {
-        await recordState(input);
-        const { portions, missing } = await readPlan(input);
-        const all = portions.flatMap((portion) => portion.events);
-        const sendContext = { http, now: () => new Date(), signal: context.cancellationSignal };
-        try {
-          const report = await deliverEvents(provider, target, all, sendContext, (count) => {
-            confirmed = count;
-            context.heartbeat({ confirmed });
-          });
-          await recordRejections(input, report);
-          observeLag(target.provider, all.slice(0, report.confirmed), report);
-          return progressOf(input, portions, missing, report.confirmed, report);
-        } catch (error) {
-          if (!(error instanceof DeliveryFailure)) throw error;
-          const progress = progressOf(input, portions, missing, error.confirmed, error.report);
-          await recordRejections(input, error.report);
-          observeLag(target.provider, all.slice(0, error.confirmed), error.report);
-          // Cancelled (a delete): what got through is the answer, not a failure of the destination.
-          if (context.cancellationSignal.aborted) return progress;
-          throw failureOf(error, { progress });
-        }
-      } finally {
-        clearInterval(heartbeat);
-      }
-    },
-
     async record(input: RecordInput): Promise<{ policy: DeliveryPolicy }> {
       await recordState(input);
       return { policy: policyOf(delivery) };
@@ -357,33 +332,30 @@ export function createDeliveryActivities({ collections, destinations, events, ht
 
     /**
      * A workflow starting afresh (a new destination, or one whose workflow was lost) takes its
-     * state from MongoDB: its recorded counters and status, and as backlog what is buffered for it.
+     * state from its mirror — counters, status, what it owed and had settled — and, from the
+     * audit log, the chunks for it that came after the newest one it had been told about (the
+     * announcements its lost predecessor took but did not mirror). A new destination has no
+     * mirror: nothing in the log before now is for it.
      */
     async recover(input: RecoverInput): Promise<{ state: DestinationState }> {
       const doc = await destinations.byId(input.destinationId);
       if (!doc) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
-      const recorded = doc.delivery;
-      if (recorded && recorded.releasing.length > 0) {
-        await events.release(input.tenantId, input.destinationId, recorded.releasing.map(({ lo, hi }): Interval => [lo, hi]));
-      }
+      const mirror = await destinations.deliveryState(input.destinationId);
       const state = initialState(doc.enabled, policyOf(delivery));
-      if (recorded) {
-        Object.assign(state, {
-          status: recorded.status,
-          statusReason: recorded.statusReason,
-          counts: { ...recorded.counters },
-          failingSince: recorded.failingSince?.getTime(),
-          lastDeliveredAt: recorded.lastDeliveredAt?.getTime(),
-          lastErrorAt: recorded.lastErrorAt?.getTime(),
-          failures: recorded.status === 'degraded' ? 1 : 0,
-          partial: recorded.partial,
-        });
+      if (mirror) Object.assign(state, stateOfMirror(mirror));
+      const { head } = await auditLog.bounds(input.tenantId);
+      if (mirror) {
+        // The newest chunk may still be having repeats taken out: read it once its flush is over.
+        const newest = await auditLog.chunk(input.tenantId, head - 1);
+        if (newest) await sleep(Math.max(0, newest.at.getTime() + auditLog.options.settleMs - Date.now()));
+        const from = (mirror.knownChunk ?? -1) + 1;
+        const numbers = Array.from({ length: Math.max(0, head - from) }, (_, i) => from + i);
+        for (const chunk of await auditLog.chunks(input.tenantId, numbers)) {
+          if (!chunk?.destinations.includes(input.destinationId)) continue;
+          addPending(state.pending, state.settled, { lo: chunk.firstSeq, hi: chunk.lastSeq, count: chunk.events.length, at: chunk.at.getTime(), firstChunk: chunk.n, lastChunk: chunk.n });
+        }
       }
-      for (const batch of await events.pendingSummary(input.tenantId, input.destinationId)) {
-        const partial = batch.firstSeq === recorded?.partial?.firstSeq ? recorded.partial : undefined;
-        const sent = partial ? await events.countBefore(batch._id, partial.from) : 0;
-        addPending(state.pending, state.settled, { lo: partial?.from ?? batch.firstSeq, hi: batch.lastSeq, count: batch.count - sent, at: batch.createdAt.getTime() });
-      }
+      state.knownChunk = head - 1;
       // A backfill that was running goes on from where its job says it got to.
       const backfill = await backfills.running(input.tenantId, input.destinationId);
       if (backfill) state.replay = { id: backfill._id, nextSeq: backfill.nextSeq, lastSeq: backfill.lastSeq };
@@ -391,6 +363,16 @@ export function createDeliveryActivities({ collections, destinations, events, ht
       return { state };
     },
   };
+}
+
+/** The part of `chunk` a delivery of `range` sends: its events from where the range resumes, at most `room`. */
+function portionOf(chunk: Chunk, range: PendingRange, room: number): Portion {
+  const from = Math.max(range.lo, chunk.firstSeq);
+  const to = Math.min(range.hi, chunk.lastSeq);
+  const events = chunk.events.filter((event) => event.seq >= from && event.seq <= to);
+  if (events.length <= room) return { chunk: chunk.n, lo: from, hi: to, next: chunk.n + 1, events };
+  const taken = events.slice(0, room);
+  return { chunk: chunk.n, lo: from, hi: taken[taken.length - 1].seq, next: chunk.n, events: taken };
 }
 
 /** Publish-to-confirmation time of the events a destination took (not those it rejected). */

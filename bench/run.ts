@@ -1,12 +1,13 @@
 // `npm run bench [-- scenario ...]`: brings up its own stack, runs the scenarios, prints a
 // table per scenario and writes the figures to bench/results/<time>.json.
-// Scenarios: ingest, e2e, temporal-cost, sustained, backlog, baseline, store, audit (default: all).
+// Scenarios: ingest, e2e, temporal-cost, sustained, backlog, baseline, store, otel, audit (default: all).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/stack/local.js';
 import { startBenchStack, type BenchStack } from './harness.js';
-import { auditLogScale, backlog, baseline, endToEnd, ingest, storeBuffer, sustained } from './scenarios.js';
+import { otelComparison } from './otel.js';
+import { auditLogScale, backlog, baseline, endToEnd, ingest, storeCosts, sustained } from './scenarios.js';
 
 const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Promise<Record<string, unknown>[]> }> = {
   ingest: { title: 'Ingest (1 destination enabled)', run: (b) => ingest(b) },
@@ -18,7 +19,8 @@ const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Pro
   sustained: { title: 'Highest sustained end-to-end rate', run: (b) => sustained(b) },
   backlog: { title: 'Backlog: receiver down while N events are published, then up', run: (b) => backlog(b) },
   baseline: { title: 'Baselines in the same run', run: (b) => baseline(b) },
-  store: { title: 'The store: a 100,000-event buffer on FerretDB, events as fields vs compressed', run: (b) => storeBuffer(b) },
+  store: { title: 'What each kind of operation costs on FerretDB 1.24 (the table the store is designed by)', run: (b) => storeCosts(b) },
+  otel: { title: 'Beside the OpenTelemetry Collector as a durable forwarder (HEC in, file-backed queue, HEC out), same run', run: (b) => otelComparison(b) },
   audit: { title: 'The audit log on FerretDB: pages, an export and a retention run at 100,000 and 1,000,000 events', run: (b) => auditLogScale(b) },
 };
 

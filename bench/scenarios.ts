@@ -7,11 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuditEventSchema } from '../src/gen/auditstream/v1/events_pb.js';
 import type { AuditEvent } from '../src/model.js';
-import { EventStore } from '../src/store/events.js';
 import { AuditLog } from '../src/store/audit-log.js';
 import { loadConfig } from '../src/config.js';
 import { encodeCursor, parseEventFilter } from '../src/api/validate.js';
-import type { Collections } from '../src/store/mongo.js';
 import { buildWebhookRequest } from '../src/providers/webhook/request.js';
 import { encodeWebhookEvent } from '../src/providers/webhook/encode.js';
 import { historyEventCount, percentile, publishAtRate, round, type BenchStack } from './harness.js';
@@ -260,51 +258,34 @@ export async function baseline(bench: BenchStack, events = 100_000) {
 }
 
 /**
- * What holds the embedded store back: FerretDB 1.24 reads every document of the buffer for
- * any query on it, so its cost follows the buffer's bytes. A 100,000-event buffer (200
- * batches of 500) with the events stored as fields (before) and as the compressed payload
- * the service stores (after): a read by `_id`, a delivery's range read, a release.
+ * What each kind of operation costs on the default store (FerretDB 1.24 on SQLite), the table
+ * the store is designed by (docs/store.md): inserts; a find by exact `_id` of the first and of
+ * the last document of a collection (FerretDB scans in insertion order until it meets it); a
+ * find by any other field (every document decoded); dropping a collection. On 100,000 small
+ * documents (an id registry) and on 1,000 chunk-sized ones (a full log partition).
  */
-export async function storeBuffer(bench: BenchStack, batches = 200, perBatch = 500) {
-  const rows = [];
-  const db = bench.mongo.db('bench_buffer');
-  const now = new Date();
-  const eventsOf = (firstSeq: number): AuditEvent[] =>
-    Array.from({ length: perBatch }, (_, i) => ({
-      id: `evt-${firstSeq + i}`, occurredAt: now, receivedAt: now, action: 'user.login', outcome: 'success',
-      actor: { type: 'user', id: `u-${i % 97}`, name: `user ${i % 97}`, ip: '203.0.113.9', userAgent: 'Mozilla/5.0' },
-      resource: { type: 'document', id: `doc-${firstSeq + i}` }, metadata: { source: 'web' },
-    }));
-  const header = (firstSeq: number) => ({
-    _id: `t:${firstSeq}`, tenantId: 't', firstSeq, lastSeq: firstSeq + perBatch - 1, count: perBatch, destinations: ['a', 'b'], createdAt: now, pendingFor: ['a', 'b'],
-  });
-  const firstSeqs = Array.from({ length: batches }, (_, i) => 1 + i * perBatch);
+export async function storeCosts(bench: BenchStack) {
+  const db = bench.mongo.db('bench_costs');
   const time = async (times: number, op: (i: number) => Promise<unknown>) => {
     const start = performance.now();
     for (let i = 0; i < times; i++) await op(i);
-    return round((performance.now() - start) / times, 1);
+    return round((performance.now() - start) / times, 2);
   };
-  const pick = (i: number) => firstSeqs[(i * 37) % (batches - 10)];
-
-  const fields = db.collection<{ _id: string; tenantId: string; firstSeq: number; pendingFor: string[]; events: AuditEvent[] }>('fields');
-  for (const firstSeq of firstSeqs) await fields.insertOne({ ...header(firstSeq), events: eventsOf(firstSeq) });
-  rows.push({
-    layout: 'events as fields (before)',
-    'read by _id ms': await time(10, (i) => fields.findOne({ _id: `t:${pick(i)}` })),
-    'range read of 10 batches ms': await time(3, (i) => fields.find({ tenantId: 't', firstSeq: { $gte: pick(i), $lte: pick(i) + 10 * perBatch - 1 } }).sort({ firstSeq: 1 }).toArray()),
-    'release of 10 batches ms': await time(3, (i) => fields.updateMany({ _id: { $in: firstSeqs.slice(i * 10, i * 10 + 10).map((seq) => `t:${seq}`) } }, { $pull: { pendingFor: 'a' } })),
-  });
-
-  const buffer = new EventStore({ batches: db.collection('payload') } as unknown as Collections);
-  for (const firstSeq of firstSeqs) {
-    await buffer.insertBatch({ ...header(firstSeq), events: eventsOf(firstSeq), seqs: eventsOf(firstSeq).map((_, i) => firstSeq + i) });
-  }
-  rows.push({
-    layout: 'compressed payload (after)',
-    'read by _id ms': await time(10, (i) => db.collection('payload').findOne({ _id: `t:${pick(i)}` as never })),
-    'range read of 10 batches ms': await time(3, async () => Promise.all((await buffer.readPending('t', 'a', 10)).map((batch) => batch.decode()))),
-    'release of 10 batches ms': await time(3, (i) => buffer.release('t', 'a', [[firstSeqs[i * 10], firstSeqs[i * 10 + 9] + perBatch - 1]])),
-  });
+  const small = db.collection<{ _id: string; c: number }>('small');
+  const insertMs = await time(200, (i) => small.insertMany(Array.from({ length: 500 }, (_, j) => ({ _id: `id-${i * 500 + j}`, c: i }))));
+  const big = db.collection<{ _id: string; payload: string; c: number }>('chunks');
+  const payload = 'x'.repeat(12_000); // a compressed chunk of 500 events is about 12 KB
+  for (let i = 0; i < 1_000; i += 100) await big.insertMany(Array.from({ length: 100 }, (_, j) => ({ _id: String(i + j), payload, c: i + j })));
+  const rows = [
+    { operation: 'insertMany of 500 small documents', documents: '100,000 after', 'ms per call': insertMs },
+    { operation: 'find by _id: the first document', documents: '100,000 small', 'ms per call': await time(20, () => small.findOne({ _id: 'id-0' })) },
+    { operation: 'find by _id: the last document', documents: '100,000 small', 'ms per call': await time(5, () => small.findOne({ _id: 'id-99999' })) },
+    { operation: 'find by _id: the last document', documents: '1,000 of 12 KB', 'ms per call': await time(5, () => big.findOne({ _id: '999' })) },
+    { operation: 'find by another field (one match)', documents: '100,000 small', 'ms per call': await time(3, () => small.findOne({ c: 100 })) },
+    { operation: 'find by another field (one match)', documents: '1,000 of 12 KB', 'ms per call': await time(3, () => big.findOne({ c: 999 })) },
+    { operation: 'deleteOne by _id: the first document', documents: '100,000 small', 'ms per call': await time(20, (i) => small.deleteOne({ _id: `id-${i}` })) },
+    { operation: 'drop the collection', documents: '100,000 small', 'ms per call': await time(1, () => small.drop()) },
+  ];
   await db.dropDatabase();
   return rows;
 }
@@ -319,7 +300,7 @@ export async function storeBuffer(bench: BenchStack, batches = 200, perBatch = 5
 export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_000]) {
   const rows = [];
   const db = bench.mongo.db('auditstream');
-  const log = new AuditLog(db, loadConfig({}).auditLog);
+  const log = new AuditLog(db, { tenants: db.collection('tenants'), logFloors: db.collection('log_floors') } as never, loadConfig({}).auditLog);
   const api = async (key: string, method: string, path: string, body?: unknown) => {
     const response = await fetch(`${bench.service.httpUrl}${path}`, { method, headers: { authorization: `Bearer ${key}` }, body: body === undefined ? undefined : JSON.stringify(body) });
     const answer = await response.json();
@@ -338,28 +319,35 @@ export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_0
     await api(key, 'PATCH', '/v1/audit/retention', { legal_hold: true });
     const old = new Date(Date.now() - 400 * 86_400_000);
     const recent = new Date(Date.now() - 60_000);
-    // The hold is itself an event of the log (seq 1): the filled events come after it.
-    const tenants = db.collection<{ _id: string; seq: number; destinations: string[] }>('tenants');
-    const base = (await tenants.findOne({ _id: tenantId }))?.seq ?? 0;
+    // The hold is itself an event of the log (seq 1, chunk 0): the filled events come after it,
+    // written as the publisher writes flushes of 500 (a busy tenant's PublishEvents calls).
+    const tenants = db.collection<{ _id: string; seq: number; chunks: number; destinations: string[] }>('tenants');
+    const head = await tenants.findOne({ _id: tenantId });
+    const base = head?.seq ?? 0;
+    const baseChunk = head?.chunks ?? 0;
+    const perChunk = 500;
     const fillStart = performance.now();
-    for (let first = 1; first <= size; first += 5_000) {
-      const events: AuditEvent[] = Array.from({ length: Math.min(5_000, size - first + 1) }, (_, i) => {
-        const n = first + i;
-        const at = n <= size / 2 ? old : recent;
-        return { id: `a-${n}`, occurredAt: at, receivedAt: at, action: ['doc.read', 'doc.write', 'user.login'][n % 3], outcome: 'success', actor: { id: `u-${n % 10_000}` }, resource: { type: 'doc', id: `d-${n % 500}` } };
+    for (let first = 1; first <= size; first += perChunk) {
+      const n = baseChunk + (first - 1) / perChunk;
+      const at = first <= size / 2 ? old : recent;
+      const events: AuditEvent[] = Array.from({ length: Math.min(perChunk, size - first + 1) }, (_, i) => {
+        const k = first + i;
+        return { id: `a-${k}`, occurredAt: at, receivedAt: at, action: ['doc.read', 'doc.write', 'user.login'][k % 3], outcome: 'success', actor: { id: `u-${k % 10_000}` }, resource: { type: 'doc', id: `d-${k % 500}` } };
       });
       const seqs = events.map((_, i) => base + first + i);
-      await log.append(tenantId, events, seqs);
-      await log.register(tenantId, events, seqs, events[0].receivedAt);
+      await log.write(tenantId, [{ n, firstSeq: seqs[0], lastSeq: seqs[seqs.length - 1], at, destinations: [], events, seqs }]);
+      await log.register(tenantId, events, events.map(() => n), at);
     }
-    await tenants.updateOne({ _id: tenantId }, { $set: { seq: base + size }, $setOnInsert: { destinations: [] } }, { upsert: true });
+    await tenants.updateOne({ _id: tenantId }, { $set: { seq: base + size, chunks: baseChunk + Math.ceil(size / perChunk) }, $setOnInsert: { destinations: [] } }, { upsert: true });
     const fillSeconds = round((performance.now() - fillStart) / 1000, 1);
 
     const firstPage = await timed(() => api(key, 'GET', '/v1/audit/events?page_size=1000'));
     const filtered = await timed(() => api(key, 'GET', '/v1/audit/events?action=doc.write&page_size=1000'));
     const { key: filterKey } = parseEventFilter(undefined);
     const byId = await timed(() => api(key, 'GET', `/v1/audit/events/a-${Math.floor(size / 3)}`));
-    const deep = await timed(() => api(key, 'GET', `/v1/audit/events?page_size=1000&cursor=${encodeCursor(base + Math.floor(size * 0.75), filterKey)}`));
+    const deepSeq = base + Math.floor(size * 0.75);
+    const deepChunk = baseChunk + Math.floor((deepSeq - base - 1) / perChunk);
+    const deep = await timed(() => api(key, 'GET', `/v1/audit/events?page_size=1000&cursor=${encodeCursor({ seq: deepSeq, chunk: deepChunk }, filterKey)}`));
     const rare = await timed(async () => {
       let cursor = '';
       let calls = 0;

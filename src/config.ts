@@ -1,5 +1,6 @@
 // Every setting of the service, read once from the environment. The README lists them.
 import { maxEventsPerPublish } from './model.js';
+import type { AuditLogOptions } from './store/audit-log.js';
 
 export interface Config {
   host: string;
@@ -29,8 +30,8 @@ export interface Config {
   outboundCaFile?: string;
   outboundTimeoutMs: number;
   delivery: DeliveryConfig;
-  /** The audit log's layout and paging (src/store/audit-log.ts). */
-  auditLog: { partitionEvents: number; settleMs: number; scanBudget: number };
+  /** The audit log's layout, paging and cache (src/store/audit-log.ts). */
+  auditLog: AuditLogOptions;
   /** How often the retention job runs, and how long an export's file is kept. */
   retentionIntervalMs: number;
   exportTtlMs: number;
@@ -64,8 +65,9 @@ export interface DeliveryConfig {
 }
 
 /**
- * How long a buffered batch is kept at most: past every destination's retry window (plus
- * an hour's margin for a delivery that started just before its window ended).
+ * How long an accepted event may still be owed to a destination: its retry window, plus an
+ * hour's margin for a delivery that started just before the window ended. Retention never
+ * takes events this recent from the audit log, which is what destinations read.
  */
 export function bufferRetentionMs(delivery: DeliveryConfig): number {
   return delivery.retryWindowMs + 3600_000;
@@ -110,9 +112,10 @@ export function loadConfig(env: Env = process.env): Config {
     retentionIntervalMs: duration(env, 'AUDITSTREAM_RETENTION_INTERVAL', 3600_000),
     exportTtlMs: duration(env, 'AUDITSTREAM_EXPORT_TTL', 24 * 3600_000),
     auditLog: {
-      partitionEvents: Math.max(1_000, integer(env, 'AUDITSTREAM_AUDIT_PARTITION_EVENTS', 50_000)),
+      chunksPerPartition: Math.max(1, integer(env, 'AUDITSTREAM_AUDIT_PARTITION_CHUNKS', 1_000)),
       settleMs: duration(env, 'AUDITSTREAM_AUDIT_SETTLE', 10_000),
       scanBudget: 100_000,
+      cacheEvents: integer(env, 'AUDITSTREAM_AUDIT_CACHE_EVENTS', 20_000),
     },
     limits: {
       publish: { rate: integer(env, 'AUDITSTREAM_PUBLISH_RATE', 10_000), burst: publishBurst },

@@ -11,7 +11,7 @@ import { bufferRetentionMs, type Config } from './config.js';
 import { Dispatcher } from './ingest/dispatcher.js';
 import { IngestLease } from './ingest/lease.js';
 import { Publisher } from './ingest/publisher.js';
-import { startSweeper } from './ingest/sweeper.js';
+import { finishInterrupted, startSweeper } from './ingest/sweeper.js';
 import { EgressPolicy } from './providers/egress.js';
 import { HttpClient } from './providers/http.js';
 import { ApiKeyStore } from './store/api-keys.js';
@@ -28,7 +28,7 @@ import { AuditJobs } from './temporal/audit-jobs.js';
 import { createAuditActivities } from '../activities/audit.js';
 import { errorMessage } from './log.js';
 import type { AuditEvent } from './model.js';
-import { EventStore } from './store/events.js';
+import { Outbox } from './store/outbox.js';
 import { connectStore, ensureIndexes, type Store } from './store/mongo.js';
 import { SessionStore } from './store/sessions.js';
 import { TenantStore } from './store/tenants.js';
@@ -92,8 +92,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
   }
   const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
   const destinations = new DestinationStore(store.collections, cipher);
-  const events = new EventStore(store.collections);
-  const auditLog = new AuditLog(store.db, config.auditLog);
+  const auditLog = new AuditLog(store.db, store.collections, config.auditLog);
   const exports = new ExportStore(store.db, store.collections);
   const retention = new RetentionStore(store.collections);
   const backfills = new BackfillStore(store.collections);
@@ -118,15 +117,13 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
         ...createDeliveryActivities({
           collections: store.collections,
           destinations,
-          events,
           http,
           delivery: config.delivery,
           serviceEvents: workerEvents,
           auditLog,
           backfills,
-          bufferRetentionMs: bufferRetentionMs(config.delivery),
         }),
-        ...createAuditActivities({ auditLog, destinations, exports, retention, serviceEvents: workerEvents }),
+        ...createAuditActivities({ auditLog, deliveryWindowMs: bufferRetentionMs(config.delivery), destinations, exports, retention, serviceEvents: workerEvents }),
       },
     });
     stoppers.unshift(() => worker!.stop());
@@ -145,17 +142,20 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
     const client = new Client({ connection, namespace: config.temporalNamespace });
     const workflows = new DestinationWorkflows(client, config.taskQueue, config.searchAttributes, (id) => destinations.byId(id));
     const tenants = new TenantStore(store.collections);
-    const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, config.delivery.announceIntervalMs);
-    const publisher = new Publisher(tenants, events, auditLog, dispatcher, lease!);
+    const outbox = new Outbox(store.collections);
+    const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), outbox, config.delivery.announceIntervalMs);
+    const publisher = new Publisher(tenants, auditLog, outbox, dispatcher, lease!);
+    // Flushes a stopped API process left are finished before this one takes publishes.
+    const finished = await finishInterrupted(outbox, publisher);
+    if (finished > 0) log.info('finished flushes an earlier API process left', { flushes: finished });
     const publish = (tenantId: string, list: AuditEvent[], options: { exclude: string[] }) => publisher.publish(tenantId, list, options);
     const serviceEvents = new ServiceEvents(store.collections, publish);
     const stopRelay = startServiceEventRelay(serviceEvents, publish, 1_000);
     const jobs = new AuditJobs(client, config.taskQueue, config.retentionIntervalMs);
     const scheduling = keepTrying('creating the retention schedule', () => jobs.ensureRetentionSchedule());
-    const stopSweeper = startSweeper(events, dispatcher, {
+    const stopSweeper = startSweeper(outbox, publisher, dispatcher, {
       intervalMs: config.delivery.sweepIntervalMs,
       staleAfterMs: config.delivery.sweepStaleAfterMs,
-      batchRetentionMs: bufferRetentionMs(config.delivery),
     });
     const server = await startApiServer(
       {

@@ -1,8 +1,8 @@
-// One long-lived workflow per destination: a loop over its state (./state.ts) that delivers,
-// backs off, fails, and mirrors its state into MongoDB. Activities do all I/O: `deliver`
-// mirrors the state, releases the batches the workflow has settled, then reads what is still
-// buffered for the destination and sends it; `record` mirrors and releases when nothing is
-// delivered. A batch leaves the buffer only after this workflow recorded its settlement.
+// One long-lived workflow per destination: a short loop over its state (./state.ts, pure
+// transitions) that delivers, backs off, fails, and mirrors its state into MongoDB. Handlers
+// only change the state and say so; activities do all I/O: `deliver` (and `replay`, for a
+// backfill) mirrors the state, then reads the events from the audit log and sends them;
+// `record` mirrors when nothing is delivered. The workflow holds seq ranges and counts only.
 import {
   ActivityCancellationType,
   ActivityFailure,
@@ -21,10 +21,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DeliveryActivities, DeliveryFailureDetails } from '../activities/delivery.js';
-import type { DestinationStatus } from '../src/model.js';
 import {
   type DeleteResult,
   type DestinationWorkflowInput,
+  type StartBackfill,
   cancelBackfillUpdate,
   deleteUpdate,
   startBackfillUpdate,
@@ -35,10 +35,11 @@ import {
   reconfigureUpdate,
   statusQuery,
 } from './messages.js';
-import { addPending, pendingCount, type Interval } from './ranges.js';
+import { addPending, pendingCount } from './ranges.js';
 import { statusAttribute } from './search-attributes.js';
 import {
   announce,
+  changed,
   deliverable,
   deliveryFailed,
   deliveryRequest,
@@ -46,36 +47,50 @@ import {
   describe,
   drop,
   exhaustWindow,
-  nextDelivery,
-  replayed,
-  startReplay,
-  tookTurn,
-  statusChangesWritten,
-  type StatusChange,
   initialState,
+  mirrorDue,
+  nextDelivery,
   nextWakeAt,
   probeEvents,
   reconfigure,
+  recordWritten,
+  replayed,
   snapshot,
+  startReplay,
+  takeRecord,
+  tookTurn,
   windowOver,
   type DeliveryFailureInfo,
   type DestinationState,
+  type StateRecord,
 } from './state.js';
 
 const { recover, record, finishBackfill } = proxyActivities<DeliveryActivities>({
-  startToCloseTimeout: '1m',
+  startToCloseTimeout: '10m',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
+
+/** A delivery's activity options: a delete's flush deadline bounds it, and a delete interrupts it. */
+function deliveryActivities(summary: string, deadline?: number) {
+  return proxyActivities<DeliveryActivities>({
+    startToCloseTimeout: '5m',
+    // Heartbeats bring a cancellation (a delete) and show a dead worker within seconds.
+    heartbeatTimeout: '10s',
+    ...(deadline === undefined ? {} : { scheduleToCloseTimeout: Math.max(1_000, deadline - Date.now() + deleteAnswerGraceMs) }),
+    // Retries here cover the worker and the store (a crash, a timeout); the destination's own
+    // failures are non-retryable and come back to the loop, which backs off on a timer.
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+    // A delete interrupts a delivery and waits for what it got through (the SDK's own default
+    // is TRY_CANCEL, which would report the delivery cancelled and lose its progress).
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    summary,
+  });
+}
 
 /** How long past its flush deadline a delete waits for the loop before answering anyway. */
 const deleteAnswerGraceMs = 3_000;
 
-/**
- * A change of backlog or counters is mirrored once the destination has been quiet this long
- * (a delivery mirrors the state it starts from, so under load the next one does it); a
- * status change is mirrored at once.
- */
-const mirrorDelayMs = 2_000;
+const defaultPolicy = { retryWindowMs: 86_400_000, initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxEventsPerDelivery: 20_000 };
 
 interface Deletion {
   deadline: number;
@@ -83,6 +98,12 @@ interface Deletion {
   result?: DeleteResult;
   /** Answered before the loop finished (held up by a slow store): nothing more is sent. */
   abandoned: boolean;
+}
+
+interface EndedReplay {
+  backfillId: string;
+  state: 'done' | 'cancelled' | 'failed';
+  reason?: string;
 }
 
 function describeFailure(error: unknown): DeliveryFailureInfo | 'interrupted' {
@@ -97,110 +118,128 @@ function describeFailure(error: unknown): DeliveryFailureInfo | 'interrupted' {
   return { reason: `delivery error: ${cause instanceof Error ? cause.message : String(cause)}` };
 }
 
+// Update validators: a request the workflow cannot carry out is refused before it enters history.
+function validateReconfigure({ enabled }: { enabled: boolean }): void {
+  if (typeof enabled !== 'boolean') throw new Error('reconfigure needs enabled: true or false');
+}
+function validateBackfill({ id, fromSeq, lastSeq }: StartBackfill): void {
+  if (!id || !Number.isInteger(fromSeq) || !Number.isInteger(lastSeq) || fromSeq < 0 || lastSeq < fromSeq) {
+    throw new Error(`a backfill needs an id and seqs 0 ≤ fromSeq ≤ lastSeq (got ${fromSeq}..${lastSeq})`);
+  }
+}
+function validateDelete({ flushDeadlineMs }: { flushDeadlineMs: number }): void {
+  if (!(flushDeadlineMs > 0)) throw new Error('delete needs a flush deadline above 0 ms');
+}
+
 export async function destinationWorkflow(input: DestinationWorkflowInput): Promise<DeleteResult> {
   const { destinationId, tenantId } = input;
   // Until recovered from MongoDB (a fresh run), announcements collect in a blank state.
-  const state: DestinationState = input.carried ?? initialState(true, { retryWindowMs: 86_400_000, initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxEventsPerDelivery: 20_000 });
+  const state: DestinationState = input.carried ?? initialState(true, defaultPolicy);
   let ready = input.carried !== undefined;
-  /** The state changed since it was last mirrored: mirror it by this time (every run mirrors once at its start). */
-  let recordDueAt: number | undefined = Date.now();
-  let recordedStatus: DestinationStatus | 'deleted' | undefined;
   let deletion: Deletion | undefined;
   let gone = false;
+  const endedReplays: EndedReplay[] = [];
+  state.mirrorDueAt = Date.now(); // every run mirrors once at its start
 
   /**
-   * Waits until `predicate` holds or workflow time reaches `until`. The timer behind it is
-   * never cancelled, only left to fire (it wakes the workflow, which looks again): the
-   * time-skipping test server refuses a task that cancels a timer that fired meanwhile
-   * (temporalio/sdk-java#3088), and a cancel costs as much history as a fire.
+   * The loop's timers. A timer is never cancelled, only left to fire (the time-skipping test
+   * server refuses a task that cancels a timer that fired meanwhile, temporalio/sdk-java#3088,
+   * and a cancel costs as much history as a fire), and none is set while one that fires at or
+   * before the wanted time is pending: the loop wakes then, looks again, and sets the next. So
+   * deliveries that each push the mirror's due time cost one timer per mirror delay, not one each.
    */
   const alarms = new Set<number>();
-  function waitUntil(until: number, predicate: () => boolean): Promise<void> {
-    if (until !== Infinity && !alarms.has(until)) {
-      alarms.add(until);
-      void sleep(Math.max(1, until - Date.now())).then(() => alarms.delete(until));
+  async function waitUntil(until: number, predicate: () => boolean): Promise<void> {
+    const covered = () => until === Infinity || [...alarms].some((at) => at <= until);
+    while (!predicate() && Date.now() < until) {
+      if (!covered()) {
+        alarms.add(until);
+        void sleep(Math.max(1, until - Date.now())).then(() => alarms.delete(until));
+      }
+      await condition(() => predicate() || Date.now() >= until || !covered());
     }
-    return condition(() => predicate() || Date.now() >= until);
   }
 
-  function changed(): void {
-    const due = state.status !== recordedStatus ? Date.now() : Date.now() + mirrorDelayMs;
-    recordDueAt = Math.min(recordDueAt ?? Infinity, due);
-  }
+  const touched = () => changed(state, Date.now());
 
+  // ---- handlers: each changes the state through ./state.ts and says so; the loop does the rest ----
   setHandler(eventsReadySignal, ({ ranges }) => {
-    if (announce(state, ranges)) changed();
+    if (announce(state, ranges)) touched();
   });
-  setHandler(reconfigureUpdate, async ({ enabled }) => {
-    await condition(() => ready);
-    reconfigure(state, enabled, Date.now());
-    changed();
-    return snapshot(state);
-  });
+  setHandler(
+    reconfigureUpdate,
+    async ({ enabled }) => {
+      await condition(() => ready);
+      reconfigure(state, enabled, Date.now());
+      touched();
+      return snapshot(state);
+    },
+    { validator: validateReconfigure },
+  );
   setHandler(statusQuery, () => snapshot(state));
-  /** How a backfill ended, for its job and the audit log; written by the loop. */
-  const endedReplays: { backfillId: string; state: 'done' | 'cancelled' | 'failed'; reason?: string }[] = [];
-  setHandler(startBackfillUpdate, async (replay) => {
-    await condition(() => ready);
-    if (state.replay) return { started: false, running: state.replay.id };
-    startReplay(state, replay);
-    changed();
-    return { started: true };
-  });
+  setHandler(
+    startBackfillUpdate,
+    async (replay) => {
+      await condition(() => ready);
+      if (state.replay) return { started: false, running: state.replay.id };
+      startReplay(state, replay);
+      touched();
+      return { started: true };
+    },
+    { validator: validateBackfill },
+  );
   setHandler(cancelBackfillUpdate, ({ id }) => {
     if (state.replay?.id !== id) return { cancelled: false };
     state.replay = undefined;
     endedReplays.push({ backfillId: id, state: 'cancelled', reason: 'cancelled by the API' });
     return { cancelled: true };
   });
-  setHandler(deleteUpdate, async ({ flushDeadlineMs }) => {
-    if (deletion === undefined) {
-      deletion = { deadline: Date.now() + flushDeadlineMs, deliveredBefore: state.counts.delivered, abandoned: false };
-      state.retryAt = undefined; // a delete tries to flush at once, as an update does
-    }
-    const current = deletion;
-    await waitUntil(current.deadline + deleteAnswerGraceMs, () => current.result !== undefined);
-    if (current.result === undefined) {
-      // The loop is held up (the store answering slowly): answer with what is known; it sends nothing more.
-      current.abandoned = true;
-      current.result = { flushed: state.counts.delivered - current.deliveredBefore, dropped: pendingCount(state.pending) };
-    }
-    return current.result;
-  });
+  setHandler(
+    deleteUpdate,
+    async ({ flushDeadlineMs }) => {
+      if (deletion === undefined) {
+        deletion = { deadline: Date.now() + flushDeadlineMs, deliveredBefore: state.counts.delivered, abandoned: false };
+        state.retryAt = undefined; // a delete tries to flush at once, as an update does
+      }
+      const current = deletion;
+      await waitUntil(current.deadline + deleteAnswerGraceMs, () => current.result !== undefined);
+      if (current.result === undefined) {
+        // The loop is held up (the store answering slowly): answer with what is known; it sends nothing more.
+        current.abandoned = true;
+        current.result = { flushed: state.counts.delivered - current.deliveredBefore, dropped: pendingCount(state.pending) };
+      }
+      return current.result;
+    },
+    { validator: validateDelete },
+  );
 
-  /** What the mirror gets: the state now. Writing it clears what was due. */
-  function takeRecord() {
-    const view = snapshot(state);
-    setCurrentDetails(describe(view));
-    if (input.searchAttributes && view.status !== recordedStatus) upsertSearchAttributes([{ key: statusAttribute, value: view.status }]);
-    recordedStatus = view.status;
-    recordDueAt = undefined;
-    return { ...view, failingSince: state.failingSince, partial: state.partial, statusChanges: state.statusChanges ?? [] };
+  // ---- the mirror: what MongoDB shows of this workflow ----
+
+  /** The record a mirror write takes now, with the Temporal UI's view of it. */
+  function mirrored(): StateRecord {
+    const statusBefore = state.mirroredStatus;
+    const taken = takeRecord(state);
+    setCurrentDetails(describe(taken));
+    if (input.searchAttributes && taken.status !== statusBefore) upsertSearchAttributes([{ key: statusAttribute, value: taken.status }]);
+    return taken;
   }
 
-  /** A mirror holding these status changes was written: they are in the audit log now. */
-  function written(record: { statusChanges: StatusChange[] }): void {
-    const last = record.statusChanges[record.statusChanges.length - 1];
-    if (last) statusChangesWritten(state, last.n);
-  }
-
-  /** Mirrors the state into MongoDB and releases what was settled (all the destination's batches once deleted). */
-  async function recordState(release: Interval[] | 'all' = state.unreleased): Promise<void> {
-    if (release !== 'all') state.unreleased = [];
+  async function recordState(final = false): Promise<void> {
+    const taken = mirrored();
     try {
-      const taken = takeRecord();
-      const { policy } = await record({ destinationId, tenantId, provider: input.provider, record: taken, release });
-      written(taken);
+      const { policy } = await record({ destinationId, tenantId, provider: input.provider, record: taken, final });
+      recordWritten(state, taken);
       if (JSON.stringify(policy) !== JSON.stringify(state.policy)) {
         state.policy = policy; // the window and the backoff follow the service's configuration
-        changed();
+        touched();
       }
     } catch (error) {
-      if (release !== 'all') state.unreleased.unshift(...release);
-      changed();
+      touched();
       throw error;
     }
   }
+
+  // ---- deliveries ----
 
   /** Runs an activity that stops early (and reports what it did) on a delete, or at a deadline. */
   async function interruptible<T>(run: () => Promise<T>, deadline?: number): Promise<T> {
@@ -218,82 +257,47 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     }
   }
 
-  /** One delivery: it mirrors the state and releases what was settled, then reads and sends. */
-  async function deliverOnce(deadline?: number): Promise<void> {
-    const request = deliveryRequest(state);
-    const events = Math.min(pendingCount(request.expect), request.probe ? probeEvents : state.policy.maxEventsPerDelivery);
-    const { deliver } = proxyActivities<DeliveryActivities>({
-      startToCloseTimeout: '5m',
-      heartbeatTimeout: '10s',
-      ...(deadline === undefined ? {} : { scheduleToCloseTimeout: Math.max(1_000, deadline - Date.now() + deleteAnswerGraceMs) }),
-      // Retries here cover the worker and the store (a crash, a timeout); the destination's own
-      // failures are non-retryable and come back to the loop, which backs off on a timer.
-      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
-      // A delete interrupts a delivery and waits for what it got through (the SDK's own default
-      // is TRY_CANCEL, which would report the delivery cancelled and lose its progress).
-      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-      summary: `deliver up to ${events} events from seq ${request.expect[0].lo}`,
-    });
-    const release = state.unreleased;
-    state.unreleased = [];
-    const taken = takeRecord();
-    try {
-      const progress = await interruptible(() => deliver({ destinationId, tenantId, provider: input.provider, record: taken, release, ...request }), deadline);
-      written(taken);
-      deliverySucceeded(state, progress, Date.now());
-      tookTurn(state, 'live');
-    } catch (error) {
-      const failure = describeFailure(error);
-      if (failure === 'interrupted' || !('progress' in failure)) state.unreleased.unshift(...release); // not sure it got that far
-      else written(taken); // the destination answered: the activity had mirrored the state first
-      if (failure === 'interrupted') {
-        changed();
-        return;
-      }
-      if (failure.gone) gone = true;
-      else deliveryFailed(state, failure, Date.now(), Math.random());
-    }
-    changed();
-  }
-
-  /** One delivery of the backfill: the next events of its range, from the audit log. */
-  async function replayOnce(deadline?: number): Promise<void> {
-    const replay = state.replay!;
+  /**
+   * One delivery, of live events or of the backfill's next events (whose turn it is): it
+   * mirrors the state first, then reads and sends. What got through counts even when it failed.
+   */
+  async function deliverNext(deadline?: number): Promise<void> {
+    const kind = deadline === undefined ? nextDelivery(state) : 'live';
+    const base = { destinationId, tenantId, provider: input.provider, record: mirrored() };
     const probe = state.failures > 0;
-    const { replay: replayActivity } = proxyActivities<DeliveryActivities>({
-      startToCloseTimeout: '5m',
-      heartbeatTimeout: '10s',
-      ...(deadline === undefined ? {} : { scheduleToCloseTimeout: Math.max(1_000, deadline - Date.now() + deleteAnswerGraceMs) }),
-      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
-      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-      summary: `backfill ${replay.id}: replay from seq ${replay.nextSeq} (of ${replay.lastSeq})`,
-    });
-    const release = state.unreleased;
-    state.unreleased = [];
-    const taken = takeRecord();
+    const backfillId = state.replay?.id;
+    let attempt: () => Promise<void>;
+    if (kind === 'live') {
+      const request = deliveryRequest(state);
+      const events = Math.min(pendingCount(request.expect), probe ? probeEvents : state.policy.maxEventsPerDelivery);
+      const { deliver } = deliveryActivities(`deliver up to ${events} events from seq ${request.expect[0].lo}`, deadline);
+      attempt = async () => deliverySucceeded(state, await deliver({ ...base, ...request }), Date.now());
+    } else {
+      const replay = state.replay!;
+      const { replay: replayActivity } = deliveryActivities(`backfill ${replay.id}: replay from seq ${replay.nextSeq} (of ${replay.lastSeq})`, deadline);
+      attempt = async () => {
+        const progress = await replayActivity({ ...base, backfillId: replay.id, fromSeq: replay.nextSeq, lastSeq: replay.lastSeq, probe });
+        if (replayed(state, progress)) endedReplays.push({ backfillId: replay.id, state: 'done' });
+        deliverySucceeded(state, undefined, Date.now());
+      };
+    }
     try {
-      const progress = await interruptible(
-        () => replayActivity({ destinationId, tenantId, provider: input.provider, record: taken, release, backfillId: replay.id, fromSeq: replay.nextSeq, lastSeq: replay.lastSeq, probe }),
-        deadline,
-      );
-      written(taken);
-      if (replayed(state, progress)) endedReplays.push({ backfillId: replay.id, state: 'done' });
-      deliverySucceeded(state, undefined, Date.now());
+      await interruptible(attempt, deadline);
+      recordWritten(state, base.record);
     } catch (error) {
       const failure = describeFailure(error);
-      const answered = failure !== 'interrupted' && 'replay' in failure;
-      if (answered) written(taken);
-      else state.unreleased.unshift(...release);
       if (failure === 'interrupted') {
-        changed();
+        touched();
         return;
       }
-      if (failure.replay && replayed(state, failure.replay)) endedReplays.push({ backfillId: replay.id, state: 'done' });
+      // A destination's answer: the activity had mirrored the state before it sent.
+      if (failure.progress || failure.replay) recordWritten(state, base.record);
+      if (kind === 'replay' && failure.replay && replayed(state, failure.replay)) endedReplays.push({ backfillId: backfillId!, state: 'done' });
       if (failure.gone) gone = true;
       else deliveryFailed(state, failure, Date.now(), Math.random());
     }
-    tookTurn(state, 'replay');
-    changed();
+    tookTurn(state, kind);
+    touched();
   }
 
   /** Tells the jobs (and the audit log) how their backfills ended. */
@@ -304,13 +308,13 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     }
   }
 
-  /** A delete: flush within the deadline (unless disabled or failed), drop the rest, release everything. */
+  /** A delete: flush within the deadline (unless disabled or failed), drop the rest, mirror the end. */
   async function finish(): Promise<DeleteResult> {
     const current = deletion;
     while (current && !gone && !current.abandoned && state.enabled && state.status !== 'failed' && state.pending.length > 0) {
       const now = Date.now();
       if (now >= current.deadline) break;
-      if (deliverable(state, now)) await deliverOnce(current.deadline);
+      if (deliverable(state, now)) await deliverNext(current.deadline);
       else await waitUntil(Math.min(state.retryAt ?? current.deadline, current.deadline), () => current.abandoned || deliverable(state, Date.now()));
     }
     const dropped = drop(state);
@@ -319,7 +323,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     await reportEndedReplays();
     const result = current?.result ?? { flushed: current ? state.counts.delivered - current.deliveredBefore : 0, dropped };
     if (current) current.result ??= result;
-    await recordState('all');
+    await recordState(true);
     if (input.searchAttributes) upsertSearchAttributes([{ key: statusAttribute, value: 'deleted' }]);
     await condition(allHandlersFinished);
     return result;
@@ -328,17 +332,18 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   if (!ready) {
     const recovered = await recover({ destinationId, tenantId });
     const announced = state.pending.splice(0);
+    const knownChunk = state.knownChunk;
     Object.assign(state, recovered.state);
     for (const range of announced) addPending(state.pending, state.settled, range);
+    state.knownChunk = Math.max(state.knownChunk ?? -1, knownChunk ?? -1);
     if (state.status === 'failed') drop(state);
+    state.mirrorDueAt = Date.now();
     ready = true;
   }
 
-  /** When the loop must act by itself: a retry due, the window ending, the mirror due. */
-  const wakeAt = () => Math.min(nextWakeAt(state) ?? Infinity, recordDueAt ?? Infinity);
-
+  // ---- the loop ----
   for (;;) {
-    const until = wakeAt();
+    const until = nextWakeAt(state) ?? Infinity;
     await waitUntil(
       until,
       () =>
@@ -347,23 +352,23 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
         endedReplays.length > 0 ||
         workflowInfo().continueAsNewSuggested ||
         deliverable(state, Date.now()) ||
-        wakeAt() < until, // a handler brought the next wake-up forward: set an alarm for it
+        (nextWakeAt(state) ?? Infinity) < until, // a handler brought the next wake-up forward
     );
+    const now = Date.now();
     if (deletion !== undefined || gone) return finish();
     if (endedReplays.length > 0) {
       await reportEndedReplays();
-    } else if (windowOver(state, Date.now())) {
+    } else if (windowOver(state, now)) {
       const abandoned = state.replay;
-      exhaustWindow(state, Date.now());
+      exhaustWindow(state, now);
       if (abandoned) endedReplays.push({ backfillId: abandoned.id, state: 'failed', reason: state.statusReason });
-      changed();
+      touched();
     } else if (workflowInfo().continueAsNewSuggested) {
       await condition(() => allHandlersFinished() || deletion !== undefined);
       if (deletion === undefined) await continueAsNew<typeof destinationWorkflow>({ ...input, carried: state });
-    } else if (deliverable(state, Date.now())) {
-      if (nextDelivery(state) === 'replay') await replayOnce();
-      else await deliverOnce();
-    } else if (recordDueAt !== undefined && Date.now() >= recordDueAt) {
+    } else if (deliverable(state, now)) {
+      await deliverNext();
+    } else if (mirrorDue(state, now)) {
       await recordState();
     }
   }

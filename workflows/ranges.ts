@@ -1,12 +1,17 @@
-// Sequence-range bookkeeping of a destination workflow. Pure and deterministic: the
-// workflow's whole buffer is a few of these ranges, never event payloads.
+// Sequence-range bookkeeping of a destination workflow. Pure and deterministic: what the
+// workflow owes is a few of these ranges, never event payloads.
 
-/** Announced, not yet settled events: seq `lo`..`hi` holding `count` events, oldest received at `at` (ms). */
+/**
+ * Announced, not yet settled events: seq `lo`..`hi` holding `count` events, oldest received at
+ * `at` (ms), stored in the audit log's chunks `firstChunk`..`lastChunk` (src/store/audit-log.ts).
+ */
 export interface PendingRange {
   lo: number;
   hi: number;
   count: number;
   at: number;
+  firstChunk: number;
+  lastChunk: number;
 }
 
 /** Seqs whose fate is decided (delivered, rejected, dropped): `[lo, hi]` inclusive. */
@@ -37,8 +42,9 @@ export function addPending(pending: PendingRange[], settled: Interval[], range: 
   for (let i = pending.length - 1; i > 0; i--) {
     const left = pending[i - 1];
     const right = pending[i];
+    // Adjacent seqs are consecutive flushes, whose chunks are consecutive too.
     if (left.hi + 1 === right.lo) {
-      pending.splice(i - 1, 2, { lo: left.lo, hi: right.hi, count: left.count + right.count, at: Math.min(left.at, right.at) });
+      pending.splice(i - 1, 2, { lo: left.lo, hi: right.hi, count: left.count + right.count, at: Math.min(left.at, right.at), firstChunk: left.firstChunk, lastChunk: right.lastChunk });
     }
   }
   return true;
@@ -57,9 +63,10 @@ export function mergeIntervals(intervals: Interval[]): Interval[] {
 
 export function addSettled(settled: Interval[], lo: number, hi: number): void {
   const merged = mergeIntervals([...settled, [lo, hi]]);
-  // Gaps are seqs never announced here (another destination's batches, a crashed flush);
-  // closing the oldest keeps the state bounded at the cost of ignoring a very late
-  // announcement — harmless, because deliveries read what is buffered for the destination.
+  // Gaps are seqs never announced here (flushes for other destinations, repeats taken out);
+  // closing the oldest keeps the state bounded. Nothing is lost by it: announcements reach a
+  // destination in the order of its flushes (src/ingest/dispatcher.ts keeps one queue per
+  // destination, and a failed flush is finished before the next), so no gap that old fills.
   while (merged.length > maxSettledIntervals) {
     const [first, second] = merged.splice(0, 2);
     merged.unshift([first[0], second[1]]);
@@ -68,24 +75,24 @@ export function addSettled(settled: Interval[], lo: number, hi: number): void {
 }
 
 /**
- * Marks `lo..hi`, holding `count` events, as settled. It is the start of a pending range,
- * or lies inside one whose seqs before it were found missing from the buffer (and already
- * taken off its count); or it lies outside every pending range (a batch delivered before
- * its announcement arrived), which only records it as settled.
+ * Marks `lo..hi`, holding `count` events, as settled: the start of a pending range, whose seqs
+ * after `hi` go on in chunk `next`; or outside every pending range (delivered before its
+ * announcement arrived), which only records it as settled.
  */
-export function settle(pending: PendingRange[], settled: Interval[], lo: number, hi: number, count: number): void {
+export function settle(pending: PendingRange[], settled: Interval[], portion: { lo: number; hi: number; count: number; next: number }): void {
+  const { lo, hi, count, next } = portion;
   const index = pending.findIndex((p) => overlaps(lo, hi, p.lo, p.hi));
   let from = lo;
   if (index !== -1) {
     const range = pending[index];
-    from = Math.min(lo, range.lo); // seqs before the portion are missing: settled with it
+    from = Math.min(lo, range.lo);
     if (hi >= range.hi) pending.splice(index, 1);
-    else pending[index] = { lo: hi + 1, hi: range.hi, count: Math.max(0, range.count - count), at: range.at };
+    else pending[index] = { ...range, lo: hi + 1, count: Math.max(0, range.count - count), firstChunk: next };
   }
   addSettled(settled, from, hi);
 }
 
-/** Takes `count` events found missing from the buffer off the pending range holding seq `lo`. */
+/** Takes `count` events the log no longer holds off the pending range holding seq `lo`. */
 export function forgetMissing(pending: PendingRange[], lo: number, count: number): void {
   const range = pending.find((p) => p.lo <= lo && lo <= p.hi);
   if (range) range.count = Math.max(0, range.count - count);
@@ -99,16 +106,14 @@ export function pruneEmpty(pending: PendingRange[], settled: Interval[]): void {
   }
 }
 
-/** Settles everything pending; returns how many events that was and the seqs they spanned. */
-export function settleAll(pending: PendingRange[], settled: Interval[]): { count: number; intervals: Interval[] } {
+/** Settles everything pending; returns how many events that was. */
+export function settleAll(pending: PendingRange[], settled: Interval[]): number {
   let count = 0;
-  const intervals: Interval[] = [];
   for (const range of pending.splice(0, pending.length)) {
     count += range.count;
-    intervals.push([range.lo, range.hi]);
     addSettled(settled, range.lo, range.hi);
   }
-  return { count, intervals };
+  return count;
 }
 
 export function pendingCount(pending: PendingRange[]): number {

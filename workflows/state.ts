@@ -6,7 +6,6 @@ import {
   addPending,
   forgetMissing,
   head,
-  mergeIntervals,
   oldestPendingAt,
   pendingCount,
   pruneEmpty,
@@ -25,12 +24,6 @@ export interface DeliveryPolicy {
   maxEventsPerDelivery: number;
 }
 
-/** A batch a delivery stopped inside: its events before `from` are settled. */
-export interface PartialBatch {
-  firstSeq: number;
-  from: number;
-}
-
 export interface DeliveryCounts {
   delivered: number;
   rejected: number;
@@ -45,9 +38,8 @@ export interface DestinationState {
   pending: PendingRange[];
   /** Seqs settled here, so an announcement repeated after a crash is not taken again. */
   settled: Interval[];
-  /** Settled seqs whose buffered batches the next `record` releases. */
-  unreleased: Interval[];
-  partial?: PartialBatch;
+  /** The newest audit-log chunk of any range announced here: a lost workflow's successor reads the log from after it. */
+  knownChunk?: number;
   counts: DeliveryCounts;
   /** Failed attempts since the last success. */
   failures: number;
@@ -68,7 +60,17 @@ export interface DestinationState {
   replay?: Replay;
   /** The next delivery is the backfill's turn: live events and a backfill take turns. */
   replayTurn?: boolean;
+  /** The status the mirror in MongoDB last got. */
+  mirroredStatus?: DestinationStatus;
+  /** The state changed since it was mirrored: mirror it by this time. */
+  mirrorDueAt?: number;
 }
+
+/**
+ * A change of backlog or counters is mirrored once it is this old (a delivery mirrors the state
+ * it starts from, so under load the next one does it first); a status change is mirrored at once.
+ */
+export const mirrorDelayMs = 2_000;
 
 /** A backfill's progress through the seqs it replays (the events themselves stay in the audit log). */
 export interface Replay {
@@ -125,18 +127,22 @@ export function statusChangesWritten(state: DestinationState, upTo: number): voi
   state.statusChanges = (state.statusChanges ?? []).filter((change) => change.n > upTo);
 }
 
-/** What a delivery settled: its seq portions, counts, and what the buffer no longer holds. */
+/** A portion of one chunk a delivery settled: seqs `lo`..`hi` holding `count` events; the seqs after `hi` go on in chunk `next`. */
+export interface SettledPortion {
+  lo: number;
+  hi: number;
+  count: number;
+  next: number;
+}
+
+/** What a delivery settled: its seq portions, counts, and what the log no longer holds. */
 export interface DeliveryProgress {
-  /** Delivered or rejected seq portions, in seq order, each with its number of events. */
-  settled: { lo: number; hi: number; count: number }[];
+  /** Delivered or rejected portions, in seq order. */
+  settled: SettledPortion[];
   delivered: number;
   rejected: number;
-  /** Pending events no longer in the buffer; `lost` ones had outlived it and are dropped. */
-  missing: { lo: number; count: number; lost: boolean }[];
-  /** Whole batches now settled, to be released from the buffer. */
-  releasable: Interval[];
-  /** Where the next delivery resumes inside a batch, if this one stopped inside it. */
-  partial?: PartialBatch;
+  /** Pending ranges (by their first seq) whose events retention took before they could be sent: dropped. */
+  missing: { lo: number; count: number }[];
   /** Something the destination's answers say the user should know (shown as the status reason). */
   note?: string;
   /** The service's delivery settings now: they apply from here on. */
@@ -153,6 +159,42 @@ export interface DeliveryFailureInfo {
   awaitUpdate?: boolean;
   /** The destination no longer exists. */
   gone?: boolean;
+}
+
+/** What the workflow mirrors into MongoDB: what Get and List show, and what a lost workflow starts again from. */
+export interface StateRecord extends DestinationSnapshot {
+  failingSince?: number;
+  pending: PendingRange[];
+  settled: Interval[];
+  knownChunk?: number;
+  /** Status changes the tenant's audit log has yet to get: written with the mirror. */
+  statusChanges: StatusChange[];
+}
+
+/** The state changed: the mirror is due at once for a new status, else after the mirror delay. */
+export function changed(state: DestinationState, now: number): void {
+  const due = state.status !== state.mirroredStatus ? now : now + mirrorDelayMs;
+  state.mirrorDueAt = Math.min(state.mirrorDueAt ?? Infinity, due);
+}
+
+/** The record a mirror write takes now; nothing is due until the state changes again. */
+export function takeRecord(state: DestinationState): StateRecord {
+  state.mirroredStatus = state.status;
+  state.mirrorDueAt = undefined;
+  return {
+    ...snapshot(state),
+    failingSince: state.failingSince,
+    pending: state.pending.map((range) => ({ ...range })),
+    settled: state.settled.map(([lo, hi]): Interval => [lo, hi]),
+    knownChunk: state.knownChunk,
+    statusChanges: state.statusChanges ?? [],
+  };
+}
+
+/** A mirror holding this record was written: its status changes are in the audit log now. */
+export function recordWritten(state: DestinationState, record: StateRecord): void {
+  const last = record.statusChanges[record.statusChanges.length - 1];
+  if (last) statusChangesWritten(state, last.n);
 }
 
 /** What Get/List show and the `status` query answers. */
@@ -186,7 +228,6 @@ export function initialState(enabled: boolean, policy: DeliveryPolicy): Destinat
     enabled,
     pending: [],
     settled: [],
-    unreleased: [],
     counts: { delivered: 0, rejected: 0, dropped: 0 },
     failures: 0,
     awaitingUpdate: false,
@@ -220,13 +261,19 @@ export function deliverable(state: DestinationState, now: number): boolean {
   );
 }
 
-/** When the loop must wake up by itself: a retry due, or the retry window ending. */
+/** When the loop must wake up by itself: a retry due, the retry window ending, the mirror due. */
 export function nextWakeAt(state: DestinationState): number | undefined {
   const times: number[] = [];
   const end = windowEndsAt(state);
   if (end !== undefined && hasWork(state)) times.push(end);
   if (state.retryAt !== undefined && state.enabled && !state.awaitingUpdate && hasWork(state)) times.push(state.retryAt);
+  if (state.mirrorDueAt !== undefined) times.push(state.mirrorDueAt);
   return times.length === 0 ? undefined : Math.min(...times);
+}
+
+/** Whether the mirror is due now. */
+export function mirrorDue(state: DestinationState, now: number): boolean {
+  return state.mirrorDueAt !== undefined && now >= state.mirrorDueAt;
 }
 
 /** Exponential backoff with equal jitter, at least Retry-After, capped. `random` is in [0, 1). */
@@ -242,27 +289,26 @@ export function announce(state: DestinationState, ranges: PendingRange[]): boole
   for (const range of ranges) {
     if (!addPending(state.pending, state.settled, range)) continue;
     changed = true;
+    state.knownChunk = Math.max(state.knownChunk ?? -1, range.lastChunk);
     if (state.status === 'failed') drop(state);
   }
   return changed;
 }
 
-/** What one delivery activity is asked to do. */
-export function deliveryRequest(state: DestinationState): { expect: PendingRange[]; probe: boolean; partial?: PartialBatch } {
+/** What one live delivery activity is asked to send: the oldest pending ranges, within its budget. */
+export function deliveryRequest(state: DestinationState): { expect: PendingRange[]; probe: boolean } {
   const probe = state.failures > 0;
   const budget = probe ? Math.min(probeEvents, state.policy.maxEventsPerDelivery) : state.policy.maxEventsPerDelivery;
-  return { expect: head(state.pending, budget), probe, ...(state.partial ? { partial: state.partial } : {}) };
+  return { expect: head(state.pending, budget), probe };
 }
 
 function applyProgress(state: DestinationState, progress: DeliveryProgress, now: number): void {
   for (const missing of progress.missing) {
     forgetMissing(state.pending, missing.lo, missing.count);
-    if (missing.lost) state.counts.dropped += missing.count;
+    state.counts.dropped += missing.count;
   }
-  for (const portion of progress.settled) settle(state.pending, state.settled, portion.lo, portion.hi, portion.count);
+  for (const portion of progress.settled) settle(state.pending, state.settled, portion);
   pruneEmpty(state.pending, state.settled);
-  state.unreleased = mergeIntervals([...state.unreleased, ...progress.releasable]);
-  state.partial = progress.partial;
   state.counts.delivered += progress.delivered;
   state.counts.rejected += progress.rejected;
   if (progress.delivered > 0) state.lastDeliveredAt = now;
@@ -337,10 +383,8 @@ export function replayed(state: DestinationState, progress: ReplayProgress): boo
 
 /** Drops every pending event (counted) and returns how many. */
 export function drop(state: DestinationState): number {
-  const { count, intervals } = settleAll(state.pending, state.settled);
+  const count = settleAll(state.pending, state.settled);
   state.counts.dropped += count;
-  state.unreleased = mergeIntervals([...state.unreleased, ...intervals]);
-  state.partial = undefined;
   return count;
 }
 

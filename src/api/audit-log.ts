@@ -95,9 +95,9 @@ export class AuditLogApi {
   async query(tenantId: string, request: QueryEventsRequest): Promise<QueryEventsResponse> {
     const { filter, key } = parseEventFilter(request.filter);
     const pageSize = parsePageSize(request.pageSize);
-    const afterSeq = parseCursor(request.cursor, key);
-    const page = await this.auditLog.page(tenantId, filter, afterSeq, pageSize);
-    return create(QueryEventsResponseSchema, { events: page.events.map(toEventMessage), nextCursor: encodeCursor(page.readThrough, key), more: page.more });
+    const after = parseCursor(request.cursor, key);
+    const page = await this.auditLog.page(tenantId, filter, after, pageSize);
+    return create(QueryEventsResponseSchema, { events: page.events.map(toEventMessage), nextCursor: encodeCursor(page.next, key), more: page.more });
   }
 
   async get(tenantId: string, rawId: string): Promise<GetEventResponse> {

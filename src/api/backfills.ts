@@ -86,7 +86,7 @@ export class BackfillsApi {
   }
 
   private async scopeOf(caller: Caller, doc: DestinationDoc, request: BackfillDestinationRequest): Promise<Scope> {
-    const settled = await this.auditLog.settledThrough(caller.tenantId, await this.auditLog.partitions(caller.tenantId));
+    const settled = (await this.auditLog.shownThrough(caller.tenantId)).seq;
     if (request.range.case === 'filter' || request.range.case === undefined) {
       return { scope: 'time_range', filter: parseEventFilter(request.range.value).filter, fromSeq: 0, lastSeq: settled };
     }

@@ -30,7 +30,7 @@ import { errorMessage, log } from '../log.js';
 import { allProviders, providerFor } from '../providers/index.js';
 import { sendTo } from '../providers/deliver.js';
 import { apiName, credentialsOf, replaceCredentials, type DeliveryTarget } from '../providers/provider.js';
-import { deliveryDocOf, initialDelivery, type DestinationStore } from '../store/destinations.js';
+import { deliveryViewOf, initialDelivery, type DeliveryView, type DestinationStore } from '../store/destinations.js';
 import { actorOf, type ServiceEvents } from '../audit/self-audit.js';
 import type { Caller } from '../store/api-keys.js';
 import type { DestinationDoc } from '../store/mongo.js';
@@ -56,9 +56,7 @@ function unavailable(what: string, error: unknown): ConnectError {
 }
 
 const date = (value: Date | undefined) => (value ? timestampFromDate(value) : undefined);
-export function toDestinationMessage(doc: DestinationDoc, answered?: DestinationSnapshot): Destination {
-  // The workflow's answer to an update is newer than what it last recorded.
-  const delivery = answered ? deliveryDocOf(answered) : (doc.delivery ?? initialDelivery);
+export function toDestinationMessage(doc: DestinationDoc, delivery: DeliveryView): Destination {
   return create(DestinationSchema, {
     id: doc._id,
     name: doc.name,
@@ -152,16 +150,18 @@ export class DestinationsApi {
     if (doc.enabled) await this.tenants.setDispatched(tenantId, doc._id, true);
     log.info('destination created', { tenantId, destinationId: doc._id, provider: doc.provider });
     await this.audited(caller, 'created', doc, { endpoint: doc.endpoint, enabled: doc.enabled });
-    return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc) });
+    return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc, initialDelivery) });
   }
 
   async get(tenantId: string, id: string): Promise<GetDestinationResponse> {
-    return create(GetDestinationResponseSchema, { destination: toDestinationMessage(await this.find(tenantId, id)) });
+    const doc = await this.find(tenantId, id);
+    const [delivery] = await this.store.deliveryViews([doc._id]);
+    return create(GetDestinationResponseSchema, { destination: toDestinationMessage(doc, delivery) });
   }
 
   async list(tenantId: string): Promise<ListDestinationsResponse> {
-    const docs = await this.store.list(tenantId);
-    return create(ListDestinationsResponseSchema, { destinations: docs.map((doc) => toDestinationMessage(doc)) });
+    const docs = await this.store.listWithDelivery(tenantId);
+    return create(ListDestinationsResponseSchema, { destinations: docs.map((doc) => toDestinationMessage(doc, doc.delivery)) });
   }
 
   async update(caller: Caller, request: UpdateDestinationRequest): Promise<UpdateDestinationResponse> {
@@ -184,7 +184,8 @@ export class DestinationsApi {
     log.info('destination updated', { tenantId, destinationId: updated._id, enabled: updated.enabled });
     const changed = Object.keys(changes).map((field) => (field === 'credentials' ? `credentials (${Object.keys(changes.credentials!).map(apiName).join(', ')})` : field));
     await this.audited(caller, 'updated', updated, { changed, enabled: updated.enabled, endpoint: updated.endpoint });
-    return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated, state) });
+    // The workflow's answer to the update is newer than what it last mirrored.
+    return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated, deliveryViewOf(state)) });
   }
 
   async delete(caller: Caller, id: string): Promise<DeleteDestinationResponse> {

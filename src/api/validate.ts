@@ -17,7 +17,7 @@ import { apiName, credentialFields, credentialsOf, type Credentials, type Provid
 import type { DestinationChanges, NewDestination } from '../store/destinations.js';
 import type { EventFilter as EventFilterMessage } from '../gen/auditstream/v1/audit_pb.js';
 import type { ExportFormat, ExportPreset } from '../audit/export-file.js';
-import type { AuditFilter } from '../store/audit-log.js';
+import type { AuditFilter, LogPosition } from '../store/audit-log.js';
 import { retentionBounds } from '../store/retention.js';
 
 export const limits = {
@@ -314,24 +314,26 @@ export function parseEventFilter(message: EventFilterMessage | undefined): { fil
   return { filter, key };
 }
 
-/** Where a query goes on: the seq read through, for one filter. Opaque to clients. */
-export function encodeCursor(readThrough: number, filterKey: string): string {
-  return Buffer.from(JSON.stringify({ s: readThrough, f: filterKey })).toString('base64url');
+/** Where a query goes on: the seq read through and the chunk to read next, for one filter. Opaque to clients. */
+export function encodeCursor(position: LogPosition, filterKey: string): string {
+  return Buffer.from(JSON.stringify({ s: position.seq, c: position.chunk, f: filterKey })).toString('base64url');
 }
 
-export function parseCursor(raw: string, filterKey: string): number {
-  if (raw === '') return 0;
-  let decoded: { s?: unknown; f?: unknown };
+/** The position a cursor names; none: the start of the log (`chunk` undefined: from its floor). */
+export function parseCursor(raw: string, filterKey: string): { seq: number; chunk?: number } {
+  if (raw === '') return { seq: 0 };
+  let decoded: { s?: unknown; c?: unknown; f?: unknown };
   try {
     decoded = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
     throw invalid('cursor is not one this service gave: pass next_cursor unchanged, or none to start from the beginning');
   }
-  if (typeof decoded.s !== 'number' || !Number.isInteger(decoded.s) || decoded.s < 0 || typeof decoded.f !== 'string') {
+  const whole = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+  if (!whole(decoded.s) || !whole(decoded.c) || typeof decoded.f !== 'string') {
     throw invalid('cursor is not one this service gave: pass next_cursor unchanged, or none to start from the beginning');
   }
   if (decoded.f !== filterKey) throw invalid('cursor belongs to a query with another filter: repeat that filter, or start again without a cursor');
-  return decoded.s;
+  return { seq: decoded.s, chunk: decoded.c };
 }
 
 export function parsePageSize(raw: number): number {

@@ -8,6 +8,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { AuditEvent } from '../model.js';
 import type { AuditLog } from '../store/audit-log.js';
+import type { DeliveryView } from '../store/destinations.js';
 import type { DestinationDoc } from '../store/mongo.js';
 
 type LoggedEvent = AuditEvent & { seq: number };
@@ -52,7 +53,7 @@ export function outagesOf(history: LoggedEvent[], from: Date, to: Date): Outage[
 }
 
 /** The soc2 preset's report: every destination of the tenant, as the period saw it. */
-export async function soc2Report(auditLog: AuditLog, tenantId: string, destinations: DestinationDoc[], from: Date, to: Date) {
+export async function soc2Report(auditLog: AuditLog, tenantId: string, destinations: (DestinationDoc & { delivery: DeliveryView })[], from: Date, to: Date) {
   const history = await destinationHistory(auditLog, tenantId, to);
   const ids = [...new Set([...destinations.map((doc) => doc._id), ...history.map((event) => event.resource!.id!)])];
   return {
@@ -74,8 +75,8 @@ export async function soc2Report(auditLog: AuditLog, tenantId: string, destinati
         createdAt: created?.occurredAt.toISOString() ?? doc?.createdAt.toISOString() ?? null,
         deletedAt: deleted?.occurredAt.toISOString() ?? null,
         // Counted since the destination was created (they are not kept per period).
-        counters: doc?.delivery?.counters ?? null,
-        status: doc ? (doc.delivery?.status ?? 'active') : 'deleted',
+        counters: doc?.delivery.counters ?? null,
+        status: doc?.delivery.status ?? 'deleted',
         statusChanges: inPeriod
           .filter((event) => ['siem.destination.degraded', 'siem.destination.failed', 'siem.destination.recovered'].includes(event.action))
           .map((event) => ({ at: event.occurredAt.toISOString(), status: event.metadata?.status, reason: event.metadata?.reason })),

@@ -1,15 +1,15 @@
-// Tells each destination's workflow which committed batches are ready. Announcements to one
+// Tells each destination's workflow which committed flushes are ready. Announcements to one
 // destination are coalesced: while one signal is in flight, newer ranges wait and go out
 // together in the next. An outbox entry is removed once every destination has been told;
 // if Temporal is unreachable the announcement is retried here, and after a crash the
-// sweeper re-announces from the outbox. Workflows ignore a range they already know; a
+// sweeper announces again from the outbox. Workflows ignore a range they already know; a
 // missing workflow is started again by the signaler, and only a deleted destination's
 // announcement is let go.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, log } from '../log.js';
-import type { EventStore } from '../store/events.js';
 import { DestinationGoneError } from '../temporal/destinations.js';
 import type { OutboxDoc } from '../store/mongo.js';
+import type { Outbox } from '../store/outbox.js';
 import type { PendingRange } from '../../workflows/ranges.js';
 import type { Announcer } from './publisher.js';
 
@@ -18,42 +18,50 @@ export type Signaler = (destinationId: string, ranges: PendingRange[]) => Promis
 
 interface DestinationQueue {
   ranges: PendingRange[];
-  batches: Set<string>;
+  /** The outbox entries these ranges come from. */
+  flushes: Set<string>;
   running: boolean;
 }
 
 export class Dispatcher implements Announcer {
   private readonly queues = new Map<string, DestinationQueue>();
-  /** Batch id → destinations not yet told about it. */
+  /** Outbox entry id → destinations not yet told about it. */
   private readonly outstanding = new Map<string, Set<string>>();
   private idleWaiters: (() => void)[] = [];
-  /** Confirmed outbox entries, removed together: one write per interval instead of one per batch. */
+  /** Confirmed outbox entries, removed together every 200 ms. */
   private confirmed: string[] = [];
   private removal?: NodeJS.Timeout;
 
   constructor(
     private readonly signal: Signaler,
-    private readonly events: EventStore,
+    private readonly outbox: Outbox,
     private readonly intervalMs: number,
   ) {}
 
-  isOutstanding(batchId: string): boolean {
-    return this.outstanding.has(batchId);
+  isOutstanding(entryId: string): boolean {
+    return this.outstanding.has(entryId);
   }
 
-  announce(batch: OutboxDoc): void {
-    if (this.outstanding.has(batch._id)) return;
-    if (batch.destinations.length === 0) {
-      this.removeOutbox(batch._id);
+  announce(flush: OutboxDoc): void {
+    if (this.outstanding.has(flush._id)) return;
+    if (flush.destinations.length === 0) {
+      this.removeOutbox(flush._id);
       return;
     }
-    this.outstanding.set(batch._id, new Set(batch.destinations));
-    const range: PendingRange = { lo: batch.firstSeq, hi: batch.lastSeq, count: batch.count, at: batch.createdAt.getTime() };
-    for (const destinationId of batch.destinations) {
-      const queue = this.queues.get(destinationId) ?? { ranges: [], batches: new Set<string>(), running: false };
+    this.outstanding.set(flush._id, new Set(flush.destinations));
+    const range: PendingRange = {
+      lo: flush.firstSeq,
+      hi: flush.lastSeq,
+      count: flush.count,
+      at: flush.createdAt.getTime(),
+      firstChunk: flush.firstChunk,
+      lastChunk: flush.lastChunk,
+    };
+    for (const destinationId of flush.destinations) {
+      const queue = this.queues.get(destinationId) ?? { ranges: [], flushes: new Set<string>(), running: false };
       this.queues.set(destinationId, queue);
       queue.ranges.push(range);
-      queue.batches.add(batch._id);
+      queue.flushes.add(flush._id);
       if (!queue.running) {
         queue.running = true;
         void this.run(destinationId, queue);
@@ -71,8 +79,8 @@ export class Dispatcher implements Announcer {
     let failures = 0;
     while (queue.ranges.length > 0) {
       const ranges = queue.ranges.splice(0);
-      const batches = [...queue.batches];
-      queue.batches.clear();
+      const flushes = [...queue.flushes];
+      queue.flushes.clear();
       try {
         await this.signal(destinationId, ranges);
         failures = 0;
@@ -84,37 +92,37 @@ export class Dispatcher implements Announcer {
             error: errorMessage(error),
           });
           queue.ranges.unshift(...ranges);
-          batches.forEach((id) => queue.batches.add(id));
+          flushes.forEach((id) => queue.flushes.add(id));
           await sleep(Math.min(30_000, 500 * 2 ** Math.min(6, failures)));
           continue;
         }
         log.info('destination was deleted; its announcement is not needed', { destinationId });
       }
-      batches.forEach((id) => this.confirm(id, destinationId));
+      flushes.forEach((id) => this.confirm(id, destinationId));
       if (this.intervalMs > 0) await sleep(this.intervalMs);
     }
     queue.running = false;
     this.queues.delete(destinationId);
   }
 
-  private confirm(batchId: string, destinationId: string): void {
-    const waiting = this.outstanding.get(batchId);
+  private confirm(entryId: string, destinationId: string): void {
+    const waiting = this.outstanding.get(entryId);
     if (!waiting) return;
     waiting.delete(destinationId);
     if (waiting.size > 0) return;
-    this.outstanding.delete(batchId);
-    this.removeOutbox(batchId);
+    this.outstanding.delete(entryId);
+    this.removeOutbox(entryId);
   }
 
-  private removeOutbox(batchId: string): void {
-    this.confirmed.push(batchId);
+  private removeOutbox(entryId: string): void {
+    this.confirmed.push(entryId);
     this.removal ??= setTimeout(() => void this.removeConfirmed(), 200);
   }
 
   private async removeConfirmed(): Promise<void> {
     const ids = this.confirmed.splice(0);
     try {
-      await this.events.removeOutboxMany(ids);
+      await this.outbox.remove(ids);
     } catch (error) {
       log.warn('could not remove outbox entries; the sweeper will re-announce them', { entries: ids.length, error: errorMessage(error) });
     }

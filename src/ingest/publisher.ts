@@ -1,13 +1,24 @@
-// Group commit: publishes that arrive while a tenant's previous flush is running are
-// written together by the next flush — one sequence allocation, one insert into the audit
-// log, one buffered batch, one announcement per destination — so the cost per event falls
-// as load rises. A publish resolves once its events are durable in MongoDB.
-import { log, errorMessage } from '../log.js';
+// Group commit: publishes that arrive while a tenant's previous flush is running are written
+// together by the next flush — one allocation of numbers, one insert into the audit log, one
+// into the id registry, one announcement per destination — so the cost per event falls as load
+// rises. A publish resolves once its events are durable in MongoDB.
+//
+// One flush, in an order that leaves nothing lost wherever it stops:
+// 1. it takes its numbers: a seq per event, a chunk number per chunk (src/store/tenants.ts);
+// 2. its outbox entry (from here on, a stop leaves the flush to be finished: see `finish`);
+// 3. its chunks into the audit log, which is also what destinations read (src/store/audit-log.ts);
+// 4. its ids into the registry: those the tenant published before are repeats, answered
+//    `duplicate: true` and taken out of this flush's chunks (no reader has been shown them);
+// 5. the announcement to the destinations' workflows (the dispatcher removes the entry once told).
+// A flush that fails after taking its numbers is finished before the tenant's next flush takes
+// any: chunk numbers are final in order, which the readers of the log rely on.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage, log } from '../log.js';
 import type { AuditEvent } from '../model.js';
 import { ingestFlushes } from '../metrics.js';
-import type { AuditLog } from '../store/audit-log.js';
-import { batchId, type EventStore } from '../store/events.js';
+import { splitIntoChunks, type AuditLog, type NewChunk } from '../store/audit-log.js';
 import type { OutboxDoc } from '../store/mongo.js';
+import type { Outbox } from '../store/outbox.js';
 import type { TenantStore } from '../store/tenants.js';
 
 export interface PublishResult {
@@ -37,7 +48,7 @@ export class PublishTimeout extends Error {
 }
 
 export interface Announcer {
-  announce(batch: OutboxDoc): void;
+  announce(flush: OutboxDoc): void;
 }
 
 /** Whether this process may acknowledge events now (it holds the store's ingest lease): throws when not. */
@@ -48,17 +59,26 @@ export interface IngestGate {
 export class Publisher {
   private readonly queues = new Map<string, Waiter[]>();
   private readonly flushing = new Set<string>();
+  /** Outbox entries of flushes under way in this process: the sweeper leaves them alone. */
+  private readonly underWay = new Set<string>();
+  /** Per tenant, a flush that failed after taking its numbers: finished before the next one. */
+  private readonly unfinished = new Map<string, OutboxDoc>();
 
   constructor(
     private readonly tenants: TenantStore,
-    private readonly events: EventStore,
     private readonly auditLog: AuditLog,
+    private readonly outbox: Outbox,
     private readonly announcer: Announcer,
     private readonly gate: IngestGate,
     /** A publish not durable within this answers PublishTimeout (the caller retries). */
     private readonly timeoutMs = 4_500,
     private readonly maxEventsPerFlush = 5_000,
   ) {}
+
+  /** Whether a flush of this process is writing this outbox entry now. */
+  isUnderWay(entryId: string): boolean {
+    return this.underWay.has(entryId);
+  }
 
   publish(tenantId: string, events: AuditEvent[], options: { exclude?: string[] } = {}): Promise<PublishResult[]> {
     return new Promise((resolve, reject) => {
@@ -94,6 +114,18 @@ export class Publisher {
   private async drain(tenantId: string): Promise<void> {
     const queue = this.queues.get(tenantId)!;
     while (queue.length > 0) {
+      const left = this.unfinished.get(tenantId);
+      if (left) {
+        try {
+          await this.finish(left);
+          this.unfinished.delete(tenantId);
+        } catch (error) {
+          // The store is failing: queued publishes time out with nothing accepted, unless it recovers first.
+          log.warn('could not finish an interrupted flush yet; retrying before the next flush', { tenantId, error: errorMessage(error) });
+          await sleep(500);
+        }
+        continue;
+      }
       const waiters: Waiter[] = [];
       let size = 0;
       // One flush, one list of destinations: publishes excluding different destinations go in flushes of their own.
@@ -140,51 +172,73 @@ export class Publisher {
       return { id: event.id, duplicate };
     });
 
-    const allocation = await this.tenants.allocate(tenantId, unique.length);
+    const groups = splitIntoChunks(unique);
+    const allocation = await this.tenants.allocate(tenantId, unique.length, groups.length);
     ingestFlushes.inc();
-    const id = batchId(tenantId, allocation.firstSeq);
+    const at = new Date();
     const entry: OutboxDoc = {
-      _id: id,
+      _id: `${tenantId}:${allocation.firstChunk}`,
       tenantId,
       firstSeq: allocation.firstSeq,
       lastSeq: allocation.lastSeq,
+      firstChunk: allocation.firstChunk,
+      lastChunk: allocation.firstChunk + groups.length - 1,
       count: unique.length,
       destinations: allocation.destinations.filter((destination) => !exclude.includes(destination)),
-      createdAt: new Date(),
+      createdAt: at,
     };
-    // Write order is what makes a crash at any point safe without any read:
-    // 1. the outbox entry (a crash right after leaves an entry without batch: the sweeper drops it);
-    // 2. the batch (from here on, the sweeper delivers it);
-    // 3. the audit log (a crash right after leaves these events there unregistered: a retry of
-    //    the publish stores them once more rather than losing them);
-    // 4. the registry of ids, whose duplicates are events an earlier publish already put in the
-    //    audit log and a batch (both written before its registration): they leave this flush.
-    // With no destination enabled the events go to the audit log only.
-    const buffered = entry.destinations.length > 0;
-    const seqs = unique.map((_, index) => allocation.firstSeq + index);
-    if (buffered) {
-      await this.events.insertOutbox(entry);
-      await this.events.insertBatch({ ...entry, events: unique, seqs, pendingFor: [...entry.destinations] });
+    const chunks: NewChunk[] = [];
+    let seq = allocation.firstSeq;
+    for (const [index, group] of groups.entries()) {
+      const seqs = group.map(() => seq++);
+      chunks.push({ n: entry.firstChunk + index, firstSeq: seqs[0], lastSeq: seqs[seqs.length - 1], at, destinations: entry.destinations, events: group, seqs });
     }
-    await this.auditLog.append(tenantId, unique, seqs);
-    const duplicates = await this.auditLog.register(tenantId, unique, seqs, unique[0]?.receivedAt ?? new Date());
-    if (duplicates.size > 0) {
-      const duplicateIds = new Set([...duplicates].map((index) => unique[index].id));
-      for (const result of results) if (duplicateIds.has(result.id)) result.duplicate = true;
-      await this.auditLog.remove(tenantId, [...duplicates].map((index) => ({ id: unique[index].id, seq: seqs[index] })));
-    }
-    if (!buffered) return results;
-    if (duplicates.size === unique.length) {
-      await this.events.removeBatch(id);
-      await this.events.removeOutbox(id);
+    this.underWay.add(entry._id);
+    try {
+      await this.outbox.insert(entry);
+      await this.auditLog.write(tenantId, chunks);
+      const duplicates = await this.auditLog.register(tenantId, unique, chunks.flatMap((chunk) => chunk.events.map(() => chunk.n)), at);
+      if (duplicates.size > 0) {
+        const duplicateIds = new Set([...duplicates].map((index) => unique[index].id));
+        for (const result of results) if (duplicateIds.has(result.id)) result.duplicate = true;
+        for (const chunk of chunks) {
+          const kept = chunk.events.flatMap((event, index) => (duplicateIds.has(event.id) ? [] : [index]));
+          if (kept.length < chunk.events.length) await this.auditLog.rewrite(tenantId, chunk, kept);
+        }
+        entry.count -= duplicates.size;
+      }
+      if (entry.count === 0) await this.outbox.remove([entry._id]);
+      else this.announcer.announce(entry);
       return results;
+    } catch (error) {
+      this.unfinished.set(tenantId, entry);
+      throw error;
+    } finally {
+      this.underWay.delete(entry._id);
     }
-    if (duplicates.size > 0) {
-      const kept = unique.filter((_, index) => !duplicates.has(index));
-      await this.events.replaceBatchEvents(id, kept, seqs.filter((_, index) => !duplicates.has(index)));
-      entry.count = kept.length;
+  }
+
+  /**
+   * Finishes a flush that stopped after taking its numbers (a crash, a store error): the chunks
+   * it wrote are registered as they are — keeping every event, so an event whose publish may
+   * have been acknowledged is never taken out (an id published before and again in that flush
+   * is then in the log twice) — and announced; a flush that wrote no chunk leaves only its entry,
+   * which goes. Safe to run again.
+   */
+  async finish(entry: OutboxDoc): Promise<void> {
+    const numbers = Array.from({ length: entry.lastChunk - entry.firstChunk + 1 }, (_, index) => entry.firstChunk + index);
+    const chunks = (await this.auditLog.chunks(entry.tenantId, numbers)).filter((chunk) => chunk !== undefined);
+    if (chunks.length === 0) {
+      await this.outbox.remove([entry._id]);
+      return;
     }
-    this.announcer.announce(entry);
-    return results;
+    for (const chunk of chunks) {
+      await this.auditLog.register(entry.tenantId, chunk.events, chunk.events.map(() => chunk.n), chunk.at);
+    }
+    const first = chunks[0];
+    const last = chunks[chunks.length - 1];
+    const count = chunks.reduce((sum, chunk) => sum + chunk.events.length, 0);
+    log.info('finishing an interrupted flush', { tenantId: entry.tenantId, firstChunk: first.n, events: count });
+    this.announcer.announce({ ...entry, firstSeq: first.firstSeq, lastSeq: last.lastSeq, firstChunk: first.n, lastChunk: last.n, count });
   }
 }

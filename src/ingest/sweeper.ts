@@ -1,58 +1,51 @@
-// Recovers announcements a crash or an outage interrupted: every outbox entry older than
-// `staleAfterMs` is announced again (or removed, when its batch was never written because
-// the flush died first and its publisher never got an acknowledgement). It also removes
-// buffered batches that every destination released but none deleted.
+// Finishes flushes that a crash or an outage interrupted, from their outbox entries: before an
+// API process serves (every entry is then one a dead process left), and every sweep interval
+// after that for entries older than `staleAfterMs` that no flush of this process is writing and
+// the dispatcher is not announcing (a flush that failed and could not be finished at once, an
+// entry whose removal failed). Finishing is safe to repeat (src/ingest/publisher.ts, `finish`).
 import { errorMessage, log } from '../log.js';
-import type { EventStore } from '../store/events.js';
+import type { Outbox } from '../store/outbox.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { Publisher } from './publisher.js';
 
 export interface SweeperOptions {
   intervalMs: number;
   staleAfterMs: number;
-  /** Batches older than this are past every destination's retry window: removed (hourly). */
-  batchRetentionMs: number;
 }
 
-const batchCleanupIntervalMs = 3600_000;
+const entriesPerSweep = 1_000;
 
-export function startSweeper(events: EventStore, dispatcher: Dispatcher, options: SweeperOptions): () => void {
+/** Finishes every flush a stopped process left, before this one takes publishes. */
+export async function finishInterrupted(outbox: Outbox, publisher: Publisher): Promise<number> {
+  const startedAt = new Date();
+  // Finished entries stay until the dispatcher has announced them: each page asks past them.
+  const finished = new Set<string>();
+  for (;;) {
+    const left = (await outbox.olderThan(startedAt, finished.size + entriesPerSweep)).filter((entry) => !finished.has(entry._id));
+    if (left.length === 0) return finished.size;
+    for (const entry of left) {
+      await publisher.finish(entry);
+      finished.add(entry._id);
+    }
+  }
+}
+
+export function startSweeper(outbox: Outbox, publisher: Publisher, dispatcher: Dispatcher, options: SweeperOptions): () => void {
   let running = false;
   const sweep = async () => {
     if (running) return;
     running = true;
     try {
-      const stale = await events.staleOutbox(new Date(Date.now() - options.staleAfterMs), 1_000);
-      for (const entry of stale) {
-        if (dispatcher.isOutstanding(entry._id)) continue;
-        if (await events.batchExists(entry._id)) {
-          log.info('re-announcing an interrupted batch', { batchId: entry._id, events: entry.count });
-          dispatcher.announce(entry);
-        } else {
-          await events.removeOutbox(entry._id);
-        }
+      for (const entry of await outbox.olderThan(new Date(Date.now() - options.staleAfterMs), entriesPerSweep)) {
+        if (publisher.isUnderWay(entry._id) || dispatcher.isOutstanding(entry._id)) continue;
+        await publisher.finish(entry);
       }
-      await events.removeReleasedBatches();
     } catch (error) {
       log.warn('outbox sweep failed; will try again', { error: errorMessage(error) });
     } finally {
       running = false;
     }
   };
-  // Batches a destination dropped (window spent, flush deadline) are never released: they go
-  // once no destination could still want them.
-  const cleanup = async () => {
-    try {
-      const removed = await events.removeBatchesBefore(new Date(Date.now() - options.batchRetentionMs));
-      if (removed > 0) log.info('removed expired buffered batches', { removed });
-    } catch (error) {
-      log.warn('batch clean-up failed; will try again', { error: errorMessage(error) });
-    }
-  };
   const timer = setInterval(() => void sweep(), options.intervalMs);
-  const cleanupTimer = setInterval(() => void cleanup(), batchCleanupIntervalMs);
-  void sweep();
-  return () => {
-    clearInterval(timer);
-    clearInterval(cleanupTimer);
-  };
+  return () => clearInterval(timer);
 }

@@ -1,32 +1,69 @@
-// The audit log: every event a tenant published, in acceptance (sequence) order.
+// The audit log: every event a tenant published, in acceptance order. It is also the delivery
+// buffer: a destination's deliveries read their events from here, so an event is written once.
 //
-// Layout. FerretDB 1.24 answers every query by reading the whole collection, so one growing
-// collection would make every query slower with every event ever accepted. The log is
-// therefore partitioned by sequence: the tenant's events with seq in [k·P, (k+1)·P) live in
-// the collection `audit_<tenant key>_<k>` (P = AUDITSTREAM_AUDIT_PARTITION_EVENTS, 50,000 by
-// default). A query reads only the partitions its cursor and time range reach, at most a
-// scan budget per call; an export streams partitions one after another; retention drops
-// whole partitions. On MongoDB each partition's indexes make every query an index range
-// (`seq`, `action`+`seq`, `occurredAt`); declaring them works on FerretDB too
-// (test/integration/store-compat.test.ts).
+// Cost first (FerretDB 1.24 on SQLite, measured; the table is in docs/store.md): an insert is
+// cheap; a find, update or delete by exact `_id` scans the collection in insertion order until
+// it meets the document (≈1–15 µs per document passed, by its size); every other filter decodes
+// every document (≈17 ns per byte); dropping a collection is cheap at any size. So every read
+// here is a point read of a document whose `_id` is known, in a collection of bounded size.
 //
-// Which ids a tenant has published is its registry, in week-long generations by acceptance
-// time (`ids_<tenant key>_<generation>`, `_id` = event id). It is only ever inserted into:
-// FerretDB answers an insert's unique `_id` without reading the collection, while any query
-// or delete other than a find by `_id` reads all of it (a 1,000,000-id registry: tens of
-// seconds). An id repeated in the same generation is a duplicate key; within the first day
-// of a generation the previous one is asked too, by inserting into it. So a repeat is
-// recognised for at least a day (in practice until the end of the next generation), and
-// retention drops whole generations, never deleting ids one by one.
+// Chunks. Each ingest flush writes its events as one or more chunks: a document holding up to
+// 1,000 events as one compressed payload, numbered by the tenant's chunk counter (0, 1, 2, …,
+// taken with the sequence numbers; src/store/tenants.ts). Chunk n lives in the collection
+// `log_<tenant key>_<p>`, p = ⌊n / chunksPerPartition⌋, with `_id` = String(n). A delivery
+// reads the chunks its pending ranges name, a page reads forward from its cursor's chunk, an
+// export streams them; each read costs what it reads, never what the log holds. Reads run a few
+// at a time in parallel, and the worker keeps recently read chunks decoded (destinations of one
+// tenant read the same ones). Retention drops whole partitions and deletes single chunks from
+// the start of the log, moving the tenant's floor (the first chunk there can be).
+//
+// Chunk numbers are taken one flush at a time per tenant by the one process holding the ingest
+// lease, and a flush is finished (sealed) before the next one takes numbers: so every chunk
+// below the newest is final — written as it stays, or never written (a flush that died before
+// writing it, or held only repeats) — and readers skip missing ones. The newest is shown once it
+// is older than the settle time, by when its flush has finished.
+//
+// Which ids a tenant has published is its registry, in week-long generations by acceptance time
+// (`ids_<tenant key>_<generation>`, `_id` = event id, `c` = its chunk). It is only ever inserted
+// into: an insert's unique `_id` finds a repeat without reading the collection. An id repeated in
+// the same generation is a duplicate key; within the first day of a generation the previous one
+// is asked too, by inserting into it. So a repeat is recognised for at least a day (in practice
+// until the end of the next generation), and retention drops whole generations.
 import { createHash } from 'node:crypto';
-import { MongoBulkWriteError, type Collection, type Db, type Filter, type OptionalUnlessRequiredId } from 'mongodb';
+import { promisify } from 'node:util';
+import { constants, gunzip, gzip } from 'node:zlib';
+import { LRUCache } from 'lru-cache';
+import { BSON, Binary, MongoBulkWriteError, type Collection, type Db, type OptionalUnlessRequiredId } from 'mongodb';
 import type { AuditEvent, EventOutcome } from '../model.js';
-import { deleteBySeqWindows } from './mongo.js';
+import type { Collections } from './mongo.js';
 
-/** One event as the audit log stores it: the event, its `seq`; `_id` is the event id. */
-export interface AuditDoc extends Omit<AuditEvent, 'id'> {
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** A chunk as stored: its events are the compressed BSON of `{ events, seqs }`. */
+export interface ChunkDoc {
   _id: string;
-  seq: number;
+  /** The seqs the chunk's flush allocated to it: its events' seqs lie within (repeats taken out leave gaps). */
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+  /** When its flush was accepted. */
+  at: Date;
+  /** The destinations its events go to (enabled when the flush took its numbers, less those excluded). */
+  destinations: string[];
+  payload: Binary;
+}
+
+export type SeqEvent = AuditEvent & { seq: number };
+
+/** A chunk as read: its events decoded, in seq order. */
+export interface Chunk {
+  n: number;
+  firstSeq: number;
+  lastSeq: number;
+  at: Date;
+  destinations: string[];
+  events: SeqEvent[];
 }
 
 export interface AuditFilter {
@@ -48,42 +85,46 @@ export interface SeqRange {
   to?: number;
 }
 
-function seqBounds({ from = 0, to = Infinity }: SeqRange) {
-  return { $gte: from, ...(to === Infinity ? {} : { $lte: to }) };
+/** Where a reader of the log stands: every event up to `seq` is behind it; the next one is in chunk `chunk` or later. */
+export interface LogPosition {
+  seq: number;
+  chunk: number;
 }
 
 export interface AuditPage {
-  events: (AuditEvent & { seq: number })[];
-  /** The seq up to which the log was read: the next page starts after it. */
-  readThrough: number;
+  events: SeqEvent[];
+  /** Where the next page starts. */
+  next: LogPosition;
   /** Whether more matching events may already be there (the page or the scan budget is full). */
   more: boolean;
 }
 
 export interface AuditLogOptions {
-  /** Events per partition. */
-  partitionEvents: number;
-  /** A page never shows events accepted more recently than this (see `page`). */
+  /** Chunks per partition collection: what bounds the cost of a point read on FerretDB. */
+  chunksPerPartition: number;
+  /** The newest chunk is shown once it is this old (its flush has finished by then). */
   settleMs: number;
   /** Most events one page call reads, matching or not: a rare filter pages on, never scans the whole log at once. */
   scanBudget: number;
+  /** Decoded events kept in memory for readers that come back to the same chunks (0: none). */
+  cacheEvents: number;
 }
+
+/** Most events in one chunk, and most bytes of them (as BSON, before compression): far under a document's 16 MiB. */
+export const chunkLimits = { events: 1_000, bytes: 4 * 1024 * 1024 } as const;
+
+/** Chunk reads in flight at once for one reader: enough to hide round trips, few enough to leave the pool to others. */
+const readWindow = 8;
 
 const duplicateKey = 11000;
-
-/** One event id in the registry: where its event is. */
-interface RegistryDoc {
-  _id: string;
-  seq: number;
-}
 
 /** The registry's generations: a week of acceptance each. */
 const generationMs = 7 * 86_400_000;
 /** How long into a generation a repeat is also looked for in the one before. */
 const generationOverlapMs = 86_400_000;
 
-export function generationOf(receivedAt: Date): number {
-  return Math.floor(receivedAt.getTime() / generationMs);
+export function generationOf(at: Date): number {
+  return Math.floor(at.getTime() / generationMs);
 }
 
 /** The collection-name-safe key of a tenant (ids may hold any character). */
@@ -91,106 +132,142 @@ export function tenantKey(tenantId: string): string {
   return createHash('sha256').update(tenantId).digest('hex').slice(0, 16);
 }
 
-const partitionIndexes = [
-  { name: 'seq', key: { seq: 1 }, unique: true },
-  { name: 'action_seq', key: { action: 1, seq: 1 } },
-  { name: 'occurred_at', key: { occurredAt: 1 } },
-] as const;
+/** One event id in the registry: the chunk holding it. */
+interface RegistryDoc {
+  _id: string;
+  c: number;
+}
 
-export function eventsFilter(filter: AuditFilter): Filter<AuditDoc> {
-  const query: Filter<AuditDoc> = {};
-  if (filter.occurredAfter || filter.occurredBefore) {
-    query.occurredAt = { ...(filter.occurredAfter ? { $gte: filter.occurredAfter } : {}), ...(filter.occurredBefore ? { $lt: filter.occurredBefore } : {}) };
+/** Splits a flush's events into chunks within `chunkLimits`, in order. */
+export function splitIntoChunks<T extends AuditEvent>(events: T[]): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const size = BSON.calculateObjectSize(event as unknown as BSON.Document);
+    if (current.length > 0 && (current.length >= chunkLimits.events || bytes + size > chunkLimits.bytes)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(event);
+    bytes += size;
   }
-  if (filter.action) query.action = filter.action;
-  // A prefix as a range, not a regex: `user.` is ["user.", "user/") — an index range on MongoDB.
-  else if (filter.actionPrefix) query.action = { $gte: filter.actionPrefix, $lt: prefixEnd(filter.actionPrefix) };
-  if (filter.actorId) query['actor.id'] = filter.actorId;
-  if (filter.resourceType) query['resource.type'] = filter.resourceType;
-  if (filter.resourceId) query['resource.id'] = filter.resourceId;
-  if (filter.outcome) query.outcome = filter.outcome;
-  if (filter.subjectId) query.$or = [{ 'actor.id': filter.subjectId }, { 'resource.id': filter.subjectId }];
-  return query;
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
-function prefixEnd(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+async function encode(events: AuditEvent[], seqs: number[]): Promise<Binary> {
+  // Level 1: most of the size win for a fraction of the CPU of the default level.
+  return new Binary(await gzipAsync(BSON.serialize({ events, seqs }), { level: constants.Z_BEST_SPEED }));
 }
 
-const toEvent = ({ _id, ...doc }: AuditDoc): AuditEvent & { seq: number } => ({ id: _id, ...doc });
+async function decode(doc: ChunkDoc): Promise<Chunk> {
+  const { events, seqs } = BSON.deserialize(await gunzipAsync(doc.payload.buffer)) as { events: AuditEvent[]; seqs: number[] };
+  return {
+    n: Number(doc._id),
+    firstSeq: doc.firstSeq,
+    lastSeq: doc.lastSeq,
+    at: doc.at,
+    destinations: doc.destinations,
+    events: events.map((event, index) => ({ ...event, seq: seqs[index] })),
+  };
+}
+
+/** Whether an event passes a filter (the same rules on every store: chunks are filtered here, not in the database). */
+export function matches(event: AuditEvent, filter: AuditFilter): boolean {
+  if (filter.occurredAfter && event.occurredAt < filter.occurredAfter) return false;
+  if (filter.occurredBefore && event.occurredAt >= filter.occurredBefore) return false;
+  if (filter.action && event.action !== filter.action) return false;
+  if (filter.actionPrefix && !event.action.startsWith(filter.actionPrefix)) return false;
+  if (filter.actorId && event.actor?.id !== filter.actorId) return false;
+  if (filter.resourceType && event.resource?.type !== filter.resourceType) return false;
+  if (filter.resourceId && event.resource?.id !== filter.resourceId) return false;
+  if (filter.outcome && event.outcome !== filter.outcome) return false;
+  if (filter.subjectId && event.actor?.id !== filter.subjectId && event.resource?.id !== filter.subjectId) return false;
+  return true;
+}
+
+/** A chunk to write: numbered, with its events and their seqs. */
+export interface NewChunk {
+  n: number;
+  firstSeq: number;
+  lastSeq: number;
+  at: Date;
+  destinations: string[];
+  events: AuditEvent[];
+  seqs: number[];
+}
 
 export class AuditLog {
-  /** Partitions known to exist, with their indexes: created once per process. */
-  private readonly created = new Set<string>();
+  private readonly cache: LRUCache<string, Chunk> | undefined;
 
   constructor(
     private readonly db: Db,
+    private readonly collections: Pick<Collections, 'tenants' | 'logFloors'>,
     readonly options: AuditLogOptions,
-  ) {}
-
-  partitionOf(seq: number): number {
-    return Math.floor(seq / this.options.partitionEvents);
+  ) {
+    this.cache =
+      options.cacheEvents > 0 ? new LRUCache<string, Chunk>({ maxSize: options.cacheEvents, sizeCalculation: (chunk) => Math.max(1, chunk.events.length) }) : undefined;
   }
 
-  private name(tenantId: string, partition: number): string {
-    return `audit_${tenantKey(tenantId)}_${partition}`;
-  }
-
-  private partition(tenantId: string, partition: number): Collection<AuditDoc> {
-    return this.db.collection<AuditDoc>(this.name(tenantId, partition));
-  }
-
-  /** The tenant's partitions, oldest first. */
-  partitions(tenantId: string): Promise<number[]> {
-    return this.numbered(`audit_${tenantKey(tenantId)}_`);
-  }
-
-  /** The tenant's registry generations, oldest first. */
-  generations(tenantId: string): Promise<number[]> {
-    return this.numbered(`ids_${tenantKey(tenantId)}_`);
+  private partition(tenantId: string, n: number): Collection<ChunkDoc> {
+    return this.db.collection<ChunkDoc>(`log_${tenantKey(tenantId)}_${Math.floor(n / this.options.chunksPerPartition)}`);
   }
 
   private registry(tenantId: string, generation: number): Collection<RegistryDoc> {
     return this.db.collection<RegistryDoc>(`ids_${tenantKey(tenantId)}_${generation}`);
   }
 
-  /** The numbers of the collections named `<prefix><n>`, ascending. */
-  private async numbered(prefix: string): Promise<number[]> {
-    const names = await this.db.listCollections({}, { nameOnly: true }).toArray();
-    return names
-      .map(({ name }) => name)
-      .filter((name) => name.startsWith(prefix))
-      .map((name) => Number(name.slice(prefix.length)))
-      .filter(Number.isInteger)
-      .sort((a, b) => a - b);
+  // ---- writing (the publisher, in the process holding the ingest lease) ----
+
+  /** Inserts new chunks: one insert per partition they fall in. */
+  async write(tenantId: string, chunks: NewChunk[]): Promise<void> {
+    const byPartition = new Map<string, { collection: Collection<ChunkDoc>; docs: ChunkDoc[] }>();
+    for (const chunk of chunks) {
+      const collection = this.partition(tenantId, chunk.n);
+      const entry = byPartition.get(collection.collectionName) ?? { collection, docs: [] };
+      entry.docs.push(await this.docOf(chunk));
+      byPartition.set(collection.collectionName, entry);
+    }
+    for (const { collection, docs } of byPartition.values()) await collection.insertMany(docs);
   }
 
-  private async ensurePartition(tenantId: string, partition: number): Promise<Collection<AuditDoc>> {
-    const name = this.name(tenantId, partition);
-    const collection = this.partition(tenantId, partition);
-    if (this.created.has(name)) return collection;
-    // FerretDB 1.24 drops the connection when asked to create an index that exists: ask only for missing ones.
-    const existing = new Set((await collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string));
-    const missing = partitionIndexes.filter((index) => !existing.has(index.name));
-    if (missing.length > 0) {
-      await collection.createIndexes(missing.map(({ name: indexName, key, ...rest }) => ({ name: indexName, key: { ...key }, ...rest })));
+  private async docOf(chunk: NewChunk): Promise<ChunkDoc> {
+    return {
+      _id: String(chunk.n),
+      firstSeq: chunk.firstSeq,
+      lastSeq: chunk.lastSeq,
+      count: chunk.events.length,
+      at: chunk.at,
+      destinations: chunk.destinations,
+      payload: await encode(chunk.events, chunk.seqs),
+    };
+  }
+
+  /** Leaves only `kept` in a chunk that no reader has been shown yet (a flush taking repeats out); none left, it goes. */
+  async rewrite(tenantId: string, chunk: NewChunk, kept: number[]): Promise<void> {
+    const collection = this.partition(tenantId, chunk.n);
+    if (kept.length === 0) {
+      await collection.deleteOne({ _id: String(chunk.n) });
+      return;
     }
-    this.created.add(name);
-    return collection;
+    const doc = await this.docOf({ ...chunk, events: kept.map((index) => chunk.events[index]), seqs: kept.map((index) => chunk.seqs[index]) });
+    await collection.updateOne({ _id: doc._id }, { $set: { count: doc.count, payload: doc.payload } });
   }
 
   /**
-   * Registers the ids of a flush (seqs already allocated) and answers the indexes of those the
-   * tenant had published before. A repeated id in the same flush is left to the caller.
+   * Registers the ids of a flush's events (`chunks[i]`: the chunk of `events[i]`) and answers the
+   * indexes of those the tenant had published before. A repeat within the flush is left to the caller.
    */
-  async register(tenantId: string, events: AuditEvent[], seqs: number[], receivedAt: Date): Promise<Set<number>> {
+  async register(tenantId: string, events: AuditEvent[], chunks: number[], at: Date): Promise<Set<number>> {
     const duplicates = new Set<number>();
-    const generation = generationOf(receivedAt);
-    const docs = events.map((event, index) => ({ _id: event.id, seq: seqs[index] }));
+    const generation = generationOf(at);
+    const docs = events.map((event, index) => ({ _id: event.id, c: chunks[index] }));
     // The previous generation first: an id found there must not be registered anew in this one
     // (its entry would name the copy about to be taken out). Inserting there leaves extra
     // entries of this generation's ids, which go with it.
-    if (receivedAt.getTime() - generation * generationMs < generationOverlapMs) {
+    if (at.getTime() - generation * generationMs < generationOverlapMs) {
       for (const index of await insertNew(this.registry(tenantId, generation - 1), docs)) duplicates.add(index);
     }
     const fresh = docs.map((doc, index) => ({ doc, index })).filter(({ index }) => !duplicates.has(index));
@@ -198,99 +275,141 @@ export class AuditLog {
     return duplicates;
   }
 
-  /** Appends events (ids registered by this flush) to their partitions. Idempotent: a repeated append changes nothing. */
-  async append(tenantId: string, events: AuditEvent[], seqs: number[]): Promise<void> {
-    const byPartition = new Map<number, AuditDoc[]>();
-    events.forEach(({ id, ...event }, index) => {
-      const partition = this.partitionOf(seqs[index]);
-      const docs = byPartition.get(partition) ?? [];
-      docs.push({ _id: id, ...event, seq: seqs[index] });
-      byPartition.set(partition, docs);
-    });
-    for (const [partition, docs] of byPartition) await insertNew(await this.ensurePartition(tenantId, partition), docs);
+  // ---- reading ----
+
+  /** Chunk `n`, or undefined when there is none (never written, taken out, or expired). */
+  async chunk(tenantId: string, n: number): Promise<Chunk | undefined> {
+    const key = `${tenantKey(tenantId)}:${n}`;
+    const cached = this.cache?.get(key);
+    if (cached) return cached;
+    const doc = await this.partition(tenantId, n).findOne({ _id: String(n) });
+    if (!doc) return undefined;
+    const chunk = await decode(doc);
+    this.cache?.set(key, chunk);
+    return chunk;
   }
 
-  /** Takes out copies a flush appended of ids the tenant had already published (the first copy stays). */
-  async remove(tenantId: string, copies: { id: string; seq: number }[]): Promise<void> {
-    const byPartition = new Map<number, { _id: string; seq: number }[]>();
-    for (const { id, seq } of copies) byPartition.set(this.partitionOf(seq), [...(byPartition.get(this.partitionOf(seq)) ?? []), { _id: id, seq }]);
-    for (const [partition, docs] of byPartition) await this.partition(tenantId, partition).deleteMany({ $or: docs });
+  /** Chunks by number, read a window at a time; in the order asked. */
+  async chunks(tenantId: string, numbers: number[]): Promise<(Chunk | undefined)[]> {
+    const found: (Chunk | undefined)[] = [];
+    for (let i = 0; i < numbers.length; i += readWindow) {
+      found.push(...(await Promise.all(numbers.slice(i, i + readWindow).map((n) => this.chunk(tenantId, n)))));
+    }
+    return found;
   }
 
-  /** An event by id: the registry (newest generation first) says where it is; finds by `_id` only. */
-  async get(tenantId: string, eventId: string): Promise<(AuditEvent & { seq: number }) | undefined> {
-    for (const generation of (await this.generations(tenantId)).reverse()) {
-      const registered = await this.registry(tenantId, generation).findOne({ _id: eventId });
-      if (!registered) continue;
-      const doc = await this.partition(tenantId, this.partitionOf(registered.seq)).findOne({ _id: eventId });
-      if (doc) return toEvent(doc);
+  /**
+   * The chunks `from`, `from + 1`, … up to the newest shown one, as they come (missing ones
+   * skipped). Reads a window ahead; stops at the newest chunk until it has settled.
+   */
+  private async *forward(tenantId: string, from: number, now = new Date()): AsyncGenerator<Chunk> {
+    const { head } = await this.bounds(tenantId);
+    for (let n = from; n < head; n += readWindow) {
+      const numbers = Array.from({ length: Math.min(readWindow, head - n) }, (_, i) => n + i);
+      for (const chunk of await this.chunks(tenantId, numbers)) {
+        if (!chunk) continue;
+        if (chunk.n === head - 1 && chunk.at.getTime() > now.getTime() - this.options.settleMs) return;
+        yield chunk;
+      }
+    }
+  }
+
+  /** The first chunk that may be there (`floor`: retention took the ones before) and the number the next flush takes (`head`). */
+  async bounds(tenantId: string): Promise<{ floor: number; head: number }> {
+    const [tenant, floor] = await Promise.all([
+      this.collections.tenants.findOne({ _id: tenantId }, { projection: { chunks: 1 } }),
+      this.collections.logFloors.findOne({ _id: tenantId }),
+    ]);
+    return { floor: floor?.chunk ?? 0, head: tenant?.chunks ?? 0 };
+  }
+
+  /** The first chunk holding `seq` or a later one (the chunk count when there is none): a binary search of point reads. */
+  async chunkAt(tenantId: string, seq: number): Promise<number> {
+    const { floor, head } = await this.bounds(tenantId);
+    // The answer stays within [lo, hi], or lies past a run of missing chunks that ends the search at lo.
+    let lo = floor;
+    let hi = head;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const probe = await this.firstFrom(tenantId, mid, hi);
+      if (!probe) hi = mid;
+      else if (probe.lastSeq < seq) lo = probe.n + 1;
+      else hi = probe.n;
+    }
+    return (await this.firstFrom(tenantId, lo, head))?.n ?? head;
+  }
+
+  /** The first chunk from `from` (inclusive) to `to` (exclusive) that is there. */
+  private async firstFrom(tenantId: string, from: number, to: number): Promise<Chunk | undefined> {
+    for (let n = from; n < to; n += readWindow) {
+      const found = (await this.chunks(tenantId, Array.from({ length: Math.min(readWindow, to - n) }, (_, i) => n + i))).find(Boolean);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** The last shown position of the log: an export or a backfill holds what was there when it started. */
+  async shownThrough(tenantId: string, now = new Date()): Promise<LogPosition> {
+    const { floor, head } = await this.bounds(tenantId);
+    for (let n = head - 1; n >= floor && n >= head - 2; n--) {
+      const chunk = await this.chunk(tenantId, n);
+      if (!chunk) continue;
+      if (n === head - 1 && chunk.at.getTime() > now.getTime() - this.options.settleMs) continue;
+      return { seq: chunk.lastSeq, chunk: n };
+    }
+    // Both newest chunks missing or unsettled: the one before them is final.
+    const earlier = head - 3 >= floor ? await this.lastFrom(tenantId, floor, head - 2) : undefined;
+    return earlier ? { seq: earlier.lastSeq, chunk: earlier.n } : { seq: 0, chunk: floor - 1 };
+  }
+
+  /** The last chunk below `to` and at or above `from` that is there. */
+  private async lastFrom(tenantId: string, from: number, to: number): Promise<Chunk | undefined> {
+    for (let n = to - 1; n >= from; n -= readWindow) {
+      const numbers = Array.from({ length: Math.min(readWindow, n - from + 1) }, (_, i) => n - i);
+      const found = (await this.chunks(tenantId, numbers)).find(Boolean);
+      if (found) return found;
     }
     return undefined;
   }
 
   /**
-   * The seq up to which a cursor may read: the highest seq of an event accepted longer ago
-   * than the settle time. A flush still being written may hold lower seqs than one already
-   * written (several API processes on MongoDB), and a cursor that moved past them would skip
-   * them for good. Every seq below this one was allocated before it, so its event was
-   * accepted before it (give or take the publish timeout) and written within the publish
-   * timeout — both well inside the settle time: nothing can still appear at or below it.
-   * Newest partitions first: it is nearly always found in the last one.
+   * Matching events after `after`, in acceptance order: at most `limit`, reading at most the
+   * scan budget of events, and never the newest chunk before it has settled.
    */
-  async settledThrough(tenantId: string, partitions: number[], now = new Date()): Promise<number> {
-    const settled = new Date(now.getTime() - this.options.settleMs);
-    for (const partition of [...partitions].reverse()) {
-      const [newest] = await this.partition(tenantId, partition)
-        .find({ receivedAt: { $lte: settled } }, { projection: { seq: 1 } })
-        .sort({ seq: -1 })
-        .limit(1)
-        .toArray();
-      if (newest) return newest.seq;
+  async page(tenantId: string, filter: AuditFilter, after: { seq: number; chunk?: number }, limit: number, now = new Date()): Promise<AuditPage> {
+    const { floor } = await this.bounds(tenantId);
+    // A cursor older than what retention left goes on from the first chunk there is.
+    const start = Math.max(floor, after.chunk ?? floor);
+    const events: SeqEvent[] = [];
+    let next: LogPosition = { seq: after.seq, chunk: start };
+    let scanned = 0;
+    for await (const chunk of this.forward(tenantId, start, now)) {
+      for (const event of chunk.events) {
+        if (event.seq <= after.seq || !matches(event, filter)) continue;
+        events.push(event);
+        if (events.length === limit) return { events, next: { seq: event.seq, chunk: chunk.n }, more: true };
+      }
+      next = { seq: Math.max(after.seq, chunk.lastSeq), chunk: chunk.n + 1 };
+      scanned += chunk.events.length;
+      if (scanned >= this.options.scanBudget) return { events, next, more: true };
     }
-    return -1;
+    return { events, next, more: false };
   }
 
-  /**
-   * Matching events after `afterSeq`, in acceptance order: at most `limit`, reading at most
-   * the scan budget of sequence numbers, and never past what is settled.
-   */
-  async page(tenantId: string, filter: AuditFilter, afterSeq: number, limit: number, now = new Date()): Promise<AuditPage> {
-    const partitions = await this.partitions(tenantId);
-    const settled = await this.settledThrough(tenantId, partitions, now);
-    const upTo = Math.min(settled, afterSeq + this.options.scanBudget);
-    const query = eventsFilter(filter);
-    const events: (AuditEvent & { seq: number })[] = [];
-    for (const partition of partitions) {
-      const first = partition * this.options.partitionEvents;
-      const last = first + this.options.partitionEvents - 1;
-      if (last <= afterSeq || first > upTo) continue;
-      const docs = await this.partition(tenantId, partition)
-        .find({ ...query, seq: { $gt: afterSeq, $lte: upTo } } as Filter<AuditDoc>)
-        .sort({ seq: 1 })
-        .limit(limit - events.length)
-        .toArray();
-      events.push(...docs.map(toEvent));
-      if (events.length >= limit) return { events, readThrough: events[events.length - 1].seq, more: true };
-    }
-    return { events, readThrough: Math.max(afterSeq, upTo), more: upTo < settled };
-  }
-
-  /** Every matching event with a seq in [from, to], in acceptance order, read partition by partition (bounded memory). */
-  async *stream(tenantId: string, filter: AuditFilter, range: SeqRange = {}): AsyncGenerator<AuditEvent & { seq: number }> {
-    const query = { ...eventsFilter(filter), seq: seqBounds(range) };
-    for (const partition of await this.partitionsIn(tenantId, range)) {
-      const cursor = this.partition(tenantId, partition).find(query as Filter<AuditDoc>).sort({ seq: 1 }).batchSize(1_000);
-      for await (const doc of cursor) yield toEvent(doc);
+  /** Every matching event with a seq in [from, to], in acceptance order, a window of chunks at a time (bounded memory). */
+  async *stream(tenantId: string, filter: AuditFilter, { from = 0, to = Infinity }: SeqRange = {}): AsyncGenerator<SeqEvent> {
+    const start = from > 0 ? await this.chunkAt(tenantId, from) : (await this.bounds(tenantId)).floor;
+    for await (const chunk of this.forward(tenantId, start)) {
+      if (chunk.firstSeq > to) return;
+      for (const event of chunk.events) if (event.seq >= from && event.seq <= to && matches(event, filter)) yield event;
     }
   }
 
   /** The first `limit` matching events with a seq in [from, to]. */
-  async read(tenantId: string, filter: AuditFilter, range: SeqRange, limit: number): Promise<(AuditEvent & { seq: number })[]> {
-    const query = { ...eventsFilter(filter), seq: seqBounds(range) };
-    const events: (AuditEvent & { seq: number })[] = [];
-    for (const partition of await this.partitionsIn(tenantId, range)) {
-      const docs = await this.partition(tenantId, partition).find(query as Filter<AuditDoc>).sort({ seq: 1 }).limit(limit - events.length).toArray();
-      events.push(...docs.map(toEvent));
+  async read(tenantId: string, filter: AuditFilter, range: SeqRange, limit: number): Promise<SeqEvent[]> {
+    const events: SeqEvent[] = [];
+    for await (const event of this.stream(tenantId, filter, range)) {
+      events.push(event);
       if (events.length >= limit) break;
     }
     return events;
@@ -298,48 +417,83 @@ export class AuditLog {
 
   /** How many events match, with a seq in [from, to]. */
   async count(tenantId: string, filter: AuditFilter, range: SeqRange = {}): Promise<number> {
-    const query = { ...eventsFilter(filter), seq: seqBounds(range) };
     let total = 0;
-    for (const partition of await this.partitionsIn(tenantId, range)) total += await this.partition(tenantId, partition).countDocuments(query as Filter<AuditDoc>);
+    for await (const _ of this.stream(tenantId, filter, range)) total++;
     return total;
   }
 
-  private async partitionsIn(tenantId: string, { from = 0, to = Infinity }: SeqRange): Promise<number[]> {
-    const size = this.options.partitionEvents;
-    return (await this.partitions(tenantId)).filter((partition) => (partition + 1) * size - 1 >= from && partition * size <= to);
+  /** An event by id: the registry (newest generation first) names its chunk. */
+  async get(tenantId: string, eventId: string): Promise<SeqEvent | undefined> {
+    const generations = (await this.generations(tenantId)).reverse();
+    const entries = await Promise.all(generations.map((generation) => this.registry(tenantId, generation).findOne({ _id: eventId })));
+    for (const entry of entries) {
+      if (!entry) continue;
+      const event = (await this.chunk(tenantId, entry.c))?.events.find((candidate) => candidate.id === eventId);
+      if (event) return event;
+    }
+    return undefined;
   }
 
+  /** The tenant's registry generations, oldest first. */
+  private async generations(tenantId: string): Promise<number[]> {
+    const prefix = `ids_${tenantKey(tenantId)}_`;
+    const names = await this.db.listCollections({ name: { $regex: `^${prefix}` } }, { nameOnly: true }).toArray();
+    return names
+      .map(({ name }) => Number(name.slice(prefix.length)))
+      .filter(Number.isInteger)
+      .sort((a, b) => a - b);
+  }
+
+  // ---- retention ----
+
   /**
-   * Removes events accepted before `before`: whole partitions whose newest event is older are
-   * dropped, then the expired start of the first partition left is deleted, then the
-   * registry generations that hold only expired ids. At most `maxPartitions` partitions per
-   * call, so each call is bounded; `done` says whether nothing expired remains.
+   * Removes chunks accepted before `before`, from the start of the log: a partition all of whose
+   * chunks are older is dropped whole, and in the first one that is not, its older chunks one by
+   * one (they are its first documents: cheap to delete). At most `maxPartitions` partitions per
+   * call; `done` says whether nothing expired remains. Then the registry generations whose week
+   * has expired. Records the new floor.
    */
   async expire(tenantId: string, before: Date, maxPartitions: number): Promise<{ deleted: number; done: boolean }> {
+    const bounds = await this.bounds(tenantId);
+    const size = this.options.chunksPerPartition;
+    let floor = bounds.floor;
     let deleted = 0;
-    let touched = 0;
-    for (const partition of await this.partitions(tenantId)) {
-      if (touched >= maxPartitions) return { deleted, done: false };
-      touched++;
-      const collection = this.partition(tenantId, partition);
-      const [newest] = await collection.find({}, { projection: { receivedAt: 1 } }).sort({ seq: -1 }).limit(1).toArray();
-      if (newest && newest.receivedAt < before) {
-        deleted += await collection.countDocuments({});
-        await collection.drop();
-        this.created.delete(this.name(tenantId, partition));
+    let done = false;
+    for (let partitions = 0; !done && partitions < maxPartitions && floor < bounds.head; partitions++) {
+      const collection = this.partition(tenantId, floor);
+      const partitionEnd = (Math.floor(floor / size) + 1) * size;
+      const docs = (await collection.find({}, { projection: { at: 1, count: 1 } }).toArray())
+        .map((doc) => ({ n: Number(doc._id), at: doc.at, count: doc.count }))
+        .filter((doc) => doc.n >= floor)
+        .sort((a, b) => a.n - b.n);
+      const firstKept = docs.findIndex((doc) => doc.at >= before);
+      // A partition no flush writes into any more, all expired: dropped whole. (The newest
+      // partition is never dropped: a flush may be writing into it.)
+      if (firstKept === -1 && partitionEnd <= bounds.head) {
+        await collection.drop().catch(() => undefined);
+        deleted += docs.reduce((sum, doc) => sum + doc.count, 0);
+        floor = partitionEnd;
         continue;
       }
-      const seqs = { from: partition * this.options.partitionEvents, to: (partition + 1) * this.options.partitionEvents - 1 };
-      deleted += await deleteBySeqWindows(collection, { receivedAt: { $lt: before } }, seqs);
-      break;
+      const gone = firstKept === -1 ? docs : docs.slice(0, firstKept);
+      for (const doc of gone) {
+        await collection.deleteOne({ _id: String(doc.n) });
+        this.cache?.delete(`${tenantKey(tenantId)}:${doc.n}`);
+        deleted += doc.count;
+      }
+      // The floor passes only chunks seen and deleted: one being written now stays above it.
+      if (gone.length > 0) floor = gone[gone.length - 1].n + 1;
+      done = true;
     }
+    if (floor !== bounds.floor) await this.collections.logFloors.updateOne({ _id: tenantId }, { $set: { chunk: floor } }, { upsert: true });
+    done ||= floor >= bounds.head;
     // The registry forgets the generations whose whole week has expired; the one holding the
     // cutoff keeps its expired ids until it goes too (a repeat of one of them is a duplicate).
     for (const generation of await this.generations(tenantId)) {
       if ((generation + 1) * generationMs > before.getTime()) break;
       await this.registry(tenantId, generation).drop();
     }
-    return { deleted, done: true };
+    return { deleted, done };
   }
 }
 

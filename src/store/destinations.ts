@@ -1,14 +1,17 @@
-// Destination documents: every read and write names the tenant, and a document of another
-// tenant is treated exactly like a missing one.
+// Destinations: a configuration document per destination, written by the API only, and a
+// delivery-state document per destination, written by its workflow only (the workflow's
+// mirror) — one writer per document, as FerretDB's read-modify-write updates need. Every
+// read for an API caller names the tenant, and another tenant's destination is treated
+// exactly like a missing one.
 import { randomBytes } from 'node:crypto';
 import type { ProviderName } from '../providers/index.js';
 import { credentialFields, type Credentials, type DeliveryTarget, type ProviderSettings } from '../providers/provider.js';
 import type { DestinationGaugeSource } from '../metrics.js';
 import type { CredentialCipher } from './crypto.js';
 import { maskSecret } from '../providers/secrets.js';
-import type { Collections, DeliveryDoc, DestinationDoc } from './mongo.js';
+import type { Collections, DeliveryStateDoc, DestinationDoc } from './mongo.js';
 import type { Interval } from '../../workflows/ranges.js';
-import type { DestinationSnapshot, PartialBatch } from '../../workflows/state.js';
+import type { DestinationSnapshot, DestinationState, StateRecord } from '../../workflows/state.js';
 
 export interface NewDestination {
   name: string;
@@ -28,20 +31,21 @@ export interface DestinationChanges {
   credentials?: Credentials;
 }
 
+/** What Get and List show of a destination's delivery: its workflow's mirror, or the workflow's fresher answer. */
+export type DeliveryView = Pick<DeliveryStateDoc, 'status' | 'statusReason' | 'backlog' | 'counters' | 'lastDeliveredAt' | 'lastErrorAt'>;
+
 /** A destination that has recorded nothing yet: active, nothing sent. */
-export const initialDelivery: DeliveryDoc = {
+export const initialDelivery: DeliveryView = {
   status: 'active',
   statusReason: '',
   backlog: { events: 0 },
   counters: { delivered: 0, dropped: 0, rejected: 0 },
-  releasing: [],
-  recordedAt: new Date(0),
 };
 
 const date = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
 
-/** A workflow's state (epoch-millisecond times) as stored and read back. */
-export function deliveryDocOf(view: DestinationSnapshot & { failingSince?: number; partial?: PartialBatch }, releasing: Interval[] = []): DeliveryDoc {
+/** A workflow's snapshot (epoch-millisecond times) as Get and List show it. */
+export function deliveryViewOf(view: DestinationSnapshot): DeliveryView {
   return {
     status: view.status,
     statusReason: view.statusReason,
@@ -49,10 +53,37 @@ export function deliveryDocOf(view: DestinationSnapshot & { failingSince?: numbe
     counters: { delivered: view.delivered, dropped: view.dropped, rejected: view.rejected },
     lastDeliveredAt: date(view.lastDeliveredAt),
     lastErrorAt: date(view.lastErrorAt),
-    failingSince: date(view.failingSince),
-    partial: view.partial,
-    releasing: releasing.map(([lo, hi]) => ({ lo, hi })),
+  };
+}
+
+/** The mirror document of a workflow's state. */
+export function deliveryStateDocOf(destinationId: string, tenantId: string, record: StateRecord): DeliveryStateDoc {
+  return {
+    _id: destinationId,
+    tenantId,
+    ...deliveryViewOf(record),
+    failingSince: date(record.failingSince),
+    pending: record.pending.map((range) => ({ ...range, at: new Date(range.at) })),
+    settled: record.settled.map(([lo, hi]) => ({ lo, hi })),
+    ...(record.knownChunk === undefined ? {} : { knownChunk: record.knownChunk }),
     recordedAt: new Date(),
+  };
+}
+
+/** What a workflow starting afresh takes from its mirror: everything but the policy (the service's configuration). */
+export function stateOfMirror(doc: DeliveryStateDoc): Omit<DestinationState, 'enabled' | 'policy'> {
+  return {
+    status: doc.status,
+    statusReason: doc.statusReason,
+    counts: { ...doc.counters },
+    failingSince: doc.failingSince?.getTime(),
+    lastDeliveredAt: doc.lastDeliveredAt?.getTime(),
+    lastErrorAt: doc.lastErrorAt?.getTime(),
+    failures: doc.status === 'degraded' ? 1 : 0,
+    awaitingUpdate: false,
+    pending: doc.pending.map((range) => ({ ...range, at: range.at.getTime() })),
+    settled: doc.settled.map(({ lo, hi }): Interval => [lo, hi]),
+    knownChunk: doc.knownChunk,
   };
 }
 
@@ -145,20 +176,42 @@ export class DestinationStore {
     return { ...existing, ...fields };
   }
 
+  /** A destination's delivery state as its workflow last mirrored it; nothing before its first mirror. */
+  deliveryState(id: string): Promise<DeliveryStateDoc | null> {
+    return this.collections.deliveryStates.findOne({ _id: id });
+  }
+
+  /** What Get and List show of each destination's delivery. */
+  async deliveryViews(ids: string[]): Promise<DeliveryView[]> {
+    return Promise.all(ids.map(async (id) => (await this.deliveryState(id)) ?? initialDelivery));
+  }
+
+  /** The tenant's destinations, oldest first, each with its delivery as last mirrored. */
+  async listWithDelivery(tenantId: string): Promise<(DestinationDoc & { delivery: DeliveryView })[]> {
+    const docs = await this.list(tenantId);
+    const deliveries = await this.deliveryViews(docs.map((doc) => doc._id));
+    return docs.map((doc, index) => ({ ...doc, delivery: deliveries[index] }));
+  }
+
   async markDeleting(doc: DestinationDoc): Promise<void> {
     await this.collections.destinations.updateOne({ _id: doc._id }, { $set: { deletingAt: new Date() } });
   }
 
+  /** Removes a deleted destination: its configuration, and the state its ended workflow left. */
   async remove(doc: DestinationDoc): Promise<void> {
     await this.collections.destinations.deleteOne({ _id: doc._id });
+    await this.collections.deliveryStates.deleteOne({ _id: doc._id });
   }
 
-  /** A destination whatever its tenant, for the service's own use (never for an API caller). */
   /** Every destination's mirrored delivery state, for the metrics' gauges (no credentials read). */
   async gaugeSources(): Promise<DestinationGaugeSource[]> {
-    const docs = await this.collections.destinations.find({}, { projection: { provider: 1, enabled: 1, delivery: 1, deletingAt: 1 } }).toArray();
-    return docs.filter((doc) => !doc.deletingAt).map((doc) => {
-      const delivery = doc.delivery ?? initialDelivery;
+    const [configs, states] = await Promise.all([
+      this.collections.destinations.find({}, { projection: { provider: 1, enabled: 1, deletingAt: 1 } }).toArray(),
+      this.collections.deliveryStates.find({}, { projection: { status: 1, backlog: 1 } }).toArray(),
+    ]);
+    const stateOf = new Map(states.map((state) => [state._id, state]));
+    return configs.filter((doc) => !doc.deletingAt).map((doc) => {
+      const delivery = stateOf.get(doc._id) ?? initialDelivery;
       return {
         provider: doc.provider,
         status: delivery.status,
@@ -170,6 +223,7 @@ export class DestinationStore {
     });
   }
 
+  /** A destination whatever its tenant, for the service's own use (never for an API caller). */
   async byId(id: string): Promise<DestinationDoc | null> {
     return this.collections.destinations.findOne({ _id: id });
   }
@@ -211,9 +265,9 @@ export class DestinationStore {
     return { reencrypted, current };
   }
 
-  /** The destination's workflow records its delivery state (the only writer of `delivery`). */
-  async recordDelivery(id: string, delivery: DeliveryDoc): Promise<void> {
-    await this.collections.destinations.updateOne({ _id: id }, { $set: { delivery } });
+  /** The destination's workflow mirrors its state (the only writer of these documents). */
+  async recordDelivery(doc: DeliveryStateDoc): Promise<void> {
+    await this.collections.deliveryStates.replaceOne({ _id: doc._id }, doc, { upsert: true });
   }
 }
 

@@ -1,19 +1,15 @@
-// The MongoDB collections and their indexes. On MongoDB the hot paths are index lookups;
-// FerretDB 1.24 reads a whole collection for any query (see BENCHMARKS.md), which is why the
-// delivery buffer is kept small in bytes and read with one query per delivery.
-import { MongoClient, type Binary, type Collection, type Db, type Filter } from 'mongodb';
+// The MongoDB collections and their indexes. Every hot path reads and writes documents by
+// exact `_id` or inserts them, in collections kept small by design: on FerretDB 1.24 that is
+// what costs what its own document costs (docs/store.md has the measured cost of each operation).
+import { MongoClient, type Collection, type Db } from 'mongodb';
 import type { AuditEvent, Backlog, DeliveryCounters, DestinationStatus } from '../model.js';
 import type { ProviderName } from '../providers/index.js';
 import type { ProviderSettings } from '../providers/provider.js';
-import type { PartialBatch } from '../../workflows/state.js';
 import type { AuditFilter } from './audit-log.js';
 import type { Sealed } from './crypto.js';
 import type { LeaseDoc } from '../ingest/lease.js';
 
-/**
- * A destination. Two owners, never crossing: the API writes the configuration (changed
- * fields only); the destination's workflow writes `delivery`, its mirrored state.
- */
+/** A destination's configuration: written by the API only (its delivery state is a document of its own). */
 export interface DestinationDoc {
   _id: string;
   tenantId: string;
@@ -28,12 +24,27 @@ export interface DestinationDoc {
   updatedAt: Date;
   /** Set while a delete flushes: the destination is gone for the API from then on. */
   deletingAt?: Date;
-  /** Absent until the workflow first records its state. */
-  delivery?: DeliveryDoc;
 }
 
-/** A destination's delivery state as its workflow last recorded it. */
-export interface DeliveryDoc {
+/** A range of pending events as the mirror keeps it (see PendingRange in workflows/ranges.ts). */
+export interface MirroredRange {
+  lo: number;
+  hi: number;
+  count: number;
+  at: Date;
+  firstChunk: number;
+  lastChunk: number;
+}
+
+/**
+ * A destination's delivery state as its workflow last recorded it, `_id` = the destination's
+ * id: written by the workflow (through its activities) only. Enough to start the workflow
+ * again should it be lost: its counters and status, what it still owes (`pending`, by the
+ * log's chunks), what it settled, and the newest chunk it had been told about.
+ */
+export interface DeliveryStateDoc {
+  _id: string;
+  tenantId: string;
   status: DestinationStatus;
   statusReason: string;
   backlog: Backlog;
@@ -41,49 +52,43 @@ export interface DeliveryDoc {
   lastDeliveredAt?: Date;
   lastErrorAt?: Date;
   failingSince?: Date;
-  partial?: PartialBatch;
-  /**
-   * Settled seqs whose batches are being released right after this write (a recovery finishes
-   * it). Objects, not `[lo, hi]` pairs: FerretDB stores no arrays inside arrays.
-   */
-  releasing: { lo: number; hi: number }[];
+  pending: MirroredRange[];
+  /** Settled seq intervals, as objects: FerretDB stores no arrays inside arrays. */
+  settled: { lo: number; hi: number }[];
+  knownChunk?: number;
   recordedAt: Date;
 }
 
-/** Per tenant: the sequence counter and the destinations new events are dispatched to. */
+/** Per tenant: the sequence and chunk counters and the destinations new events are dispatched to. */
 export interface TenantDoc {
   _id: string;
   seq: number;
+  /** Chunks of the audit log taken so far: the next flush's first chunk is this number. */
+  chunks: number;
   destinations: string[];
 }
 
-/** A batch whose announcement to its destinations' workflows is not yet confirmed. */
+/** Per tenant: the first chunk of the audit log retention has left (written by retention only). */
+export interface LogFloorDoc {
+  _id: string;
+  chunk: number;
+}
+
+/**
+ * A flush of the ingest path, from the moment it took its numbers until every destination's
+ * workflow was told about it: after a crash it says which flush to finish (src/ingest/sweeper.ts).
+ */
 export interface OutboxDoc {
   _id: string;
   tenantId: string;
   firstSeq: number;
   lastSeq: number;
+  firstChunk: number;
+  lastChunk: number;
   count: number;
-  /** The destinations enabled when the batch's sequence numbers were allocated. */
+  /** The destinations enabled when the flush's sequence numbers were allocated, less those it excludes. */
   destinations: string[];
   createdAt: Date;
-}
-
-/**
- * The delivery buffer: the events of one ingest flush, `_id` = `<tenant>:<firstSeq>`, so
- * a delivery reads its batches as a range of the tenant's sequence. It carries the same
- * fields as its outbox entry, plus the events as one compressed payload.
- */
-export interface BatchDoc extends OutboxDoc {
-  /**
-   * The events, gzip-compressed BSON (`{ events: AuditEvent[] }`). Opaque to the store:
-   * FerretDB 1.24 answers every query on this collection by reading every document, and a
-   * compressed blob is ~12× fewer bytes than the events as fields and far cheaper to skip
-   * (reads of a 100,000-event buffer: 214 → 3 ms, see BENCHMARKS.md).
-   */
-  payload: Binary;
-  /** Destinations that have not settled the batch yet; when none is left the batch is deleted. */
-  pendingFor: string[];
 }
 
 export interface ApiKeyDoc {
@@ -201,8 +206,9 @@ export interface RejectionDoc {
 
 export interface Collections {
   destinations: Collection<DestinationDoc>;
+  deliveryStates: Collection<DeliveryStateDoc>;
   tenants: Collection<TenantDoc>;
-  batches: Collection<BatchDoc>;
+  logFloors: Collection<LogFloorDoc>;
   outbox: Collection<OutboxDoc>;
   apiKeys: Collection<ApiKeyDoc>;
   rejections: Collection<RejectionDoc>;
@@ -222,36 +228,8 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/**
- * Most documents one delete may match. FerretDB on SQLite deletes what a filter matched by
- * naming every `_id` in one statement, and SQLite refuses more than 32,766 variables
- * ("too many SQL variables"): a larger delete fails however often it is retried.
- */
-export const deleteChunk = 20_000;
-
-/**
- * Deletes what `filter` matches among documents whose `seq` is unique and in [from, to], one
- * window of `deleteChunk` seqs per statement, so that no statement matches more (a window,
- * not a list of ids: FerretDB tests `$in` against each listed id in turn, so deleting 20,000
- * named ids from a 30,000-document collection takes minutes). Answers how many it deleted.
- */
-export async function deleteBySeqWindows<T extends { seq: number }>(
-  collection: Collection<T>,
-  filter: Filter<T>,
-  { from, to }: { from: number; to: number },
-): Promise<number> {
-  let deleted = 0;
-  for (let first = from; first <= to; first += deleteChunk) {
-    const window = { ...filter, seq: { $gte: first, $lt: Math.min(first + deleteChunk, to + 1) } } as Filter<T>;
-    deleted += (await collection.deleteMany(window)).deletedCount;
-  }
-  return deleted;
-}
-
 const indexes = {
   destinations: [{ key: { tenantId: 1 }, name: 'tenant' }],
-  // A delivery reads the batches buffered for its destination, in seq order.
-  batches: [{ key: { tenantId: 1, pendingFor: 1, firstSeq: 1 }, name: 'tenant_pending_seq' }],
 } as const;
 
 /**
@@ -260,8 +238,8 @@ const indexes = {
  * that is already there, so a restart must not ask again.
  */
 export async function ensureIndexes(collections: Collections): Promise<void> {
-  for (const name of ['destinations', 'batches'] as const) {
-    const collection: Collection<DestinationDoc> | Collection<BatchDoc> = collections[name];
+  for (const name of ['destinations'] as const) {
+    const collection: Collection<DestinationDoc> = collections[name];
     const existing = new Set(
       (await collection.listIndexes().toArray().catch(() => [])).map((index) => index.name as string),
     );
@@ -295,8 +273,9 @@ export async function connectStore(uri: string, database: string, poolSize = 16)
   const db = client.db(database);
   const collections: Collections = {
     destinations: db.collection('destinations'),
+    deliveryStates: db.collection('delivery_states'),
     tenants: db.collection('tenants'),
-    batches: db.collection('batches'),
+    logFloors: db.collection('log_floors'),
     outbox: db.collection('dispatch_outbox'),
     apiKeys: db.collection('api_keys'),
     rejections: db.collection('rejections'),

@@ -1,13 +1,15 @@
-// The per-tenant document: the event sequence counter and the list of destinations that
-// new events are dispatched to. Both change through one read-modify-write per call, which
-// MongoDB makes atomic and FerretDB does not: calls are serialised per tenant here, and
-// the embedded FerretDB store therefore serves a single API process (see README).
+// The per-tenant document: the event sequence and audit-log chunk counters and the list of
+// destinations that new events are dispatched to. They change through one read-modify-write
+// per call, which MongoDB makes atomic and FerretDB does not: calls are serialised per tenant
+// here, in the one API process that holds the store's ingest lease (src/ingest/lease.ts).
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { Collections, TenantDoc } from './mongo.js';
 
 export interface Allocation {
   firstSeq: number;
   lastSeq: number;
+  /** The first of the audit-log chunks taken (src/store/audit-log.ts). */
+  firstChunk: number;
   /** The destinations enabled at the moment the sequence numbers were taken. */
   destinations: string[];
 }
@@ -17,16 +19,16 @@ export class TenantStore {
 
   constructor(private readonly collections: Collections) {}
 
-  /** Takes `count` consecutive sequence numbers for the tenant's next events. */
-  allocate(tenantId: string, count: number): Promise<Allocation> {
+  /** Takes `count` consecutive sequence numbers and `chunks` consecutive chunk numbers for the tenant's next events. */
+  allocate(tenantId: string, count: number, chunks: number): Promise<Allocation> {
     return this.mutex.run(tenantId, async () => {
       const doc = await this.collections.tenants.findOneAndUpdate(
         { _id: tenantId },
-        { $inc: { seq: count }, $setOnInsert: { destinations: [] } },
+        { $inc: { seq: count, chunks }, $setOnInsert: { destinations: [] } },
         { upsert: true, returnDocument: 'after' },
       );
       const tenant = doc as TenantDoc;
-      return { firstSeq: tenant.seq - count + 1, lastSeq: tenant.seq, destinations: tenant.destinations ?? [] };
+      return { firstSeq: tenant.seq - count + 1, lastSeq: tenant.seq, firstChunk: tenant.chunks - chunks, destinations: tenant.destinations ?? [] };
     });
   }
 
@@ -34,7 +36,7 @@ export class TenantStore {
   setDispatched(tenantId: string, destinationId: string, dispatched: boolean): Promise<void> {
     return this.mutex.run(tenantId, async () => {
       const update = dispatched
-        ? { $addToSet: { destinations: destinationId }, $setOnInsert: { seq: 0 } }
+        ? { $addToSet: { destinations: destinationId }, $setOnInsert: { seq: 0, chunks: 0 } }
         : { $pull: { destinations: destinationId } };
       await this.collections.tenants.updateOne({ _id: tenantId }, update, { upsert: dispatched });
     });

@@ -57,7 +57,8 @@ export class DestinationWorkflows {
             typedSearchAttributes: [
               { key: tenantAttribute, value: doc.tenantId },
               { key: providerAttribute, value: doc.provider },
-              { key: statusAttribute, value: doc.delivery?.status ?? 'active' },
+              // A workflow started again shows its mirrored status from its first record on.
+              { key: statusAttribute, value: 'active' },
             ],
           }
         : {}),

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditDocsOf, closeClients, connectJson, database, grpcClient, issueKey, rest, stack } from '../support/clients.js';
+import { storedEventsOf, closeClients, connectJson, database, grpcClient, issueKey, rest, stack } from '../support/clients.js';
 
 let key: string;
 let tenantId: string;
@@ -18,7 +18,7 @@ async function storedCounts() {
   const db = await database();
   return {
     destinations: await db.collection('destinations').countDocuments({ tenantId }),
-    events: (await auditDocsOf(tenantId)).length,
+    events: (await storedEventsOf(tenantId)).length,
   };
 }
 

@@ -15,8 +15,8 @@ import type { AuditEvent } from '../../src/model.js';
 import { startFerretDb, startTemporalDevServer } from '../../src/stack/local.js';
 import { freePort, type ManagedProcess } from '../../src/stack/processes.js';
 import { ApiKeyStore } from '../../src/store/api-keys.js';
-import { EventStore } from '../../src/store/events.js';
-import type { Collections } from '../../src/store/mongo.js';
+import { loadConfig } from '../../src/config.js';
+import { AuditLog } from '../../src/store/audit-log.js';
 import { stack } from '../support/clients.js';
 import { startWebhookReceiver, type Reply, type WebhookReceiver } from '../support/receiver.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
@@ -288,35 +288,39 @@ describe('fault drills', () => {
     await expectExactAccounting(drill);
   }, 240_000);
 
-  it('sends a batch whose announcement a crash lost before later events, at once', async () => {
+  it('finishes a flush an API crash interrupted before serving again: its events go out before later ones, registered once', async () => {
     const drill = await newDrill('orphan', 1);
     const db = mongo.db(env.MONGODB_DATABASE);
     const tenantId = (await db.collection('api_keys').findOne({ name: 'orphan' }))!.tenantId as string;
-    const tenant = await db.collection('tenants').findOne({ _id: tenantId as never });
-    // What an API process that died after writing a batch, before announcing it, leaves behind.
-    const allocated = await db.collection('tenants').findOneAndUpdate({ _id: tenantId as never }, { $inc: { seq: 3 } }, { returnDocument: 'after' });
-    const lastSeq = allocated!.seq as number;
+    await api.kill();
+    // What an API process that died after writing a flush's chunk, before registering or announcing it, leaves behind.
+    const allocated = await db.collection('tenants').findOneAndUpdate({ _id: tenantId as never }, { $inc: { seq: 3, chunks: 1 } }, { returnDocument: 'after' });
+    const [lastSeq, chunk] = [allocated!.seq as number, (allocated!.chunks as number) - 1];
     const now = new Date();
     const orphans: AuditEvent[] = [1, 2, 3].map((i) => ({ id: `orphan-${i}`, occurredAt: now, receivedAt: now, action: 'drill.orphan', outcome: 'unknown' }));
-    const entry = { _id: `${tenantId}:${lastSeq - 2}`, tenantId, firstSeq: lastSeq - 2, lastSeq, count: 3, destinations: tenant!.destinations, createdAt: now };
-    await db.collection('dispatch_outbox').insertOne(entry as never);
-    await new EventStore({ batches: db.collection('batches') } as unknown as Collections).insertBatch({
-      ...entry, events: orphans, seqs: [lastSeq - 2, lastSeq - 1, lastSeq], pendingFor: tenant!.destinations,
-    });
+    const destinations = allocated!.destinations as string[];
+    await db.collection('dispatch_outbox').insertOne({
+      _id: `${tenantId}:${chunk}`, tenantId, firstSeq: lastSeq - 2, lastSeq, firstChunk: chunk, lastChunk: chunk, count: 3, destinations, createdAt: now,
+    } as never);
+    const log = new AuditLog(db, { tenants: db.collection('tenants'), logFloors: db.collection('log_floors') } as never, loadConfig(env).auditLog);
+    await log.write(tenantId, [{ n: chunk, firstSeq: lastSeq - 2, lastSeq, at: now, destinations, events: orphans, seqs: [lastSeq - 2, lastSeq - 1, lastSeq] }]);
     orphans.forEach((event) => {
       drill.order.set(event.id, drill.order.size);
       drill.acked.push(event.id);
     });
+    await startApi();
     const started = Date.now();
-    const answer = await call('POST', '/auditstream.v1.EventService/PublishEvents', drill.key, { events: [{ id: 'after-orphan', action: 'drill.event' }] });
+    const answer = await call('POST', '/auditstream.v1.EventService/PublishEvents', drill.key, { events: [{ id: 'after-orphan', action: 'drill.event' }, { id: 'orphan-2', action: 'drill.orphan' }] });
     expect(answer.status).toBe(200);
+    // The restarted API registered the orphans before taking publishes: a repeat of one is a duplicate.
+    expect(answer.body.results).toEqual([{ id: 'after-orphan', duplicate: false }, { id: 'orphan-2', duplicate: true }]);
     drill.order.set('after-orphan', drill.order.size);
     drill.acked.push('after-orphan');
     await until(() => drill.destinations[0].receiver.acceptedEventIds().includes('after-orphan'), 'the new event arrived');
     expect(Date.now() - started).toBeLessThan(3_000); // not after the sweeper's 3 s
     expect(drill.destinations[0].receiver.acceptedEventIds()).toEqual(['orphan-1', 'orphan-2', 'orphan-3', 'after-orphan']);
     await expectExactAccounting(drill);
-  }, 60_000);
+  }, 90_000);
 
   it('a worker restarted with a 6 s window applies it to a destination already failing; an outage longer than the window drops exactly what was buffered', async () => {
     const drill = await newDrill('outage', 1);

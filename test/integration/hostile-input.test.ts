@@ -3,7 +3,7 @@
 // stays up, and nothing malformed is stored.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditDocsOf, closeClients, database, issueKey, stack } from '../support/clients.js';
+import { storedEventsOf, closeClients, database, issueKey, stack } from '../support/clients.js';
 
 let key: string;
 let createKey: string;
@@ -143,7 +143,7 @@ describe('hostile input', () => {
   it('is still up, and everything it stored is well-formed', async () => {
     expect((await fetch(`${stack.httpUrl}/healthz`)).status).toBe(200);
     const db = await database();
-    const events = await auditDocsOf(tenantId);
+    const events = await storedEventsOf(tenantId);
     expect(events.length).toBeGreaterThan(0);
     for (const event of events) {
       expect(typeof event.action).toBe('string');

@@ -48,7 +48,7 @@ async function failingDestination(tenantId: string) {
 }
 
 const status = (id: string) => pipeline.workflows.status(id);
-const storedDestination = (id: string) => pipeline.store.collections.destinations.findOne({ _id: id });
+const mirrorOf = (id: string) => pipeline.store.collections.deliveryStates.findOne({ _id: id });
 
 describe('the 24-hour retry window (time-skipping server)', () => {
   it('goes degraded, then failed 24 h after the first failure, dropping exactly what was buffered', async () => {
@@ -67,8 +67,8 @@ describe('the 24-hour retry window (time-skipping server)', () => {
       const failed = await status(id);
       expect(failed).toMatchObject({ status: 'failed', backlogEvents: 0, dropped: 7, delivered: 0 });
       expect(failed.statusReason).toMatch(/^retries exhausted: .*7 buffered events dropped/);
-      const mirrored = await eventually(() => storedDestination(id), (doc) => doc?.delivery?.status === 'failed');
-      expect(mirrored!.delivery!.counters.dropped).toBe(7);
+      const mirrored = await eventually(() => mirrorOf(id), (doc) => doc?.status === 'failed');
+      expect(mirrored!.counters.dropped).toBe(7);
 
       const attemptsAtFailure = receiver.attempts;
       await env.sleep('3h');
@@ -86,7 +86,7 @@ describe('the 24-hour retry window (time-skipping server)', () => {
       await env.sleep('10m');
       expect(await status(id)).toMatchObject({ status: 'active', delivered: 5, dropped: 0, backlogEvents: 0 });
       expect(new Set(receiver.acceptedEventIds()).size).toBe(5);
-      await eventually(() => storedDestination(id), (doc) => doc?.delivery?.status === 'active' && doc.delivery.counters.delivered === 5);
+      await eventually(() => mirrorOf(id), (doc) => doc?.status === 'active' && doc.counters.delivered === 5);
     });
   });
 

@@ -2,9 +2,9 @@
 // (MongoDB 6+ supports them all): if a FerretDB upgrade breaks one, this says which.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuditLog, generationOf, tenantKey } from '../../src/store/audit-log.js';
-import { EventStore, type Batch } from '../../src/store/events.js';
+import { AuditLog, generationOf, tenantKey, type NewChunk } from '../../src/store/audit-log.js';
 import { connectStore, ensureIndexes, type Store } from '../../src/store/mongo.js';
+import { Outbox } from '../../src/store/outbox.js';
 import { TenantStore } from '../../src/store/tenants.js';
 import { stack } from '../support/clients.js';
 
@@ -14,17 +14,29 @@ async function store() {
   stores.push(connected);
   return connected;
 }
-/** A buffered batch of `tenantId` covering `firstSeq..lastSeq`, still pending for `pendingFor`. */
-function bufferedBatch(firstSeq: number, pendingFor: string[], options: { tenantId?: string; lastSeq?: number; createdAt?: Date } = {}): Batch {
-  const { tenantId = 't', lastSeq = firstSeq, createdAt = new Date() } = options;
-  return {
-    _id: `${tenantId}:${firstSeq}`, tenantId, firstSeq, lastSeq, count: lastSeq - firstSeq + 1, destinations: pendingFor, createdAt, events: [], seqs: [], pendingFor,
-  };
+
+const event = (id: string, at = new Date(), action = 'a') => ({ id, occurredAt: at, receivedAt: at, action, outcome: 'unknown' as const });
+
+function logOf(s: Store, chunksPerPartition = 1_000) {
+  return new AuditLog(s.db, s.collections, { chunksPerPartition, settleMs: 0, scanBudget: 10_000, cacheEvents: 0 });
 }
 
-const event = (id: string) => ({ id, occurredAt: new Date(), receivedAt: new Date(), action: 'a', outcome: 'unknown' as const });
+/** Chunk `n` holding events of seqs `firstSeq`.. (one each), accepted at `at`. */
+function chunk(n: number, firstSeq: number, size: number, at = new Date(), action = 'a'): NewChunk {
+  const seqs = Array.from({ length: size }, (_, i) => firstSeq + i);
+  return { n, firstSeq, lastSeq: firstSeq + size - 1, at, destinations: ['dst_a'], events: seqs.map((seq) => event(`e${seq}`, at, action)), seqs };
+}
 
-/** Each id in the tenant's registry with its seq, as the newest generation holding it says. */
+/** Writes chunks as a flush would: the tenant's counters first, then the chunks. */
+async function writeChunks(s: Store, log: AuditLog, chunks: NewChunk[], tenantId = 't') {
+  const tenants = new TenantStore(s.collections);
+  for (const c of chunks) {
+    await tenants.allocate(tenantId, c.lastSeq - c.firstSeq + 1, 1);
+    await log.write(tenantId, [c]);
+  }
+}
+
+/** Each id in the tenant's registry with its chunk, as the newest generation holding it says. */
 async function registered(s: Store, tenantId: string): Promise<Map<string, number>> {
   const prefix = `ids_${tenantKey(tenantId)}_`;
   const names = (await s.db.listCollections({}, { nameOnly: true }).toArray())
@@ -32,7 +44,7 @@ async function registered(s: Store, tenantId: string): Promise<Map<string, numbe
     .filter((name) => name.startsWith(prefix))
     .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
   const ids = new Map<string, number>();
-  for (const name of names) for (const doc of await s.db.collection<{ _id: string; seq: number }>(name).find({}).toArray()) ids.set(doc._id, doc.seq);
+  for (const name of names) for (const doc of await s.db.collection<{ _id: string; c: number }>(name).find({}).toArray()) ids.set(doc._id, doc.c);
   return ids;
 }
 
@@ -50,18 +62,16 @@ describe('store features on FerretDB', () => {
     await ensureIndexes(s.collections);
     const names = (await s.collections.destinations.listIndexes().toArray()).map((index) => index.name).sort();
     expect(names).toEqual(['_id_', 'tenant']);
-    // A compound index over an array field (multikey), as the delivery buffer's.
-    expect((await s.collections.batches.listIndexes().toArray()).map((index) => index.name).sort()).toEqual(['_id_', 'tenant_pending_seq']);
   });
 
-  it('allocates consecutive sequence numbers with $inc + upsert, serialised per tenant', async () => {
+  it('allocates consecutive sequence and chunk numbers with $inc + upsert, serialised per tenant', async () => {
     const s = await store();
     const tenants = new TenantStore(s.collections);
-    const allocations = await Promise.all(Array.from({ length: 20 }, () => tenants.allocate('t', 5)));
-    const ranges = allocations.map((a) => [a.firstSeq, a.lastSeq]).sort((a, b) => a[0] - b[0]);
-    expect(ranges[0]).toEqual([1, 5]);
-    expect(ranges[19]).toEqual([96, 100]);
-    ranges.forEach(([lo], i) => expect(lo).toBe(i * 5 + 1));
+    const allocations = await Promise.all(Array.from({ length: 20 }, () => tenants.allocate('t', 5, 2)));
+    const ranges = allocations.map((a) => [a.firstSeq, a.lastSeq, a.firstChunk]).sort((a, b) => a[0] - b[0]);
+    expect(ranges[0]).toEqual([1, 5, 0]);
+    expect(ranges[19]).toEqual([96, 100, 38]);
+    ranges.forEach(([lo, , chunkNumber], i) => expect([lo, chunkNumber]).toEqual([i * 5 + 1, i * 2]));
   });
 
   it('keeps the dispatch list with $addToSet and $pull', async () => {
@@ -71,175 +81,116 @@ describe('store features on FerretDB', () => {
     await tenants.setDispatched('t', 'dst_a', true);
     await tenants.setDispatched('t', 'dst_b', true);
     await tenants.setDispatched('t', 'dst_a', false);
-    expect((await tenants.allocate('t', 1)).destinations).toEqual(['dst_b']);
+    expect((await tenants.allocate('t', 1, 1)).destinations).toEqual(['dst_b']);
   });
 
   it('reports each duplicate _id of an unordered insertMany and stores the rest (the registry of event ids)', async () => {
     const s = await store();
-    const log = new AuditLog(s.db, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
+    const log = logOf(s);
     const now = new Date();
-    expect(await log.register('t', [event('a'), event('b')], [1, 2], now)).toEqual(new Set());
-    expect(await log.register('t', [event('c'), event('a'), event('d'), event('b')], [3, 4, 5, 6], now)).toEqual(new Set([1, 3]));
-    expect(await registered(s, 't')).toEqual(new Map([['a', 1], ['b', 2], ['c', 3], ['d', 5]]));
+    expect(await log.register('t', [event('a'), event('b')], [0, 0], now)).toEqual(new Set());
+    expect(await log.register('t', [event('c'), event('a'), event('d'), event('b')], [1, 1, 1, 1], now)).toEqual(new Set([1, 3]));
+    expect(await registered(s, 't')).toEqual(new Map([['a', 0], ['b', 0], ['c', 1], ['d', 1]]));
   });
 
   it('recognises a repeat across the registry’s week boundary within a day, and forgets whole weeks past the retention', async () => {
     const s = await store();
-    const log = new AuditLog(s.db, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
+    const log = logOf(s);
     const boundary = new Date((generationOf(new Date('2026-06-10T00:00:00Z')) + 1) * 7 * 86_400_000);
     const at = (hours: number) => new Date(boundary.getTime() + hours * 3_600_000);
     expect(await log.register('t', [event('late')], [1], at(-1))).toEqual(new Set());
     // An hour into the next week: the previous one is asked first; a new id is registered in both.
-    expect(await log.register('t', [event('late'), event('new')], [2, 3], at(1))).toEqual(new Set([0]));
-    expect(await log.register('t', [event('new')], [4], at(2))).toEqual(new Set([0]));
+    expect(await log.register('t', [event('late'), event('new')], [2, 2], at(1))).toEqual(new Set([0]));
+    expect(await log.register('t', [event('new')], [3], at(2))).toEqual(new Set([0]));
     // Past the first day of the week, only this week's ids are repeats.
-    expect(await log.register('t', [event('new'), event('late')], [5, 6], at(30))).toEqual(new Set([0]));
-    expect(await registered(s, 't')).toEqual(new Map([['late', 6], ['new', 3]]));
-    expect(await log.generations('t')).toEqual([generationOf(at(-1)), generationOf(at(1))]);
+    expect(await log.register('t', [event('new'), event('late')], [4, 4], at(30))).toEqual(new Set([0]));
+    expect(await registered(s, 't')).toEqual(new Map([['late', 4], ['new', 2]]));
+    // The generations are found by a listCollections filtered by a name pattern ($regex).
+    const generations = async () => (await s.db.listCollections({ name: { $regex: `^ids_${tenantKey('t')}_` } }, { nameOnly: true }).toArray()).map((c) => c.name).sort();
+    expect(await generations()).toEqual([`ids_${tenantKey('t')}_${generationOf(at(-1))}`, `ids_${tenantKey('t')}_${generationOf(at(1))}`]);
     // Only a week wholly before the cutoff goes.
     await log.expire('t', at(-2), 10);
-    expect(await log.generations('t')).toEqual([generationOf(at(-1)), generationOf(at(1))]);
+    expect(await generations()).toHaveLength(2);
     await log.expire('t', at(0), 10);
-    expect(await log.generations('t')).toEqual([generationOf(at(1))]);
+    expect(await generations()).toEqual([`ids_${tenantKey('t')}_${generationOf(at(1))}`]);
   });
 
-  it('declares the audit log partitions’ indexes, answers range, prefix and nested-field filters, sorts and drops partitions', async () => {
+  it('reads chunks back by number across partitions, a missing one as none, and finds the chunk of a seq past holes', async () => {
     const s = await store();
-    const log = new AuditLog(s.db, { partitionEvents: 1_000, settleMs: 0, scanBudget: 10_000 });
-    const at = new Date('2026-06-01T00:00:00Z');
-    const events = Array.from({ length: 1_500 }, (_, i) => ({
-      id: `e${i}`,
-      occurredAt: new Date(at.getTime() + i * 1000),
-      receivedAt: new Date(at.getTime() + i * 1000),
-      action: i % 2 === 0 ? 'user.login' : 'key.rotated',
-      outcome: 'success' as const,
-      actor: { id: `u${i % 10}` },
-      resource: { type: 'doc', id: `d${i % 3}` },
-    }));
-    await log.append('t', events, events.map((_, i) => i + 1));
-    await log.append('t', events.slice(0, 10), events.slice(0, 10).map((_, i) => i + 1)); // idempotent
-    expect(await log.partitions('t')).toEqual([0, 1]);
-    const indexes = await s.db.collection('audit_' + tenantKey('t') + '_0').listIndexes().toArray();
-    expect(indexes.map((index) => index.name).sort()).toEqual(['_id_', 'action_seq', 'occurred_at', 'seq']);
-    expect(await log.count('t', {})).toBe(1_500);
-    expect(await log.count('t', { actionPrefix: 'user.' })).toBe(750);
-    expect(await log.count('t', { actorId: 'u3', resourceType: 'doc', resourceId: 'd0' })).toBe(50);
-    expect(await log.count('t', { occurredAfter: new Date(at.getTime() + 100_000), occurredBefore: new Date(at.getTime() + 200_000) })).toBe(100);
-    const page = await log.page('t', { action: 'key.rotated' }, 990, 5);
-    expect(page.events.map((e) => e.seq)).toEqual([992, 994, 996, 998, 1000]);
-    expect(page.events[0]).toMatchObject({ id: 'e991', action: 'key.rotated', actor: { id: 'u1' } });
-    const expired = await log.expire('t', new Date(at.getTime() + 1_200_000), 10);
-    expect(expired).toEqual({ deleted: 1_200, done: true });
-    expect(await log.partitions('t')).toEqual([1]);
-    expect(await log.count('t', {})).toBe(300);
+    const log = logOf(s, 3);
+    const at = new Date();
+    // Chunk 4 was never written (its flush died): a hole.
+    await writeChunks(s, log, [chunk(0, 1, 5), chunk(1, 6, 5), chunk(2, 11, 1), chunk(3, 12, 4)]);
+    await new TenantStore(s.collections).allocate('t', 3, 1);
+    await writeChunks(s, log, [chunk(5, 19, 2, at, 'user.login'), chunk(6, 21, 3)]);
+    expect((await s.db.listCollections({ name: { $regex: `^log_${tenantKey('t')}_` } }).toArray()).map((c) => c.name).sort()).toEqual(
+      [0, 1, 2].map((p) => `log_${tenantKey('t')}_${p}`),
+    );
+    const [three, four, five] = await log.chunks('t', [3, 4, 5]);
+    expect(three).toMatchObject({ n: 3, firstSeq: 12, lastSeq: 15, destinations: ['dst_a'] });
+    expect(three!.events.map((e) => [e.id, e.seq])).toEqual([['e12', 12], ['e13', 13], ['e14', 14], ['e15', 15]]);
+    expect(three!.events[0].occurredAt).toBeInstanceOf(Date);
+    expect(four).toBeUndefined();
+    expect(five!.events.map((e) => e.action)).toEqual(['user.login', 'user.login']);
+    expect(await log.chunkAt('t', 1)).toBe(0);
+    expect(await log.chunkAt('t', 11)).toBe(2);
+    expect(await log.chunkAt('t', 16)).toBe(5); // seqs 16..18 were chunk 4's: the next chunk there is holds what follows
+    expect(await log.chunkAt('t', 23)).toBe(6);
+    expect(await log.chunkAt('t', 24)).toBe(7);
+    expect(await log.count('t', {})).toBe(20);
+    expect(await log.count('t', { actionPrefix: 'user.' })).toBe(2);
+    expect((await log.read('t', {}, { from: 14, to: 20 }, 100)).map((e) => e.seq)).toEqual([14, 15, 19, 20]);
   });
 
-  it('deletes more events at once than SQLite takes variables in one statement (32,766): retention of a large log', async () => {
+  it('rewrites a chunk without the events given, and deletes one left empty (a flush taking repeats out)', async () => {
     const s = await store();
-    const log = new AuditLog(s.db, { partitionEvents: 50_000, settleMs: 0, scanBudget: 10_000 });
+    const log = logOf(s);
+    const first = chunk(0, 1, 4);
+    const second = chunk(1, 5, 2);
+    await writeChunks(s, log, [first, second]);
+    await log.rewrite('t', first, [0, 2]);
+    await log.rewrite('t', second, []);
+    const [kept, gone] = await log.chunks('t', [0, 1]);
+    expect(kept!.events.map((e) => e.seq)).toEqual([1, 3]);
+    expect(gone).toBeUndefined();
+  });
+
+  it('expires from the start: drops whole partitions no flush writes into, deletes single chunks, records the floor, keeps the newest partition', async () => {
+    const s = await store();
+    const log = logOf(s, 4);
     const old = new Date('2025-01-01T00:00:00Z');
     const recent = new Date();
-    const expiring = 33_000;
-    // Flushes of 3,000 (a divisor of 33,000): the ten recent events are a flush of their own.
-    for (let first = 1; first <= expiring + 10; first += 3_000) {
-      const events = Array.from({ length: Math.min(3_000, expiring + 10 - first + 1) }, (_, i) => {
-        const at = first + i <= expiring ? old : recent;
-        return { id: `e${first + i}`, occurredAt: at, receivedAt: at, action: 'a', outcome: 'unknown' as const };
-      });
-      const seqs = events.map((_, i) => first + i);
-      await log.append('t', events, seqs);
-      await log.register('t', events, seqs, events[0].receivedAt);
-    }
-    // One partition keeps its ten recent events: its expired start is deleted, not dropped.
-    expect(await log.expire('t', new Date('2026-01-01T00:00:00Z'), 10)).toEqual({ deleted: expiring, done: true });
-    expect(await log.count('t', {})).toBe(10);
-    expect((await registered(s, 't')).size).toBe(10);
-  }, 120_000);
-
-  it('releases the batches overlapping seq intervals per destination, idempotently, deleting each after its last destination', async () => {
-    const s = await store();
-    const events = new EventStore(s.collections);
-    await events.insertBatch(bufferedBatch(1, ['a', 'b'], { lastSeq: 5 }));
-    await events.insertBatch(bufferedBatch(6, ['a'], { lastSeq: 8 }));
-    await events.insertBatch(bufferedBatch(9, ['a', 'b'], { lastSeq: 12 }));
-    await events.insertBatch(bufferedBatch(1, ['a'], { tenantId: 'other', lastSeq: 8 }));
-    // An interval starting inside a batch (a delivery resumed there) releases that batch too.
-    await events.release('t', 'a', [[3, 8]]);
-    await events.release('t', 'a', [[3, 8]]);
-    expect(await events.batchExists('t:1')).toBe(true);
-    expect(await events.batchExists('t:6')).toBe(false);
-    expect(await events.batchExists('other:1')).toBe(true);
-    expect((await events.readPending('t', 'a', 10)).map((b) => b._id)).toEqual(['t:9']);
-    await events.release('t', 'b', [[1, 5]]);
-    expect(await events.batchExists('t:1')).toBe(false);
-    await events.release('t', 'b', 'all');
-    await events.release('t', 'a', 'all');
-    expect(await s.collections.batches.countDocuments({ tenantId: 't' })).toBe(0);
-    expect(await events.batchExists('other:1')).toBe(true);
+    // Ten chunks of 100: 0..5 old (partitions 0 and half of 1), 6..9 recent.
+    await writeChunks(s, log, Array.from({ length: 10 }, (_, n) => chunk(n, n * 100 + 1, 100, n < 6 ? old : recent)));
+    expect(await log.expire('t', new Date('2026-01-01T00:00:00Z'), 10)).toEqual({ deleted: 600, done: true });
+    expect(await log.bounds('t')).toEqual({ floor: 6, head: 10 });
+    expect((await s.db.listCollections({ name: { $regex: `^log_${tenantKey('t')}_` } }).toArray()).map((c) => c.name).sort()).toEqual(
+      [1, 2].map((p) => `log_${tenantKey('t')}_${p}`),
+    );
+    expect(await log.count('t', {})).toBe(400);
+    // All of it expired, the newest partition too: its chunks go one by one, the collection stays (a flush may be writing into it).
+    expect(await log.expire('t', new Date(recent.getTime() + 1), 10)).toEqual({ deleted: 400, done: true });
+    expect(await log.bounds('t')).toEqual({ floor: 10, head: 10 });
+    expect(await log.count('t', {})).toBe(0);
   });
 
-  it('loses no release when several destinations release the same batches at once', async () => {
+  it('mirrors a destination’s delivery state with replaceOne + upsert', async () => {
     const s = await store();
-    const events = new EventStore(s.collections);
-    const destinations = ['a', 'b', 'c', 'd'];
-    for (let firstSeq = 1; firstSeq <= 40; firstSeq++) await events.insertBatch(bufferedBatch(firstSeq, destinations));
-    // Each destination releases in its own delivery-sized steps, all at the same time.
-    await Promise.all(destinations.map(async (destination) => {
-      for (let lo = 1; lo <= 40; lo += 5) await events.release('t', destination, [[lo, lo + 4]]);
-    }));
-    await events.removeReleasedBatches();
-    expect(await s.collections.batches.countDocuments({})).toBe(0);
+    const doc = { _id: 'dst_a', tenantId: 't', status: 'active' as const, statusReason: '', backlog: { events: 0 }, counters: { delivered: 1, dropped: 0, rejected: 0 }, pending: [], settled: [{ lo: 1, hi: 1 }], recordedAt: new Date() };
+    await s.collections.deliveryStates.replaceOne({ _id: 'dst_a' }, doc, { upsert: true });
+    await s.collections.deliveryStates.replaceOne({ _id: 'dst_a' }, { ...doc, counters: { delivered: 2, dropped: 0, rejected: 0 } }, { upsert: true });
+    expect(await s.collections.deliveryStates.findOne({ _id: 'dst_a' })).toMatchObject({ counters: { delivered: 2 }, settled: [{ lo: 1, hi: 1 }] });
   });
 
-  it('removes the batches that every destination released and only those', async () => {
+  it('reads outbox entries older than a time, oldest first, and removes them by id', async () => {
     const s = await store();
-    const events = new EventStore(s.collections);
-    // Two releases that crossed: each saw the other destination still pending and pulled itself.
-    await events.insertBatch(bufferedBatch(1, ['a', 'b']));
-    await events.insertBatch(bufferedBatch(2, ['a', 'b']));
-    await s.collections.batches.updateMany({ _id: { $in: ['t:1', 't:2'] } }, { $pull: { pendingFor: 'a' } });
-    await s.collections.batches.updateMany({ _id: { $in: ['t:1', 't:2'] } }, { $pull: { pendingFor: 'b' } });
-    await events.insertBatch(bufferedBatch(3, ['a']));
-    expect(await events.removeReleasedBatches()).toBe(2);
-    expect(await events.batchExists('t:3')).toBe(true);
-  });
-
-  it("reads the batches buffered for one destination in seq order, limited, and their events with seqs", async () => {
-    const s = await store();
-    const events = new EventStore(s.collections);
-    // Inserted out of order: the order must come from the query, not from insertion.
-    for (const [tenantId, lo, hi, pendingFor] of [['t', 11, 20, ['a']], ['t', 1, 10, ['a', 'b']], ['u', 1, 50, ['a']], ['t', 21, 21, ['b']], ['t', 22, 40, ['a']]] as const) {
-      await events.insertBatch(bufferedBatch(lo, [...pendingFor], { tenantId, lastSeq: hi }));
-    }
-    const ids = async (destination: string, limit: number) => (await events.readPending('t', destination, limit)).map((b) => b._id);
-    expect(await ids('a', 10)).toEqual(['t:1', 't:11', 't:22']);
-    expect(await ids('a', 2)).toEqual(['t:1', 't:11']);
-    expect(await ids('b', 10)).toEqual(['t:1', 't:21']);
-    expect((await events.pendingSummary('t', 'b')).map((b) => [b.firstSeq, b.lastSeq, b.count])).toEqual([[1, 10, 10], [21, 21, 1]]);
-    const at = new Date();
-    const event = (id: string) => ({ id, occurredAt: at, receivedAt: at, action: 'a', outcome: 'unknown' as const });
-    await events.insertBatch({ ...bufferedBatch(50, ['c'], { lastSeq: 53 }), count: 3, events: [event('x'), event('y'), event('z')], seqs: [50, 52, 53] });
-    const [batch] = await events.readPending('t', 'c', 10);
-    expect(await batch.decode()).toEqual({ events: [event('x'), event('y'), event('z')], seqs: [50, 52, 53] });
-    expect(await events.countBefore('t:50', 53)).toBe(2);
-  });
-
-  it('removes batches older than the retention', async () => {
-    const s = await store();
-    const events = new EventStore(s.collections);
-    await events.insertBatch(bufferedBatch(1, ['x'], { createdAt: new Date(1_000) }));
-    await events.insertBatch(bufferedBatch(2, ['x'], { createdAt: new Date(9_000) }));
-    expect(await events.removeBatchesBefore(new Date(5_000))).toBe(1);
-    expect(await events.batchExists('t:2')).toBe(true);
-  });
-
-  it('reads outbox entries older than a time, oldest first', async () => {
-    const s = await store();
-    const events = new EventStore(s.collections);
-    const entry = (id: string, at: number) => ({ _id: id, tenantId: 't', firstSeq: 1, lastSeq: 1, count: 1, destinations: [], createdAt: new Date(at) });
-    await events.insertOutbox(entry('late', 3_000));
-    await events.insertOutbox(entry('early', 1_000));
-    await events.insertOutbox(entry('new', 9_000));
-    expect((await events.staleOutbox(new Date(5_000), 10)).map((e) => e._id)).toEqual(['early', 'late']);
+    const outbox = new Outbox(s.collections);
+    const entry = (id: string, at: number) => ({ _id: id, tenantId: 't', firstSeq: 1, lastSeq: 1, firstChunk: 0, lastChunk: 0, count: 1, destinations: [], createdAt: new Date(at) });
+    await outbox.insert(entry('late', 3_000));
+    await outbox.insert(entry('early', 1_000));
+    await outbox.insert(entry('new', 9_000));
+    expect((await outbox.olderThan(new Date(5_000), 10)).map((e) => e._id)).toEqual(['early', 'late']);
+    await outbox.remove(['early', 'new']);
+    expect((await outbox.olderThan(new Date(10_000), 10)).map((e) => e._id)).toEqual(['late']);
   });
 });

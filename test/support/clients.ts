@@ -8,7 +8,8 @@ import { MongoClient } from 'mongodb';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { ApiKeyStore } from '../../src/store/api-keys.js';
-import { tenantKey } from '../../src/store/audit-log.js';
+import { loadConfig } from '../../src/config.js';
+import { AuditLog, tenantKey, type SeqEvent } from '../../src/store/audit-log.js';
 import { projectRoot } from '../../src/stack/local.js';
 import type { StackInfo } from './global-setup.js';
 
@@ -55,9 +56,17 @@ export async function issueKey(tenantId: string): Promise<string> {
   return (await keys.issue(tenantId, 'test key')).key;
 }
 
-/** Every stored audit-log document of a tenant (all its partitions), in acceptance order. */
-export async function auditDocsOf(tenantId: string): Promise<any[]> {
-  return (await docsOfCollections(`audit_${tenantKey(tenantId)}_`)).sort((a, b) => a.seq - b.seq);
+/**
+ * Every event stored in a tenant's audit log, in acceptance order, the newest chunk included
+ * however recent: of the suite's service, or of another one (its database and environment).
+ */
+export async function storedEventsOf(tenantId: string, of: { database: string; env: Record<string, string> } = { database: stack.database, env: stack.serviceEnv }): Promise<SeqEvent[]> {
+  const db = (await database()).client.db(of.database);
+  const options = { ...loadConfig(of.env).auditLog, settleMs: 0, cacheEvents: 0 };
+  const log = new AuditLog(db, { tenants: db.collection('tenants'), logFloors: db.collection('log_floors') }, options);
+  const events: SeqEvent[] = [];
+  for await (const event of log.stream(tenantId, {})) events.push(event);
+  return events;
 }
 
 /** The ids in a tenant's registry, whatever generation holds them. */

@@ -64,7 +64,7 @@ export default async function setup(project: TestProject) {
     AUDITSTREAM_READ_RATE: '50',
     AUDITSTREAM_READ_BURST: '200',
     // Small partitions, so the suite's tenants span several; a short settle, so pages come quickly.
-    AUDITSTREAM_AUDIT_PARTITION_EVENTS: '2000',
+    AUDITSTREAM_AUDIT_PARTITION_CHUNKS: '20',
     AUDITSTREAM_AUDIT_SETTLE: '1s',
   };
   const serviceLog = join(dir, 'service.log');

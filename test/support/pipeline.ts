@@ -6,7 +6,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/wor
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createDeliveryActivities } from '../../activities/delivery.js';
 import { DestinationsApi } from '../../src/api/destinations.js';
-import { bufferRetentionMs, loadConfig, type DeliveryConfig } from '../../src/config.js';
+import { loadConfig, type DeliveryConfig } from '../../src/config.js';
 import { Dispatcher } from '../../src/ingest/dispatcher.js';
 import { IngestLease } from '../../src/ingest/lease.js';
 import { Publisher } from '../../src/ingest/publisher.js';
@@ -18,7 +18,7 @@ import { AuditLog } from '../../src/store/audit-log.js';
 import { ServiceEvents } from '../../src/audit/self-audit.js';
 import { BackfillStore } from '../../src/store/backfills.js';
 import type { Caller } from '../../src/store/api-keys.js';
-import { EventStore } from '../../src/store/events.js';
+import { Outbox } from '../../src/store/outbox.js';
 import { connectStore, type Store } from '../../src/store/mongo.js';
 import { TenantStore } from '../../src/store/tenants.js';
 import { DestinationWorkflows } from '../../src/temporal/destinations.js';
@@ -56,25 +56,23 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const store = await connectStore(stack.mongodbUri, `pipeline_${randomUUID().slice(0, 8)}`);
   const cipher = new CredentialCipher({ current: 1, keys: new Map([[1, randomBytes(32)]]) });
   const destinationStore = new DestinationStore(store.collections, cipher);
-  const events = new EventStore(store.collections);
+  const outbox = new Outbox(store.collections);
   const tenants = new TenantStore(store.collections);
   const taskQueue = `pipeline-${randomUUID()}`;
   const workflows = new DestinationWorkflows(env.client, taskQueue, false, (id) => destinationStore.byId(id));
-  const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), events, 0);
+  const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), outbox, 0);
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
   const serviceEvents = new ServiceEvents(store.collections);
-  const auditLog = new AuditLog(store.db, loadConfig({}).auditLog);
+  const auditLog = new AuditLog(store.db, store.collections, loadConfig({}).auditLog);
   const lease = await IngestLease.acquire(store.collections.ingestLease, { ttlMs: 15_000, onLost: () => {} });
   const activities = createDeliveryActivities({
     collections: store.collections,
     destinations: destinationStore,
-    events,
     http,
     delivery: policy,
     serviceEvents,
     auditLog,
     backfills: new BackfillStore(store.collections),
-    bufferRetentionMs: bufferRetentionMs(policy),
   });
   return {
     store,
@@ -83,7 +81,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
       deleteFlushDeadlineMs: policy.deleteFlushDeadlineMs,
       http,
     }),
-    publisher: new Publisher(tenants, events, auditLog, dispatcher, lease),
+    publisher: new Publisher(tenants, auditLog, outbox, dispatcher, lease),
     workflows,
     async withWorker(body) {
       const worker = await Worker.create({

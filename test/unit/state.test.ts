@@ -21,8 +21,8 @@ import {
 } from '../../workflows/state.js';
 
 const policy: DeliveryPolicy = { retryWindowMs: 10_000, initialBackoffMs: 1_000, maxBackoffMs: 8_000, maxEventsPerDelivery: 500 };
-const range = (lo: number, hi: number, at = 0) => ({ lo, hi, count: hi - lo + 1, at });
-const progress = (over: Partial<DeliveryProgress> = {}): DeliveryProgress => ({ settled: [], delivered: 0, rejected: 0, missing: [], releasable: [], policy, ...over });
+const range = (lo: number, hi: number, at = 0) => ({ lo, hi, count: hi - lo + 1, at, firstChunk: lo, lastChunk: hi });
+const progress = (over: Partial<DeliveryProgress> = {}): DeliveryProgress => ({ settled: [], delivered: 0, rejected: 0, missing: [], policy, ...over });
 
 describe('delivery state', () => {
   it('backs off exponentially with jitter between half and the whole step, at least Retry-After, capped', () => {
@@ -44,8 +44,8 @@ describe('delivery state', () => {
     expect(deliveryRequest(state).probe).toBe(true);
     deliveryFailed(state, { reason: 'HTTP 503' }, 2_000, 0);
     expect(state.failingSince).toBe(1_000); // the window is not moved by later failures
-    deliverySucceeded(state, progress({ settled: [{ lo: 1, hi: 600, count: 600 }], delivered: 600, releasable: [[1, 600]] }), 3_000);
-    expect(state).toMatchObject({ status: 'active', failures: 0, failingSince: undefined, retryAt: undefined, pending: [], unreleased: [[1, 600]] });
+    deliverySucceeded(state, progress({ settled: [{ lo: 1, hi: 600, count: 600, next: 601 }], delivered: 600 }), 3_000);
+    expect(state).toMatchObject({ status: 'active', failures: 0, failingSince: undefined, retryAt: undefined, pending: [], settled: [[1, 600]] });
     expect(state.counts).toEqual({ delivered: 600, rejected: 0, dropped: 0 });
   });
 
@@ -53,21 +53,22 @@ describe('delivery state', () => {
     const state = initialState(true, policy);
     announce(state, [range(1, 10)]);
     deliveryFailed(state, { reason: 'HTTP 503' }, 1_000, 0);
-    deliveryFailed(state, { reason: 'HTTP 503', progress: progress({ settled: [{ lo: 1, hi: 5, count: 5 }], delivered: 5 }) }, 4_000, 0);
+    deliveryFailed(state, { reason: 'HTTP 503', progress: progress({ settled: [{ lo: 1, hi: 5, count: 5, next: 6 }], delivered: 5 }) }, 4_000, 0);
     expect(state.failingSince).toBe(4_000);
-    expect(state.pending).toEqual([{ lo: 6, hi: 10, count: 5, at: 0 }]);
+    expect(state.pending).toEqual([{ lo: 6, hi: 10, count: 5, at: 0, firstChunk: 6, lastChunk: 10 }]);
   });
 
-  it('fails at the end of the window: drops and counts the backlog, marks it for release, drops what arrives later', () => {
+  it('fails at the end of the window: drops and counts the backlog, settles it, drops what arrives later', () => {
     const state = initialState(true, policy);
     announce(state, [range(1, 7)]);
     deliveryFailed(state, { reason: 'HTTP 500' }, 0, 0);
     exhaustWindow(state, 0);
-    expect(state).toMatchObject({ status: 'failed', pending: [], unreleased: [[1, 7]], retryAt: undefined, failingSince: undefined });
+    expect(state).toMatchObject({ status: 'failed', pending: [], settled: [[1, 7]], retryAt: undefined, failingSince: undefined });
     expect(state.statusReason).toMatch(/7 buffered events dropped\. Last error: HTTP 500\./);
     announce(state, [range(8, 9)]);
     expect(state.counts.dropped).toBe(9);
-    expect(state.unreleased).toEqual([[1, 9]]);
+    expect(state.settled).toEqual([[1, 9]]);
+    expect(state.knownChunk).toBe(9);
     expect(deliverable(state, 1e12)).toBe(false);
   });
 
@@ -126,7 +127,7 @@ describe('delivery state', () => {
     announce(state, [range(7, 9)]);
     deliveryFailed(state, { reason: 'HTTP 503' }, 1_000, 0);
     deliveryFailed(state, { reason: 'HTTP 502' }, 2_000, 0); // still degraded: no change
-    deliverySucceeded(state, progress({ settled: [{ lo: 7, hi: 9, count: 3 }], delivered: 3 }), 3_000);
+    deliverySucceeded(state, progress({ settled: [{ lo: 7, hi: 9, count: 3, next: 10 }], delivered: 3 }), 3_000);
     expect(state.statusChanges).toEqual([
       { n: 1, from: 'active', to: 'degraded', reason: 'HTTP 503', at: 1_000, windowEndsAt: 11_000, backlogEvents: 3, firstPendingSeq: 7, dropped: 0 },
       { n: 2, from: 'degraded', to: 'active', reason: '', at: 3_000, backlogEvents: 0, dropped: 0 },

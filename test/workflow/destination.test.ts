@@ -42,15 +42,14 @@ describe('destination workflow', () => {
         await env.sleep('10m');
         expect(await status(handle)).toMatchObject({ status: 'active', statusReason: '', delivered: 5, backlogEvents: 0, failures: 0 });
         expect(scripted.deliveries.map((d) => d.probe)).toEqual([false, true, true, true]);
-        // Released once recorded: by the first write after the success, never before.
-        const releases = await eventually(async () => scripted.records.flatMap((r) => (r.release === 'all' ? [] : r.release)), (r) => r.length > 0);
-        expect(releases).toEqual([[1, 5]]);
-        expect(scripted.records.at(-1)!.record).toMatchObject({ status: 'active', backlogEvents: 0, delivered: 5 });
+        // The mirror follows within the mirror delay: what a lost workflow would start again from.
+        const after = await eventually(async () => scripted.records.at(-1)!.record, (r) => r.delivered === 5);
+        expect(after).toMatchObject({ status: 'active', backlogEvents: 0, pending: [], settled: [[1, 5]], knownChunk: 5 });
       },
     );
   });
 
-  it('fails when the window is spent, drops and releases what was buffered, drops what arrives while failed, and an update re-enables it', async () => {
+  it('fails when the window is spent, drops what was buffered, drops what arrives while failed, and an update re-enables it', async () => {
     await withDestination(env, { deliver: async () => Promise.reject(failure('webhook answered HTTP 500')) }, async ({ handle, scripted }) => {
       await handle.signal('eventsReady', { ranges: [range(1, 7, await now())] });
       await until(handle, (s) => s.status === 'degraded');
@@ -68,8 +67,8 @@ describe('destination workflow', () => {
       await until(handle, (s) => s.dropped === 9);
       await env.sleep('3h');
       expect(scripted.deliveries.length).toBe(attempts); // nothing is sent while failed
-      const released = await eventually(async () => scripted.records.flatMap((r) => (r.release === 'all' ? [] : r.release)), (r) => r.length >= 2);
-      expect(released).toEqual([[1, 7], [8, 9]]);
+      const mirrored = await eventually(async () => scripted.records.at(-1)!.record, (r) => r.dropped === 9);
+      expect(mirrored).toMatchObject({ status: 'failed', pending: [], settled: [[1, 9]] });
 
       const reenabled = await handle.executeUpdate('reconfigure', { args: [{ enabled: true }] });
       expect(reenabled).toMatchObject({ status: 'active', statusReason: '', dropped: 9, failures: 0 });
@@ -88,7 +87,7 @@ describe('destination workflow', () => {
     });
   });
 
-  it('flushes on delete at once, even while backing off, answers what it flushed, and releases everything', async () => {
+  it('flushes on delete at once, even while backing off, answers what it flushed, and mirrors its end', async () => {
     await withDestination(
       env,
       { deliver: async (input, call) => (call === 1 ? Promise.reject(failure('busy', { retryAfterMs: 3_600_000 })) : settleExpected(input)) },
@@ -97,7 +96,7 @@ describe('destination workflow', () => {
         await until(handle, (s) => s.status === 'degraded');
         expect(await handle.executeUpdate('delete', { args: [{ flushDeadlineMs: 30_000 }] })).toEqual({ flushed: 4, dropped: 0 });
         expect(await handle.result()).toEqual({ flushed: 4, dropped: 0 });
-        expect(scripted.records.at(-1)!.release).toBe('all');
+        expect(scripted.records.at(-1)).toMatchObject({ final: true, record: { delivered: 4, backlogEvents: 0 } });
       },
     );
   });
@@ -110,9 +109,8 @@ describe('destination workflow', () => {
         await handle.signal('eventsReady', { ranges: [range(1, 10, await now())] });
         await eventually(async () => scripted.deliveries.length, (n) => n === 1);
         expect(await handle.executeUpdate('delete', { args: [{ flushDeadlineMs: 10_000 }] })).toEqual({ flushed: 10, dropped: 0 });
-        // The second delivery resumed inside the batch the first stopped in.
-        expect(scripted.deliveries[1].partial).toEqual({ firstSeq: 1, from: 4 });
-        expect(scripted.deliveries[1].expect).toEqual([{ lo: 4, hi: 10, count: 7, at: expect.any(Number) }]);
+        // The second delivery resumed where the first stopped, in the chunk it named.
+        expect(scripted.deliveries[1].expect).toEqual([{ lo: 4, hi: 10, count: 7, at: expect.any(Number), firstChunk: 4, lastChunk: 10 }]);
       },
     );
   });
@@ -175,7 +173,6 @@ describe('destination workflow', () => {
           enabled: true,
           pending: [range(11, 20, await now())],
           settled: [],
-          unreleased: [],
           counts: { delivered: 10, rejected: 1, dropped: 2 },
           failures: 1,
           failingSince: await now(),

@@ -18,7 +18,7 @@ export type DeliverScript = (input: DeliverInput, call: number) => Promise<Omit<
 
 export interface Scripted {
   deliveries: DeliverInput[];
-  /** Every mirror write and release, by `record` or at the start of a delivery, in order. */
+  /** Every mirror write, by `record` or at the start of a delivery, in order. */
   records: RecordInput[];
   deliver: DeliverScript;
   record?: (input: RecordInput) => Promise<void>;
@@ -27,17 +27,15 @@ export interface Scripted {
   recovered: DestinationState;
 }
 
-/** Progress settling the first `events` expected events (all of them by default). */
+/** Progress settling the first `events` expected events (all of them by default); chunks follow the seqs here (see `range`). */
 export function settleExpected(input: DeliverInput, events = Infinity): Omit<DeliveryProgress, 'policy'> {
-  const progress: Omit<DeliveryProgress, 'policy'> = { settled: [], delivered: 0, rejected: 0, missing: [], releasable: [] };
+  const progress: Omit<DeliveryProgress, 'policy'> = { settled: [], delivered: 0, rejected: 0, missing: [] };
   let left = events;
   for (const range of input.expect) {
     if (left <= 0) break;
     const count = Math.min(left, range.count);
     const hi = count === range.count ? range.hi : range.lo + count - 1;
-    progress.settled.push({ lo: range.lo, hi, count });
-    if (count === range.count) progress.releasable.push([range.lo, range.hi]);
-    else progress.partial = { firstSeq: range.lo, from: hi + 1 };
+    progress.settled.push({ lo: range.lo, hi, count, next: hi + 1 });
     progress.delivered += count;
     left -= count;
   }
@@ -69,8 +67,9 @@ function workflowBundle(): Promise<WorkflowBundle> {
   return bundle;
 }
 
+/** A range of one event per seq, each in a chunk of its own numbered as its seq. */
 export function range(lo: number, hi: number, at = 0): PendingRange {
-  return { lo, hi, count: hi - lo + 1, at };
+  return { lo, hi, count: hi - lo + 1, at, firstChunk: lo, lastChunk: hi };
 }
 
 export async function withDestination<T>(
