@@ -151,8 +151,11 @@ export function createDeliveryActivities({ collections, destinations, http, deli
     let total = 0;
     for (const range of input.expect) {
       if (total >= budget) break;
+      // As many chunks at a time as the budget left may need, judged by the range's events per chunk.
+      const perChunk = Math.max(1, range.count / (range.lastChunk - range.firstChunk + 1));
       for (let n = range.firstChunk; n <= range.lastChunk && total < budget; ) {
-        const numbers = Array.from({ length: Math.min(8, range.lastChunk - n + 1) }, (_, i) => n + i);
+        const wanted = Math.min(64, Math.ceil((budget - total) / perChunk), range.lastChunk - n + 1);
+        const numbers = Array.from({ length: wanted }, (_, i) => n + i);
         const chunks = await auditLog.chunks(input.tenantId, numbers);
         if (n === range.firstChunk && !chunks[0]) {
           log.warn('events outlived the audit log before they could be sent; counted as dropped', { destinationId: input.destinationId, lo: range.lo, count: range.count });

@@ -112,7 +112,7 @@ export function loadConfig(env: Env = process.env): Config {
     retentionIntervalMs: duration(env, 'AUDITSTREAM_RETENTION_INTERVAL', 3600_000),
     exportTtlMs: duration(env, 'AUDITSTREAM_EXPORT_TTL', 24 * 3600_000),
     auditLog: {
-      chunksPerPartition: Math.max(1, integer(env, 'AUDITSTREAM_AUDIT_PARTITION_CHUNKS', 1_000)),
+      chunksPerPartition: Math.max(1, integer(env, 'AUDITSTREAM_AUDIT_PARTITION_CHUNKS', 256)),
       settleMs: duration(env, 'AUDITSTREAM_AUDIT_SETTLE', 10_000),
       scanBudget: 100_000,
       cacheEvents: integer(env, 'AUDITSTREAM_AUDIT_CACHE_EVENTS', 20_000),

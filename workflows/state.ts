@@ -70,7 +70,7 @@ export interface DestinationState {
  * A change of backlog or counters is mirrored once it is this old (a delivery mirrors the state
  * it starts from, so under load the next one does it first); a status change is mirrored at once.
  */
-export const mirrorDelayMs = 2_000;
+export const mirrorDelayMs = 3_000;
 
 /** A backfill's progress through the seqs it replays (the events themselves stay in the audit log). */
 export interface Replay {

@@ -10,7 +10,7 @@
 // Chunks. Each ingest flush writes its events as one or more chunks: a document holding up to
 // 1,000 events as one compressed payload, numbered by the tenant's chunk counter (0, 1, 2, …,
 // taken with the sequence numbers; src/store/tenants.ts). Chunk n lives in the collection
-// `log_<tenant key>_<p>`, p = ⌊n / chunksPerPartition⌋, with `_id` = String(n). A delivery
+// `log_<tenant key>_<p>`, p = ⌊n / chunksPerPartition⌋, with `_id` = n zero-padded. A delivery
 // reads the chunks its pending ranges name, a page reads forward from its cursor's chunk, an
 // export streams them; each read costs what it reads, never what the log holds. Reads run a few
 // at a time in parallel, and the worker keeps recently read chunks decoded (destinations of one
@@ -116,6 +116,21 @@ export const chunkLimits = { events: 1_000, bytes: 4 * 1024 * 1024 } as const;
 /** Chunk reads in flight at once for one reader: enough to hide round trips, few enough to leave the pool to others. */
 const readWindow = 8;
 
+/**
+ * From this many chunks of one partition on, a reader asks for them with one range query rather
+ * than one point read each: on FerretDB a point read passes the documents before its own, a
+ * range query decodes the (bounded) partition once; on MongoDB both are `_id` index lookups.
+ */
+const rangeReadFrom = 16;
+
+/** Most chunks a forward read holds at once: what bounds an export's memory (up to 64,000 events). */
+const maxForwardWindow = 64;
+
+/** A chunk's `_id`: its number, zero-padded so that ids sort as numbers do (a range of chunks is a range of ids). */
+export function chunkId(n: number): string {
+  return String(n).padStart(12, '0');
+}
+
 const duplicateKey = 11000;
 
 /** The registry's generations: a week of acceptance each. */
@@ -201,6 +216,8 @@ export interface NewChunk {
 
 export class AuditLog {
   private readonly cache: LRUCache<string, Chunk> | undefined;
+  /** Reads under way, by chunk: a tenant's destinations deliver the same new chunks at the same moment, and read them once. */
+  private readonly reading = new Map<string, Promise<Chunk | undefined>>();
 
   constructor(
     private readonly db: Db,
@@ -235,7 +252,7 @@ export class AuditLog {
 
   private async docOf(chunk: NewChunk): Promise<ChunkDoc> {
     return {
-      _id: String(chunk.n),
+      _id: chunkId(chunk.n),
       firstSeq: chunk.firstSeq,
       lastSeq: chunk.lastSeq,
       count: chunk.events.length,
@@ -249,11 +266,13 @@ export class AuditLog {
   async rewrite(tenantId: string, chunk: NewChunk, kept: number[]): Promise<void> {
     const collection = this.partition(tenantId, chunk.n);
     if (kept.length === 0) {
-      await collection.deleteOne({ _id: String(chunk.n) });
+      await collection.deleteOne({ _id: chunkId(chunk.n) });
+      this.cache?.delete(this.cacheKey(tenantId, chunk.n));
       return;
     }
     const doc = await this.docOf({ ...chunk, events: kept.map((index) => chunk.events[index]), seqs: kept.map((index) => chunk.seqs[index]) });
     await collection.updateOne({ _id: doc._id }, { $set: { count: doc.count, payload: doc.payload } });
+    this.cache?.delete(this.cacheKey(tenantId, chunk.n));
   }
 
   /**
@@ -277,35 +296,86 @@ export class AuditLog {
 
   // ---- reading ----
 
-  /** Chunk `n`, or undefined when there is none (never written, taken out, or expired). */
-  async chunk(tenantId: string, n: number): Promise<Chunk | undefined> {
-    const key = `${tenantKey(tenantId)}:${n}`;
-    const cached = this.cache?.get(key);
-    if (cached) return cached;
-    const doc = await this.partition(tenantId, n).findOne({ _id: String(n) });
-    if (!doc) return undefined;
+  private cacheKey(tenantId: string, n: number): string {
+    return `${tenantKey(tenantId)}:${n}`;
+  }
+
+  private async remember(tenantId: string, doc: ChunkDoc): Promise<Chunk> {
     const chunk = await decode(doc);
-    this.cache?.set(key, chunk);
+    this.cache?.set(this.cacheKey(tenantId, chunk.n), chunk);
     return chunk;
   }
 
-  /** Chunks by number, read a window at a time; in the order asked. */
+  /** Chunk `n`, or undefined when there is none (never written, taken out, or expired). */
+  async chunk(tenantId: string, n: number): Promise<Chunk | undefined> {
+    return (await this.chunks(tenantId, [n]))[0];
+  }
+
+  /**
+   * Chunks by number, in the order asked (undefined where there is none): from the cache, from
+   * a read of them already under way, by point reads a window at a time, or — many of one
+   * partition — by one range query.
+   */
   async chunks(tenantId: string, numbers: number[]): Promise<(Chunk | undefined)[]> {
-    const found: (Chunk | undefined)[] = [];
-    for (let i = 0; i < numbers.length; i += readWindow) {
-      found.push(...(await Promise.all(numbers.slice(i, i + readWindow).map((n) => this.chunk(tenantId, n)))));
+    const found = new Map<number, Promise<Chunk | undefined>>();
+    const byPartition = new Map<number, number[]>();
+    for (const n of numbers) {
+      const key = this.cacheKey(tenantId, n);
+      const known = this.cache?.get(key) ?? this.reading.get(key);
+      if (known) {
+        found.set(n, Promise.resolve(known));
+        continue;
+      }
+      const partition = Math.floor(n / this.options.chunksPerPartition);
+      byPartition.set(partition, [...(byPartition.get(partition) ?? []), n]);
     }
-    return found;
+    const pointReads: number[] = [];
+    for (const wanted of byPartition.values()) {
+      if (wanted.length < rangeReadFrom) pointReads.push(...wanted);
+      else this.share(tenantId, wanted, this.rangeRead(tenantId, wanted), found);
+    }
+    for (let i = 0; i < pointReads.length; i += readWindow) {
+      const window = pointReads.slice(i, i + readWindow);
+      const reads = window.map((n) => this.share(tenantId, [n], this.pointRead(tenantId, n), found));
+      await Promise.all(reads);
+    }
+    return Promise.all(numbers.map((n) => found.get(n)!));
+  }
+
+  /** Lets other readers wait for a read under way of `numbers`, and `found` have its results. */
+  private share(tenantId: string, numbers: number[], read: Promise<Map<number, Chunk>>, found: Map<number, Promise<Chunk | undefined>>): Promise<unknown> {
+    for (const n of numbers) {
+      const key = this.cacheKey(tenantId, n);
+      const one = read.then((chunks) => chunks.get(n));
+      this.reading.set(key, one);
+      found.set(n, one);
+      // Readers await it; when the read ends, later ones go to the cache (or read again after an error).
+      const done = () => void (this.reading.get(key) === one && this.reading.delete(key));
+      one.then(done, done);
+    }
+    return read;
+  }
+
+  private async pointRead(tenantId: string, n: number): Promise<Map<number, Chunk>> {
+    const doc = await this.partition(tenantId, n).findOne({ _id: chunkId(n) });
+    return new Map(doc ? [[n, await this.remember(tenantId, doc)]] : []);
+  }
+
+  private async rangeRead(tenantId: string, wanted: number[]): Promise<Map<number, Chunk>> {
+    const [first, last] = [Math.min(...wanted), Math.max(...wanted)];
+    const docs = await this.partition(tenantId, first).find({ _id: { $gte: chunkId(first), $lte: chunkId(last) } }).toArray();
+    return new Map(await Promise.all(docs.map(async (doc): Promise<[number, Chunk]> => [Number(doc._id), await this.remember(tenantId, doc)])));
   }
 
   /**
    * The chunks `from`, `from + 1`, … up to the newest shown one, as they come (missing ones
-   * skipped). Reads a window ahead; stops at the newest chunk until it has settled.
+   * skipped). Reads a window ahead, widening it as the reader goes on (a page usually needs a
+   * chunk or two, an export all of them); stops at the newest chunk until it has settled.
    */
   private async *forward(tenantId: string, from: number, now = new Date()): AsyncGenerator<Chunk> {
     const { head } = await this.bounds(tenantId);
-    for (let n = from; n < head; n += readWindow) {
-      const numbers = Array.from({ length: Math.min(readWindow, head - n) }, (_, i) => n + i);
+    for (let n = from, window = 2; n < head; n += window, window = Math.min(window * 2, maxForwardWindow)) {
+      const numbers = Array.from({ length: Math.min(window, head - n) }, (_, i) => n + i);
       for (const chunk of await this.chunks(tenantId, numbers)) {
         if (!chunk) continue;
         if (chunk.n === head - 1 && chunk.at.getTime() > now.getTime() - this.options.settleMs) return;
@@ -477,8 +547,8 @@ export class AuditLog {
       }
       const gone = firstKept === -1 ? docs : docs.slice(0, firstKept);
       for (const doc of gone) {
-        await collection.deleteOne({ _id: String(doc.n) });
-        this.cache?.delete(`${tenantKey(tenantId)}:${doc.n}`);
+        await collection.deleteOne({ _id: chunkId(doc.n) });
+        this.cache?.delete(this.cacheKey(tenantId, doc.n));
         deleted += doc.count;
       }
       // The floor passes only chunks seen and deleted: one being written now stays above it.

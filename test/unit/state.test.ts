@@ -2,6 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   announce,
   backoffMs,
+  changed,
+  mirrorDelayMs,
+  mirrorDue,
+  recordWritten,
+  takeRecord,
   deliverable,
   deliveryFailed,
   deliveryRequest,
@@ -134,5 +139,29 @@ describe('delivery state', () => {
     ]);
     statusChangesWritten(state, 1);
     expect(state.statusChanges?.map((change) => change.n)).toEqual([2]);
+  });
+
+  it('keeps the mirror’s bookkeeping: due at once for a new status, after the delay for anything else, cleared when a record is taken', () => {
+    const state = initialState(true, policy);
+    changed(state, 1_000);
+    expect(state.mirrorDueAt).toBe(1_000); // nothing mirrored yet: its status is new to the mirror
+    const first = takeRecord(state);
+    expect(state.mirrorDueAt).toBeUndefined();
+    recordWritten(state, first);
+    announce(state, [range(1, 5)]);
+    changed(state, 2_000);
+    expect(state.mirrorDueAt).toBe(2_000 + mirrorDelayMs);
+    changed(state, 2_500); // a later change does not push it back
+    expect(state.mirrorDueAt).toBe(2_000 + mirrorDelayMs);
+    expect(mirrorDue(state, 2_000 + mirrorDelayMs - 1)).toBe(false);
+    expect(nextWakeAt(state)).toBe(2_000 + mirrorDelayMs);
+    deliveryFailed(state, { reason: 'HTTP 503' }, 3_000, 0);
+    changed(state, 3_000);
+    expect(state.mirrorDueAt).toBe(3_000); // a status change is mirrored at once
+    const record = takeRecord(state);
+    expect(record).toMatchObject({ status: 'degraded', backlogEvents: 5, pending: [range(1, 5)], settled: [], knownChunk: 5 });
+    expect(record.statusChanges.map((change) => change.to)).toEqual(['degraded']);
+    recordWritten(state, record);
+    expect(state.statusChanges).toEqual([]);
   });
 });
