@@ -84,9 +84,9 @@ export function createAuditActivities({ auditLog, deliveryWindowMs, destinations
       // The export holds exactly what was settled when it started: later events do not change it.
       const upTo = (await auditLog.shownThrough(job.tenantId)).seq;
       const { report, transform } = await presetOf(job, upTo);
-      const source = auditLog.stream(job.tenantId, job.filter, { to: upTo });
+      const source = auditLog.batches(job.tenantId, job.filter, { to: upTo });
       const file = await writeExportFile(
-        transform ? mapEvents(source, transform) : source,
+        transform ? mapBatches(source, transform) : source,
         { format: job.format, gzip: job.gzip, chunkBytes: exportChunkBytes, preset: job.preset, report },
         (n, chunk) => exports.writeChunk(job._id, n, chunk),
         (events) => context.heartbeat({ events }),
@@ -143,8 +143,8 @@ export function createAuditActivities({ auditLog, deliveryWindowMs, destinations
   };
 }
 
-async function* mapEvents(events: AsyncIterable<AuditEvent>, transform: (event: AuditEvent) => AuditEvent): AsyncGenerator<AuditEvent> {
-  for await (const event of events) yield transform(event);
+async function* mapBatches(batches: AsyncIterable<AuditEvent[]>, transform: (event: AuditEvent) => AuditEvent): AsyncGenerator<AuditEvent[]> {
+  for await (const batch of batches) yield batch.map(transform);
 }
 
 export type AuditActivities = ReturnType<typeof createAuditActivities>;

@@ -29,13 +29,26 @@ const webhookIds =
       ? (JSON.parse(body.toString('utf8')) as { events: { id: string }[] }).events.map((event) => event.id)
       : undefined;
 
-/** HEC envelopes are JSON objects written back to back, each starting `{"time":`. */
+/** HEC envelopes are JSON objects written back to back: cut where each object's braces close. */
 const hecIds: Parse = (headers, body) => {
   const text = (headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8');
-  return text
-    .split('}{"time":')
-    .map((part, index, parts) => JSON.parse(`${index > 0 ? '{"time":' : ''}${part}${index < parts.length - 1 ? '}' : ''}`) as { event: { id: string } })
-    .map((envelope) => envelope.event.id);
+  const ids: string[] = [];
+  let depth = 0;
+  let start = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) {
+      ids.push((JSON.parse(text.slice(start, i + 1)) as { event: { id: string } }).event.id);
+      start = i + 1;
+    }
+  }
+  return ids;
 };
 
 export function startBenchReceiver(pki: TestPki, secret: string): Promise<BenchReceiver> {

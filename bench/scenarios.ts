@@ -294,8 +294,8 @@ export async function storeCosts(bench: BenchStack) {
  * The audit log on FerretDB at 100,000 and 1,000,000 events of one tenant: a page, a filtered
  * page, a page deep in the log, a rare filter read to the end, an export of every event (the
  * worker's memory sampled throughout) and a retention run deleting half — through the
- * service's API and jobs. The log is filled directly (as the publisher writes it), half of it
- * accepted 400 days ago.
+ * service's API and jobs. The log is filled directly (as the publisher writes it), its older
+ * half accepted 400 days ago.
  */
 export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_000]) {
   const rows = [];
@@ -312,15 +312,22 @@ export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_0
     const result = await run();
     return { result, ms: round(performance.now() - start) };
   };
+  /** The median of five calls: one call on a busy 2-core machine says little. */
+  const median = async <T>(run: () => Promise<T>) => {
+    const runs = [];
+    for (let i = 0; i < 5; i++) runs.push(await timed(run));
+    return { result: runs[0].result, ms: runs.map((r) => r.ms).sort((a, b) => a - b)[2] };
+  };
   for (const size of sizes) {
     const tenantId = `bench-audit-${size}-${randomUUID().slice(0, 6)}`;
     const key = await bench.issueKey(tenantId);
-    // A legal hold keeps the hourly retention schedule off this log until the measured run.
-    await api(key, 'PATCH', '/v1/audit/retention', { legal_hold: true });
+    // A legal hold keeps the hourly retention schedule off this log until the measured run. It is
+    // set in the store rather than through the API, whose audit event would come before the old
+    // half of the log: the log is in acceptance order, and real acceptance is never older later.
+    await db.collection<{ _id: string }>('tenant_settings').insertOne({ _id: tenantId, retentionDays: 365, legalHold: true, updatedAt: new Date() } as never);
     const old = new Date(Date.now() - 400 * 86_400_000);
     const recent = new Date(Date.now() - 60_000);
-    // The hold is itself an event of the log (seq 1, chunk 0): the filled events come after it,
-    // written as the publisher writes flushes of 500 (a busy tenant's PublishEvents calls).
+    // Written as the publisher writes flushes of 500 (a busy tenant's PublishEvents calls).
     const tenants = db.collection<{ _id: string; seq: number; chunks: number; destinations: string[] }>('tenants');
     const head = await tenants.findOne({ _id: tenantId });
     const base = head?.seq ?? 0;
@@ -341,13 +348,14 @@ export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_0
     await tenants.updateOne({ _id: tenantId }, { $set: { seq: base + size, chunks: baseChunk + Math.ceil(size / perChunk) }, $setOnInsert: { destinations: [] } }, { upsert: true });
     const fillSeconds = round((performance.now() - fillStart) / 1000, 1);
 
-    const firstPage = await timed(() => api(key, 'GET', '/v1/audit/events?page_size=1000'));
-    const filtered = await timed(() => api(key, 'GET', '/v1/audit/events?action=doc.write&page_size=1000'));
+    const firstPage100 = await median(() => api(key, 'GET', '/v1/audit/events?page_size=100'));
+    const firstPage = await median(() => api(key, 'GET', '/v1/audit/events?page_size=1000'));
+    const filtered = await median(() => api(key, 'GET', '/v1/audit/events?action=doc.write&page_size=1000'));
     const { key: filterKey } = parseEventFilter(undefined);
-    const byId = await timed(() => api(key, 'GET', `/v1/audit/events/a-${Math.floor(size / 3)}`));
+    const byId = await median(() => api(key, 'GET', `/v1/audit/events/a-${Math.floor(size / 3)}`));
     const deepSeq = base + Math.floor(size * 0.75);
     const deepChunk = baseChunk + Math.floor((deepSeq - base - 1) / perChunk);
-    const deep = await timed(() => api(key, 'GET', `/v1/audit/events?page_size=1000&cursor=${encodeCursor({ seq: deepSeq, chunk: deepChunk }, filterKey)}`));
+    const deep = await median(() => api(key, 'GET', `/v1/audit/events?page_size=1000&cursor=${encodeCursor({ seq: deepSeq, chunk: deepChunk }, filterKey)}`));
     const rare = await timed(async () => {
       let cursor = '';
       let calls = 0;
@@ -382,7 +390,8 @@ export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_0
     rows.push({
       events: size,
       'fill s': fillSeconds,
-      'first page ms': firstPage.ms,
+      'first page of 100 ms': firstPage100.ms,
+      'first page of 1,000 ms': firstPage.ms,
       'filtered page ms': filtered.ms,
       'page at 3/4 ms': deep.ms,
       'GetEvent ms': byId.ms,

@@ -89,20 +89,24 @@ function hipaaRow(event: AuditEvent): string[] {
 const csvOptions = { escape_formulas: true, record_delimiter: '\r\n' } as const;
 
 /**
- * Events to lines. NDJSON: one event per line; with a report (the soc2 and gdpr-access
- * presets) the first line is `{"record":"report",…}` and each event line has `"record":"event"`.
- * CSV: a header, then one row per event (the hipaa preset's columns for hipaa).
+ * Batches of events to lines. NDJSON: one event per line; with a report (the soc2 and
+ * gdpr-access presets) the first line is `{"record":"report",…}` and each event line has
+ * `"record":"event"`. CSV: a header, then one row per event (the hipaa preset's columns for
+ * hipaa). Events come a batch at a time (a chunk of the log's): the stream's own work is per
+ * batch, not per event.
  */
 export function encodeLines(format: ExportFormat, options: { preset?: ExportPreset; report?: object } = {}) {
   const csv = options.preset === 'hipaa' ? { columns: hipaaColumns, row: hipaaRow } : { columns: csvColumns, row: csvRow };
   const header = format === 'csv' ? stringify([[...csv.columns]], csvOptions) : options.report ? `${JSON.stringify({ record: 'report', ...options.report })}\n` : '';
+  const line =
+    format === 'csv'
+      ? (event: AuditEvent) => stringify([csv.row(event)], csvOptions)
+      : (event: AuditEvent) => `${JSON.stringify(options.report ? { record: 'event', ...toWireEvent(event) } : toWireEvent(event))}\n`;
   let first = true;
   return new Transform({
     writableObjectMode: true,
-    transform(event: AuditEvent, _encoding, done) {
-      let text = first ? header : '';
-      if (format === 'csv') text += stringify([csv.row(event)], csvOptions);
-      else text += `${JSON.stringify(options.report ? { record: 'event', ...toWireEvent(event) } : toWireEvent(event))}\n`;
+    transform(events: AuditEvent[], _encoding, done) {
+      const text = (first ? header : '') + events.map(line).join('');
       first = false;
       done(null, text);
     },
@@ -121,11 +125,11 @@ export interface WrittenFile {
 }
 
 /**
- * Encodes `events` into the export file, handing each full chunk (and the last) to `write`
- * in order; `progress` is told the count every 1,000 events.
+ * Encodes batches of events into the export file, handing each full chunk (and the last) to
+ * `write` in order; `progress` is told the count as it grows.
  */
 export async function writeExportFile(
-  events: AsyncIterable<AuditEvent>,
+  batches: AsyncIterable<AuditEvent[]>,
   options: { format: ExportFormat; gzip: boolean; chunkBytes: number; preset?: ExportPreset; report?: object },
   write: (n: number, chunk: Buffer) => Promise<void>,
   progress: (events: number) => void = () => {},
@@ -143,10 +147,11 @@ export async function writeExportFile(
     await write(chunks++, chunk);
   };
   async function* counted() {
-    for await (const event of events) {
-      count++;
-      if (count % 1_000 === 0) progress(count);
-      yield event;
+    for await (const batch of batches) {
+      if (batch.length === 0) continue;
+      count += batch.length;
+      progress(count);
+      yield batch;
     }
   }
   const sink = new Writable({

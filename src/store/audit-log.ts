@@ -123,8 +123,8 @@ const readWindow = 8;
  */
 const rangeReadFrom = 16;
 
-/** Most chunks a forward read holds at once: what bounds an export's memory (up to 64,000 events). */
-const maxForwardWindow = 64;
+/** Most chunks a forward read holds at once: what bounds an export's memory (up to 16,000 events). */
+const maxForwardWindow = 16;
 
 /** A chunk's `_id`: its number, zero-padded so that ids sort as numbers do (a range of chunks is a range of ids). */
 export function chunkId(n: number): string {
@@ -300,9 +300,9 @@ export class AuditLog {
     return `${tenantKey(tenantId)}:${n}`;
   }
 
-  private async remember(tenantId: string, doc: ChunkDoc): Promise<Chunk> {
+  private async decoded(tenantId: string, doc: ChunkDoc, remember: boolean): Promise<Chunk> {
     const chunk = await decode(doc);
-    this.cache?.set(this.cacheKey(tenantId, chunk.n), chunk);
+    if (remember) this.cache?.set(this.cacheKey(tenantId, chunk.n), chunk);
     return chunk;
   }
 
@@ -314,9 +314,10 @@ export class AuditLog {
   /**
    * Chunks by number, in the order asked (undefined where there is none): from the cache, from
    * a read of them already under way, by point reads a window at a time, or — many of one
-   * partition — by one range query.
+   * partition — by one range query. What is read is kept in the cache unless `remember` is
+   * false (a scan of the whole log would only push out what deliveries are about to read).
    */
-  async chunks(tenantId: string, numbers: number[]): Promise<(Chunk | undefined)[]> {
+  async chunks(tenantId: string, numbers: number[], { remember = true } = {}): Promise<(Chunk | undefined)[]> {
     const found = new Map<number, Promise<Chunk | undefined>>();
     const byPartition = new Map<number, number[]>();
     for (const n of numbers) {
@@ -332,11 +333,11 @@ export class AuditLog {
     const pointReads: number[] = [];
     for (const wanted of byPartition.values()) {
       if (wanted.length < rangeReadFrom) pointReads.push(...wanted);
-      else this.share(tenantId, wanted, this.rangeRead(tenantId, wanted), found);
+      else this.share(tenantId, wanted, this.rangeRead(tenantId, wanted, remember), found);
     }
     for (let i = 0; i < pointReads.length; i += readWindow) {
       const window = pointReads.slice(i, i + readWindow);
-      const reads = window.map((n) => this.share(tenantId, [n], this.pointRead(tenantId, n), found));
+      const reads = window.map((n) => this.share(tenantId, [n], this.pointRead(tenantId, n, remember), found));
       await Promise.all(reads);
     }
     return Promise.all(numbers.map((n) => found.get(n)!));
@@ -356,15 +357,15 @@ export class AuditLog {
     return read;
   }
 
-  private async pointRead(tenantId: string, n: number): Promise<Map<number, Chunk>> {
+  private async pointRead(tenantId: string, n: number, remember: boolean): Promise<Map<number, Chunk>> {
     const doc = await this.partition(tenantId, n).findOne({ _id: chunkId(n) });
-    return new Map(doc ? [[n, await this.remember(tenantId, doc)]] : []);
+    return new Map(doc ? [[n, await this.decoded(tenantId, doc, remember)]] : []);
   }
 
-  private async rangeRead(tenantId: string, wanted: number[]): Promise<Map<number, Chunk>> {
+  private async rangeRead(tenantId: string, wanted: number[], remember: boolean): Promise<Map<number, Chunk>> {
     const [first, last] = [Math.min(...wanted), Math.max(...wanted)];
     const docs = await this.partition(tenantId, first).find({ _id: { $gte: chunkId(first), $lte: chunkId(last) } }).toArray();
-    return new Map(await Promise.all(docs.map(async (doc): Promise<[number, Chunk]> => [Number(doc._id), await this.remember(tenantId, doc)])));
+    return new Map(await Promise.all(docs.map(async (doc): Promise<[number, Chunk]> => [Number(doc._id), await this.decoded(tenantId, doc, remember)])));
   }
 
   /**
@@ -376,7 +377,7 @@ export class AuditLog {
     const { head } = await this.bounds(tenantId);
     for (let n = from, window = 2; n < head; n += window, window = Math.min(window * 2, maxForwardWindow)) {
       const numbers = Array.from({ length: Math.min(window, head - n) }, (_, i) => n + i);
-      for (const chunk of await this.chunks(tenantId, numbers)) {
+      for (const chunk of await this.chunks(tenantId, numbers, { remember: false })) {
         if (!chunk) continue;
         if (chunk.n === head - 1 && chunk.at.getTime() > now.getTime() - this.options.settleMs) return;
         yield chunk;
@@ -466,13 +467,19 @@ export class AuditLog {
     return { events, next, more: false };
   }
 
-  /** Every matching event with a seq in [from, to], in acceptance order, a window of chunks at a time (bounded memory). */
-  async *stream(tenantId: string, filter: AuditFilter, { from = 0, to = Infinity }: SeqRange = {}): AsyncGenerator<SeqEvent> {
+  /** Every matching event with a seq in [from, to], in acceptance order, a chunk's worth at a time (bounded memory). */
+  async *batches(tenantId: string, filter: AuditFilter, { from = 0, to = Infinity }: SeqRange = {}): AsyncGenerator<SeqEvent[]> {
     const start = from > 0 ? await this.chunkAt(tenantId, from) : (await this.bounds(tenantId)).floor;
     for await (const chunk of this.forward(tenantId, start)) {
       if (chunk.firstSeq > to) return;
-      for (const event of chunk.events) if (event.seq >= from && event.seq <= to && matches(event, filter)) yield event;
+      const batch = chunk.events.filter((event) => event.seq >= from && event.seq <= to && matches(event, filter));
+      if (batch.length > 0) yield batch;
     }
+  }
+
+  /** Every matching event with a seq in [from, to], in acceptance order. */
+  async *stream(tenantId: string, filter: AuditFilter, range: SeqRange = {}): AsyncGenerator<SeqEvent> {
+    for await (const batch of this.batches(tenantId, filter, range)) yield* batch;
   }
 
   /** The first `limit` matching events with a seq in [from, to]. */
