@@ -7,6 +7,8 @@
 #   .tools/elasticsearch-<version>   Elasticsearch (Maven Central's integ-test distribution)
 #   .tools/bin/otelcol-hec           the OpenTelemetry Collector with its Splunk HEC receiver,
 #                                    built from tools/otelcol (go.mod and go.sum committed)
+#   .tools/node24/node               Node.js 24 LTS, on which CI runs the unit and workflow
+#                                    projects a second time (npm's node-linux-<arch> package)
 set -euo pipefail
 with_test_servers=false
 [ "${1:-}" = "--test" ] && with_test_servers=true
@@ -87,6 +89,18 @@ if ! command -v chromium >/dev/null; then
   else
     echo "install-tools: chromium is missing and cannot be installed as $(id -un); the console's browser tests will not run"
   fi
+fi
+
+node24_version=24.21.0
+if [ "$(cat "$tools/node24/.version" 2>/dev/null)" != "$node24_version" ]; then
+  arch=$(node -p process.arch)
+  echo "install-tools: installing Node.js $node24_version into .tools/node24 (npm package node-linux-$arch)"
+  rm -rf "$tools/node24" && mkdir -p "$tools/node24"
+  # The official binary, as npm's own `node` package installs it, without that package's install script.
+  npm install --silent --no-audit --no-fund --ignore-scripts --prefix "$tools/node24" "node-linux-$arch@$node24_version" \
+    || fail "npm could not install node-linux-$arch@$node24_version (see npm's message above)"
+  ln -sf "node_modules/node-linux-$arch/bin/node" "$tools/node24/node"
+  echo "$node24_version" > "$tools/node24/.version"
 fi
 
 otelcol_sources="$root/tools/otelcol"

@@ -21,6 +21,7 @@ beforeAll(async () => {
     server: {
       executable: { type: 'existing-path', path: tools.temporal },
       extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=60', '--headless'],
+      log: { format: 'pretty', level: 'error' },
     },
   });
   pipeline = await inProcessPipeline(env, { initialBackoffMs: 100, maxBackoffMs: 500 });

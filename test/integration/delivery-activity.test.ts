@@ -4,6 +4,7 @@
 // lost workflow's state is rebuilt from its mirror and the log.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDeliveryActivities, type DeliverInput, type DeliveryActivities } from '../../activities/delivery.js';
 import { loadConfig } from '../../src/config.js';
@@ -43,8 +44,11 @@ async function chunkOf(n: number, firstSeq: number, size: number, options: { at?
 const range = (lo: number, hi: number, firstChunk: number, lastChunk: number, at = Date.now()): PendingRange => ({ lo, hi, count: hi - lo + 1, at, firstChunk, lastChunk });
 const record: StateRecord = takeRecord(initialState(true, loadConfig({}).delivery as never));
 
+/** The SDK's activity log goes nowhere: deliveries failing here fail on purpose, and the test checks how. */
+const quiet = new DefaultLogger('ERROR', () => {});
+
 function deliver(expect: PendingRange[], options: Partial<DeliverInput> = {}, attempt = 1, using = activities): Promise<DeliveryProgress> {
-  return new MockActivityEnvironment({ attempt }).run(using.deliver, { destinationId, tenantId, expect, probe: false, record, ...options });
+  return new MockActivityEnvironment({ attempt }, { logger: quiet }).run(using.deliver, { destinationId, tenantId, expect, probe: false, record, ...options });
 }
 
 const arrived = () => receiver.acceptedEventIds();
@@ -156,7 +160,7 @@ describe('delivery activity', () => {
       ...record, status: 'degraded', statusReason: 'webhook answered HTTP 503', delivered: 6, dropped: 1, failingSince: 1_000,
       pending: [{ lo: 7, hi: 10, count: 4, at: 2_000, firstChunk: 1, lastChunk: 1 }], settled: [[1, 6]], knownChunk: 1,
     }));
-    const { state }: Awaited<ReturnType<DeliveryActivities['recover']>> = await new MockActivityEnvironment().run(activities.recover, { destinationId, tenantId });
+    const { state }: Awaited<ReturnType<DeliveryActivities['recover']>> = await new MockActivityEnvironment({}, { logger: quiet }).run(activities.recover, { destinationId, tenantId });
     expect(state).toMatchObject({ status: 'degraded', counts: { delivered: 6, dropped: 1, rejected: 0 }, failingSince: 1_000, settled: [[1, 6]], knownChunk: 4 });
     expect(state.pending.map(({ lo, hi, count, firstChunk, lastChunk }) => [lo, hi, count, firstChunk, lastChunk])).toEqual([[7, 12, 6, 1, 2], [15, 15, 1, 4, 4]]);
   });

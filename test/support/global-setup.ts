@@ -38,14 +38,30 @@ declare module 'vitest' {
   }
 }
 
+/**
+ * A server the suite needs did not start: one line saying which and why, and the run ends
+ * now — vitest would otherwise report "No test files found" and wait on what did start.
+ */
+async function cannotStart(what: string, error: unknown, stop: () => Promise<unknown>): Promise<never> {
+  const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  await stop().catch(() => undefined);
+  process.stderr.write(`\nThe suite cannot start ${what}: ${reason}. Install what is missing with \`node scripts/ensure.mjs --test\` (npm test runs it), then run it again.\n`);
+  process.exit(1);
+}
+
 export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), 'auditstream-test-'));
   const pki = makeTestPki(dir);
-  const [stack, elasticsearch, hec] = await Promise.all([
+  const [stacked, searched, collected] = await Promise.allSettled([
     startLocalStack({ dataDir: join(dir, 'stack'), mongodb: true, temporal: true, headless: true }),
     startElasticsearch({ pki }),
     startSplunkHec(pki),
   ]);
+  const stopStarted = () => Promise.all([stacked, searched, collected].map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
+  if (stacked.status === 'rejected') return cannotStart('FerretDB and the Temporal dev server', stacked.reason, stopStarted);
+  if (searched.status === 'rejected') return cannotStart('Elasticsearch', searched.reason, stopStarted);
+  if (collected.status === 'rejected') return cannotStart("the OpenTelemetry Collector's Splunk HEC receiver", collected.reason, stopStarted);
+  const [stack, elasticsearch, hec] = [stacked.value, searched.value, collected.value];
   const elasticsearchTls = await startTlsPassThrough(pki, elasticsearch.url);
   const stopVendors = () => Promise.all([elasticsearch.stop(), hec.stop(), elasticsearchTls.close()]);
   const serviceEnv: Record<string, string> = {
@@ -72,8 +88,7 @@ export default async function setup(project: TestProject) {
   try {
     service = await startServiceProcess(serviceEnv, serviceLog);
   } catch (error) {
-    await Promise.all([stack.stop(), stopVendors()]);
-    throw error;
+    return cannotStart(`the service (its log: ${serviceLog})`, error, () => Promise.all([stack.stop(), stopVendors()]));
   }
   project.provide('stack', {
     dir,

@@ -15,7 +15,8 @@ beforeAll(async () => {
   env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: tools.temporal },
-      extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=20', '--headless', '--log-level', 'error'],
+      extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=20', '--headless'],
+      log: { format: 'pretty', level: 'error' },
     },
   });
 });

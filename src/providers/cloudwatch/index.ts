@@ -15,6 +15,11 @@ import { classifyCloudWatchError, rejectedIndexes } from './classify.js';
 import { encodeCloudWatchEvent } from './encode.js';
 import { buildLogBatches, type LogBatch } from './request.js';
 
+// The SDK warns once per process on Node 20 that its releases after January 2027 will need Node
+// 22: the version pinned here supports Node 20, and README says which Node versions are
+// supported, so the warning says nothing a user must act on. (Its documented switch.)
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const clients = new Map<string, CloudWatchLogsClient>();
 
 function clientFor(target: DeliveryTarget, http: HttpClient): CloudWatchLogsClient {

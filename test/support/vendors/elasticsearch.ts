@@ -1,6 +1,7 @@
 // A real Elasticsearch node for the tests: Maven Central's integ-test distribution (installed
 // by scripts/install-tools.sh --test), single node, 512 MB heap, on loopback. It refuses to run
-// as root, so as root it runs as `nobody` in a directory of its own. Security is either off
+// as root, so as root it runs as `nobody` from a copy of itself in a directory of its own: the
+// checkout may be where only its owner may enter (a home directory), and stays so. Security is either off
 // (that distribution cannot create the security index API keys need: it lacks the
 // analysis-common module) or on with TLS, to answer a real 401 to any API key.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -34,6 +35,9 @@ function javaHome(): string {
 export async function startElasticsearch(options: { pki: TestPki; security?: boolean }): Promise<Elasticsearch> {
   const asRoot = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), 'auditstream-es-'));
+  // 100 MB, copied in a fraction of a second.
+  const home = asRoot ? join(dir, 'home') : elasticsearchHome;
+  if (asRoot) cpSync(elasticsearchHome, home, { recursive: true });
   const conf = join(dir, 'config');
   cpSync(join(elasticsearchHome, 'config'), conf, { recursive: true });
   const [httpPort, transportPort] = [await freePort(), await freePort()];
@@ -66,7 +70,7 @@ export async function startElasticsearch(options: { pki: TestPki; security?: boo
   for (const sub of ['data', 'logs', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
   if (asRoot) execFileSync('chown', ['-R', `${nobody}:${nobody}`, dir]);
   const env = { ...process.env, ES_PATH_CONF: conf, ES_JAVA_HOME: javaHome(), ES_TMPDIR: join(dir, 'tmp') };
-  const command = join(elasticsearchHome, 'bin', 'elasticsearch');
+  const command = join(home, 'bin', 'elasticsearch');
   // Its own process group: the launcher and the server JVM stop together.
   const child: ChildProcess = asRoot
     ? spawn('runuser', ['-u', 'nobody', '--', command], { env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
