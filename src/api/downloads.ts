@@ -11,6 +11,7 @@ import type { SessionStore } from '../store/sessions.js';
 import type { AuditLogApi } from './audit-log.js';
 import { authenticate } from './auth.js';
 import type { Admission } from './limits.js';
+import { decodePathSegment } from './validate.js';
 
 const downloadPath = /^\/v1\/audit\/exports\/([^/]+)\/download$/;
 
@@ -38,7 +39,7 @@ export function downloadHandler({ keys, sessions, admission, auditLog, exports }
     }
     const caller = await authenticate(keys, sessions, headers);
     admission.admit(caller.tenantId, caller.scopes, 'read');
-    const job = await auditLog.find(caller.tenantId, decodeURIComponent(match[1]));
+    const job = await auditLog.find(caller.tenantId, decodePathSegment(match[1]));
     if (job.state !== 'ready') throw new ConnectError(`export ${job._id} is ${job.state}, not ready: wait until GetExport says ready`, Code.FailedPrecondition);
     const extension = job.format === 'csv' ? 'csv' : 'ndjson';
     res.writeHead(200, {

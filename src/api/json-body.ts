@@ -32,8 +32,16 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 export function parseJson(bytes: Buffer): JsonValue {
-  const text = bytes.toString('utf8');
+  let text: string;
+  try {
+    // Bytes that are not UTF-8 are refused, never stored with U+FFFD in their place.
+    text = utf8.decode(bytes);
+  } catch {
+    throw new ConnectError('request body is not valid UTF-8: send JSON encoded as UTF-8', Code.InvalidArgument);
+  }
   if (text.trim() === '') return {};
   let reserved: string | undefined;
   let parsed: JsonValue;

@@ -10,7 +10,7 @@
 import type { DescMethod, JsonObject, JsonValue } from '@bufbuild/protobuf';
 import { AuditLogService } from '../gen/auditstream/v1/audit_pb.js';
 import { DestinationService } from '../gen/auditstream/v1/destinations_pb.js';
-import { invalid } from './validate.js';
+import { decodePathSegment, invalid } from './validate.js';
 
 export interface RestRoute {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -19,6 +19,8 @@ export interface RestRoute {
   rpc: DescMethod;
   /** HTTP status of a success (the RPC's is 200). */
   status?: number;
+  /** The query parameters it takes (others are refused, not ignored). */
+  query?: readonly string[];
   /** The RPC's request JSON, from the path's parameters, the query and the body. */
   request: (params: Record<string, string>, body: JsonObject, query: URLSearchParams) => JsonValue;
 }
@@ -26,10 +28,12 @@ export interface RestRoute {
 const siem = DestinationService.method;
 const audit = AuditLogService.method;
 
+const eventFilterFields = ['occurred_after', 'occurred_before', 'action', 'action_prefix', 'actor_id', 'resource_type', 'resource_id', 'outcome', 'subject_id'] as const;
+
 /** The query string of GET /v1/audit/events as QueryEvents' JSON: `?action_prefix=user.&page_size=50&cursor=…`. */
 function eventQuery(query: URLSearchParams): JsonObject {
   const filter: JsonObject = {};
-  for (const field of ['occurred_after', 'occurred_before', 'action', 'action_prefix', 'actor_id', 'resource_type', 'resource_id', 'outcome']) {
+  for (const field of eventFilterFields) {
     const value = query.get(field);
     if (value !== null) filter[field] = value;
   }
@@ -55,7 +59,7 @@ export const restRoutes: RestRoute[] = [
   { method: 'GET', path: '/v1/audit/siem/{id}/backfills', rpc: siem.listBackfills, request: ({ id }) => ({ destinationId: id }) },
   { method: 'GET', path: '/v1/audit/siem/{id}/backfills/{backfill}', rpc: siem.getBackfill, request: ({ id, backfill }) => ({ destinationId: id, id: backfill }) },
   { method: 'POST', path: '/v1/audit/siem/{id}/backfills/{backfill}/cancel', rpc: siem.cancelBackfill, request: ({ id, backfill }) => ({ destinationId: id, id: backfill }) },
-  { method: 'GET', path: '/v1/audit/events', rpc: audit.queryEvents, request: (_, __, query) => eventQuery(query) },
+  { method: 'GET', path: '/v1/audit/events', rpc: audit.queryEvents, query: [...eventFilterFields, 'page_size', 'cursor'], request: (_, __, query) => eventQuery(query) },
   { method: 'GET', path: '/v1/audit/events/{id}', rpc: audit.getEvent, request: ({ id }) => ({ id }) },
   { method: 'GET', path: '/v1/audit/retention', rpc: audit.getRetention, request: () => ({}) },
   { method: 'PATCH', path: '/v1/audit/retention', rpc: audit.updateRetention, request: (_, body) => body },
@@ -77,7 +81,7 @@ function matchPath(pattern: string, path: string): Record<string, string> | unde
   for (let i = 0; i < want.length; i++) {
     if (want[i].startsWith('{')) {
       if (got[i] === '') return undefined;
-      params[want[i].slice(1, -1)] = decodeURIComponent(got[i]);
+      params[want[i].slice(1, -1)] = decodePathSegment(got[i]);
     } else if (want[i] !== got[i]) {
       return undefined;
     }
@@ -103,6 +107,14 @@ export function matchRest(method: string, rawPath: string): RestMatch {
   if (found) return { kind: 'route', ...found };
   if (shaped.length > 0) return { kind: 'method', allow: shaped.map(({ route }) => route.method) };
   return { kind: 'none' };
+}
+
+/** Refuses query parameters a route does not take: a misspelt filter must not answer as if there were none. */
+export function checkQuery(route: RestRoute, query: URLSearchParams): void {
+  const unknown = [...new Set(query.keys())].filter((name) => !route.query?.includes(name));
+  if (unknown.length === 0) return;
+  const takes = route.query ? `it takes ${route.query.join(', ')}` : 'it takes none';
+  throw invalid(`unknown query parameter${unknown.length > 1 ? 's' : ''} ${unknown.map((name) => `"${name.slice(0, 40)}"`).join(', ')} on ${route.method} ${route.path}: ${takes}`);
 }
 
 /** The body of a REST call, which must be a JSON object when there is one. */

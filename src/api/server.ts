@@ -27,8 +27,9 @@ import { authInterceptor, callerKey } from './auth.js';
 import { describeProviders, type DestinationsApi } from './destinations.js';
 import type { EventsApi } from './events.js';
 import { BodyTooLarge, parseJson, readBody } from './json-body.js';
+import { parseFailureAsInvalid } from './parse-failure.js';
 import type { Admission } from './limits.js';
-import { matchRest, procedurePath, restBody } from './rest.js';
+import { checkQuery, matchRest, procedurePath, restBody } from './rest.js';
 
 export interface ApiDependencies {
   keys: ApiKeyStore;
@@ -129,9 +130,18 @@ export async function startOpsServer(host: string, port: number): Promise<{ url:
 const isJson = (req: http.IncomingMessage) => /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
 
 export async function startApiServer(deps: ApiDependencies, host: string, httpPort: number, grpcPort: number): Promise<ApiServer> {
+  // What Node's --disable-proto=delete does: without Object.prototype's `__proto__` accessor, a
+  // `__proto__` key in a request (a protobuf map's or Struct's, decoded by assignment) is an
+  // ordinary own key that validation sees and refuses, rather than one silently dropped or made
+  // an object's prototype. Done here, so that however the process is started, requests never
+  // meet the accessor; nothing of ours or of our dependencies uses it.
+  Reflect.deleteProperty(Object.prototype, '__proto__');
   const router = createConnectRouter({
     interceptors: [authInterceptor(deps.keys, deps.sessions, deps.admission)],
-    jsonOptions: jsonWriteOptions,
+    // A JSON body that is not valid UTF-8 is refused, never read with U+FFFD in its place (those
+    // connect-es reads itself: compressed ones). Its router passes these options on to its JSON
+    // serialization, which takes a text decoder, though the router's type leaves that out.
+    jsonOptions: { ...jsonWriteOptions, textDecoder: new TextDecoder('utf-8', { fatal: true }) } as typeof jsonWriteOptions,
     readMaxBytes: maxMessageBytes,
     acceptCompression: [compressionGzip, compressionBrotli],
   });
@@ -143,7 +153,7 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
   /** Answers an RPC; `json`: a body already read (unary Connect JSON, or a REST call's request). */
   async function serveRpc(handler: UniversalHandler, req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse, json?: JsonValue) {
     const uReq = universalRequestFromNodeRequest(req, res, json, undefined);
-    await universalResponseToNodeResponse(await handler(uReq), res);
+    await universalResponseToNodeResponse(await parseFailureAsInvalid(await handler(uReq)), res);
   }
 
   /** A REST call: its RPC's handler answers a Connect JSON request made from the path and body. */
@@ -156,6 +166,7 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
     }
     const { route, params } = match;
     const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    checkQuery(route, query);
     const body = route.method === 'POST' || route.method === 'PATCH' ? restBody(parseJson(await readBody(req, maxRestBodyBytes))) : {};
     const abort = new AbortController();
     res.once('close', () => abort.abort());

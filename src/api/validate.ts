@@ -168,6 +168,15 @@ export function parseDestinationChanges(
   return changes;
 }
 
+/** A segment of a request's path, percent-decoded; a malformed escape is the caller's to fix. */
+export function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw invalid(`the path has a malformed %-escape in "${segment.slice(0, 80)}": escape "%" as %25`);
+  }
+}
+
 export function parseDestinationId(raw: string): string {
   if (!/^dst_[a-z0-9]{1,64}$/.test(raw)) throw invalid(`id must be a destination id such as dst_… (got "${raw.slice(0, 80)}")`);
   return raw;

@@ -1,8 +1,10 @@
 // Bad input gets a clear message and the right code on every protocol, and stores nothing.
 import { randomUUID } from 'node:crypto';
+import { create, toBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storedEventsOf, closeClients, connectJson, database, grpcClient, issueKey, rest, stack } from '../support/clients.js';
+import { PublishEventRequestSchema } from '../../src/gen/auditstream/v1/events_pb.js';
+import { storedEventsOf, closeClients, connectJson, database, eventually, grpcClient, issueKey, rest, stack } from '../support/clients.js';
 
 let key: string;
 let tenantId: string;
@@ -130,6 +132,28 @@ describe('event input', () => {
     expect(await storedCounts()).toEqual(before);
   });
 
+  it('refuses a "__proto__", "constructor" or "prototype" key over gRPC, whatever its value, at any depth', async () => {
+    const before = await storedCounts();
+    const client = grpcClient('EventService', key);
+    try {
+      // Computed keys: own properties, which protobuf encodes as map entries like any other.
+      const structs: { fields: Record<string, unknown> }[] = [
+        { fields: { ['__proto__']: { stringValue: 'x' }, kept: { numberValue: 1 } } },
+        { fields: { nested: { structValue: { fields: { ['__proto__']: { structValue: { fields: { polluted: { boolValue: true } } } } } } } } },
+        { fields: { constructor: { stringValue: 'x' } } },
+        { fields: { list: { listValue: { values: [{ structValue: { fields: { prototype: { numberValue: 5 } } } }] } } } },
+      ];
+      for (const metadata of structs) {
+        const error = await client.call('PublishEvent', { event: { action: 'user.login', metadata } }).catch((e: grpc.ServiceError) => e);
+        expect((error as grpc.ServiceError).code).toBe(grpc.status.INVALID_ARGUMENT);
+        expect(decodeURIComponent((error as grpc.ServiceError).details)).toMatch(/event\.metadata(\.[a-z]+|\[0\])* key "(__proto__|constructor|prototype)" is reserved; rename it/);
+      }
+    } finally {
+      client.close();
+    }
+    expect(await storedCounts()).toEqual(before);
+  });
+
   it('refuses an unparseable timestamp', async () => {
     const response = await connectJson(key, 'EventService', 'PublishEvent', { event: { ...event, occurredAt: 'yesterday' } });
     expect(response.status).toBe(400);
@@ -153,6 +177,97 @@ describe('event input', () => {
     expect(oneBad.body.message).toBe('events[2].action is required');
     const empty = await connectJson(key, 'EventService', 'PublishEvents', { events: [] });
     expect(empty.status).toBe(400);
+    expect(await storedCounts()).toEqual(before);
+  });
+});
+
+describe('the wire', () => {
+  /** A PublishEvent request in protobuf binary whose action is `bytes`, valid UTF-8 or not. */
+  function binaryRequestWithAction(bytes: Buffer): Buffer {
+    const marker = 'MARKERMARKER';
+    const encoded = Buffer.from(toBinary(PublishEventRequestSchema, create(PublishEventRequestSchema, { event: { action: marker } })));
+    const at = encoded.indexOf(marker);
+    // Same length as the marker, so every length prefix around it stays right.
+    return Buffer.concat([encoded.subarray(0, at), Buffer.concat([bytes, Buffer.alloc(marker.length - bytes.length, 'a')]), encoded.subarray(at + marker.length)]);
+  }
+
+  const invalidUtf8: [string, Buffer][] = [
+    ['a stray byte', Buffer.from([0xff, 0xfe])],
+    ['an overlong "/"', Buffer.from([0xc0, 0xaf])],
+    ['an encoded surrogate', Buffer.from([0xed, 0xa0, 0x80])],
+  ];
+
+  for (const [what, bytes] of invalidUtf8) {
+    it(`refuses invalid UTF-8 (${what}) with INVALID_ARGUMENT on REST, Connect JSON and binary, and gRPC, storing nothing`, async () => {
+      const before = await storedCounts();
+      const json = (prefix: string, suffix: string) => Buffer.concat([Buffer.from(prefix), bytes, Buffer.from(suffix)]);
+      const send = async (path: string, body: Buffer, contentType = 'application/json') => {
+        const response = await fetch(`${stack.httpUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': contentType }, body: new Uint8Array(body) });
+        return { status: response.status, body: await response.json() };
+      };
+      const viaRest = await send('/v1/audit/siem', json(`{"provider":"webhook","endpoint":"${endpoint}","secret":"s3cr3t-value","name":"`, '"}'));
+      expect(viaRest).toEqual({ status: 400, body: { code: 'invalid_argument', message: 'request body is not valid UTF-8: send JSON encoded as UTF-8' } });
+      const viaConnect = await send('/auditstream.v1.EventService/PublishEvent', json('{"event":{"action":"user.', '"}}'));
+      expect(viaConnect).toEqual(viaRest);
+      const viaBinary = await send('/auditstream.v1.EventService/PublishEvent', binaryRequestWithAction(bytes), 'application/proto');
+      expect(viaBinary.status).toBe(400);
+      expect(viaBinary.body).toMatchObject({ code: 'invalid_argument', message: expect.stringMatching(/^parse binary: .*not valid for encoding utf-8/) });
+      const grpcRaw = new grpc.Client(stack.grpcUrl.replace('http://', ''), grpc.credentials.createInsecure());
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${key}`);
+      const identity = (b: Buffer) => b;
+      const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+        grpcRaw.makeUnaryRequest('/auditstream.v1.EventService/PublishEvent', identity, identity, binaryRequestWithAction(bytes), metadata, (e) => resolve(e)),
+      );
+      grpcRaw.close();
+      expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(await storedCounts()).toEqual(before);
+    });
+  }
+
+  it('answers 400 to a malformed percent-escape in a REST path, naming it', async () => {
+    for (const path of ['/v1/audit/siem/%E0%A4%A', '/v1/audit/siem/dst_x%ZZ/backfills', '/v1/audit/events/%', '/v1/audit/exports/%C0/download']) {
+      const response = await rest(key, 'GET', path);
+      expect(response.status, path).toBe(400);
+      expect(response.body).toMatchObject({ code: 'invalid_argument', message: expect.stringMatching(/malformed %-escape .*escape "%" as %25/) });
+    }
+  });
+
+  it('refuses query parameters a REST route does not take, naming them, and applies those it does', async () => {
+    const misspelt = await rest(key, 'GET', '/v1/audit/events?actor_idd=x&page_size=5');
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.body.message).toBe(
+      'unknown query parameter "actor_idd" on GET /v1/audit/events: it takes occurred_after, occurred_before, action, action_prefix, actor_id, resource_type, resource_id, outcome, subject_id, page_size, cursor',
+    );
+    const onCreate = await rest(key, 'POST', '/v1/audit/siem?dry_run=1', { provider: 'webhook', endpoint, secret: 's3cr3t-value' });
+    expect(onCreate.status).toBe(400);
+    expect(onCreate.body.message).toBe('unknown query parameter "dry_run" on POST /v1/audit/siem: it takes none');
+
+    // subject_id is a filter on REST as on Connect: events where the id is the actor or the resource.
+    const subject = `subject-${randomUUID()}`;
+    const published = await connectJson(key, 'EventService', 'PublishEvents', {
+      events: [
+        { action: 'doc.read', actor: { id: subject } },
+        { action: 'doc.read', actor: { id: 'someone-else' }, resource: { type: 'user', id: subject } },
+        { action: 'doc.read', actor: { id: 'someone-else' } },
+      ],
+    });
+    expect(published.status).toBe(200);
+    // Shown once settled (1 s in the suite).
+    const viaRest = await eventually(() => rest(key, 'GET', `/v1/audit/events?subject_id=${subject}`), (answer) => answer.body.events?.length > 0, 10_000);
+    expect(viaRest.status).toBe(200);
+    expect(viaRest.body.events).toHaveLength(2);
+    const viaConnect = await connectJson(key, 'AuditLogService', 'QueryEvents', { filter: { subjectId: subject } });
+    expect(viaConnect.body.events.map((e: { id: string }) => e.id)).toEqual(viaRest.body.events.map((e: { id: string }) => e.id));
+  });
+
+  it('refuses "constructor" and "prototype" keys on Connect JSON as on gRPC', async () => {
+    const before = await storedCounts();
+    for (const metadata of [{ constructor: 'x' }, { nested: { prototype: 1 } }, { list: [{ constructor: { a: 1 } }] }]) {
+      const response = await connectJson(key, 'EventService', 'PublishEvent', { event: { action: 'user.login', metadata } });
+      expect(response.status).toBe(400);
+      expect(response.body.message).toMatch(/event\.metadata(\.[a-z]+|\[0\])* key "(constructor|prototype)" is reserved; rename it/);
+    }
     expect(await storedCounts()).toEqual(before);
   });
 });
