@@ -5,13 +5,15 @@
 // what DNS answers and again on the address each connection actually reached, so a name
 // that re-resolves to an internal address later (DNS rebinding) is caught too.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import ipaddr from 'ipaddr.js';
 import { BlockList, isIP, type Socket } from 'node:net';
 
 /**
  * Every range a destination may not reach: IANA's special-purpose address registries (IPv4
  * and IPv6) where an address is not globally reachable, plus multicast, and every IPv6 form
- * that embeds an IPv4 address a gateway could forward inside (IPv4-compatible, 6to4, NAT64,
- * Teredo). IPv4-mapped addresses (::ffff:a.b.c.d) are checked as the IPv4 address they are.
+ * that embeds an IPv4 address a gateway could forward inside (IPv4-compatible, IPv4-translated,
+ * 6to4, NAT64, Teredo). IPv4-mapped addresses (::ffff:a.b.c.d) are checked as the IPv4 address
+ * they are, and so are ISATAP ones (any prefix, interface id 0:5efe or 200:5efe + IPv4).
  * The first matching entry names the reason, so narrower ranges come first.
  */
 const forbidden: [cidr: string, label: string][] = [
@@ -34,6 +36,7 @@ const forbidden: [cidr: string, label: string][] = [
   ['::/128', 'unspecified'],
   ['::1/128', 'loopback'],
   ['::/96', 'IPv4-compatible (deprecated)'],
+  ['::ffff:0:0:0/96', 'IPv4-translated (SIIT)'],
   ['64:ff9b::/96', 'NAT64'],
   ['64:ff9b:1::/48', 'NAT64 (local use)'],
   ['100::/64', 'discard-only'],
@@ -57,6 +60,13 @@ const forbiddenLists = forbidden.map(([cidr, label]) => {
   return { list, label };
 });
 
+/** The IPv4 address an ISATAP address (RFC 5214) carries in its interface id, if it is one. */
+function isatapIpv4(address: string): string | undefined {
+  const bytes = ipaddr.IPv6.parse(address).toByteArray();
+  const isatap = (bytes[8] === 0x00 || bytes[8] === 0x02) && bytes[9] === 0x00 && bytes[10] === 0x5e && bytes[11] === 0xfe;
+  return isatap ? bytes.slice(12).join('.') : undefined;
+}
+
 export class EgressBlockedError extends Error {
   readonly code = 'EGRESS_BLOCKED';
 }
@@ -79,7 +89,10 @@ export class EgressPolicy {
     const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
     if (this.allowed.check(address, family)) return undefined;
     const match = forbiddenLists.find(({ list }) => list.check(address, family));
-    return match ? `${address} is not a public address (${match.label})` : undefined;
+    if (match) return `${address} is not a public address (${match.label})`;
+    const embedded = family === 'ipv6' ? isatapIpv4(address) : undefined;
+    const inner = embedded === undefined ? undefined : forbiddenLists.find(({ list }) => list.check(embedded, 'ipv4'));
+    return inner ? `${address} is not a public address (ISATAP, embedding ${embedded}: ${inner.label})` : undefined;
   }
 
   /** A drop-in for dns.lookup that refuses names resolving to non-public addresses. */

@@ -46,16 +46,21 @@ describe('egress policy', () => {
     ['fec0::1', 'site-local (deprecated)'],
     ['::ffff:127.0.0.1', 'loopback'],
     ['::ffff:10.0.0.1', 'private'],
+    ['::ffff:0:7f00:1', 'IPv4-translated (SIIT)'],
+    ['::ffff:0:127.0.0.1', 'IPv4-translated (SIIT)'],
+    ['::ffff:0:808:808', 'IPv4-translated (SIIT)'],
+    ['2a00:1450:4001::5efe:10.0.0.1', 'ISATAP, embedding 10.0.0.1: private'],
+    ['2a00:1450:4001:0:200:5efe:a9fe:a9fe', 'ISATAP, embedding 169.254.169.254: link-local (cloud metadata)'],
   ])('refuses %s (%s)', (address, label) => {
     expect(policy.refusal(address)).toBe(`${address} is not a public address (${label})`);
   });
 
-  it.each(['93.184.216.34', '8.8.8.8', '1.1.1.1', '192.0.3.1', '198.20.0.1', '2606:4700:4700::1111', '2a00:1450:4001::1', '172.32.0.1', '::ffff:8.8.8.8'])('allows the public address %s', (address) => {
+  it.each(['93.184.216.34', '8.8.8.8', '1.1.1.1', '192.0.3.1', '198.20.0.1', '2606:4700:4700::1111', '2a00:1450:4001::1', '172.32.0.1', '::ffff:8.8.8.8', '2a00:1450:4001::5efe:8.8.8.8'])('allows the public address %s', (address) => {
     expect(policy.refusal(address)).toBeUndefined();
   });
 
   it('refuses bracketed IPv6 literals of an endpoint before any packet', () => {
-    for (const host of ['[::7f00:1]', '[2002:7f00:1::]', '[64:ff9b:1::7f00:1]', '[::ffff:7f00:1]']) {
+    for (const host of ['[::7f00:1]', '[2002:7f00:1::]', '[64:ff9b:1::7f00:1]', '[::ffff:7f00:1]', '[::ffff:0:7f00:1]']) {
       expect(policy.refuseLiteral(host)?.message).toMatch(/^refused to connect to .+ is not a public address/);
     }
     expect(policy.refuseLiteral('[2606:4700:4700::1111]')).toBeUndefined();
