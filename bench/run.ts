@@ -1,13 +1,13 @@
 // `npm run bench [-- scenario ...]`: brings up its own stack, runs the scenarios, prints a
 // table per scenario and writes the figures to bench/results/<time>.json.
-// Scenarios: ingest, e2e, temporal-cost, sustained, backlog, baseline, store, otel, audit (default: all).
+// Scenarios: ingest, e2e, temporal-cost, sustained, backlog, baseline, store, otel, drafts, audit (default: all).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/stack/local.js';
 import { startBenchStack, type BenchStack } from './harness.js';
 import { otelComparison } from './otel.js';
-import { auditLogScale, backlog, baseline, endToEnd, ingest, storeCosts, sustained } from './scenarios.js';
+import { auditLogScale, backlog, baseline, draftTests, endToEnd, ingest, storeCosts, sustained } from './scenarios.js';
 
 const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Promise<Record<string, unknown>[]> }> = {
   ingest: { title: 'Ingest (1 destination enabled)', run: (b) => ingest(b) },
@@ -21,6 +21,7 @@ const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Pro
   baseline: { title: 'Baselines in the same run', run: (b) => baseline(b) },
   store: { title: 'What each kind of operation costs on FerretDB 1.24 (the table the store is designed by)', run: (b) => storeCosts(b) },
   otel: { title: 'Beside the OpenTelemetry Collector as a durable forwarder (HEC in, file-backed queue, HEC out), same run', run: (b) => otelComparison(b) },
+  drafts: { title: 'API memory through 1,000 TestDestination calls with CloudWatch drafts, each with its own keys', run: (b) => draftTests(b) },
   audit: { title: 'The audit log on FerretDB: pages, an export and a retention run at 100,000 and 1,000,000 events', run: (b) => auditLogScale(b) },
 };
 

@@ -3,6 +3,8 @@
 import { create } from '@bufbuild/protobuf';
 import { Agent, request } from 'undici';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuditEventSchema } from '../src/gen/auditstream/v1/events_pb.js';
@@ -407,5 +409,48 @@ export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_0
       throw new Error(`audit-log bench went wrong: ${JSON.stringify({ page: firstPage.result.body.events.length, job: exported.result })}`);
     }
   }
+  return rows;
+}
+
+/**
+ * What testing drafts leaves behind in the API process: 1,000 TestDestination calls with a
+ * CloudWatch draft (its SDK client and agent are the heaviest thing a test makes), each with
+ * its own keys, against a loopback endpoint answering PutLogEvents; the API's resident memory
+ * after every 250. A cache keeping anything per draft grows with the count; one that keeps
+ * nothing stays flat once warm.
+ */
+export async function draftTests(bench: BenchStack, tests = 1_000) {
+  const tls = { cert: readFileSync(bench.pki.certFile), key: readFileSync(bench.pki.keyFile) };
+  let answered = 0;
+  const server = createHttpsServer(tls, (req, res) => {
+    req.resume().on('end', () => {
+      answered++;
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const key = await bench.issueKey(`bench-drafts-${randomUUID()}`);
+  const test = async (i: number) => {
+    const response = await fetch(`${bench.service.httpUrl}/v1/audit/siem/test`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+      body: JSON.stringify({ provider: 'cloudwatch', endpoint, access_key_id: `AKIA${String(i).padStart(16, '0')}`, secret_access_key: randomUUID(), settings: { region: 'eu-west-1', log_group: 'bench', log_stream: 'drafts' } }),
+    });
+    const body = await response.json();
+    if (!body.ok) throw new Error(`draft test ${i} failed: ${JSON.stringify(body)}`);
+  };
+  const rows = [];
+  const warmUp = 100;
+  for (let i = 0; i < warmUp; i++) await test(-1 - i);
+  await sleep(1_000);
+  rows.push({ 'draft tests': `${warmUp} (warm-up)`, 'API RSS MiB': round(bench.rssMiB().api) });
+  for (let done = 0; done < tests; ) {
+    for (const end = done + 250; done < end; done++) await test(done);
+    await sleep(1_000);
+    rows.push({ 'draft tests': String(done), 'API RSS MiB': round(bench.rssMiB().api) });
+  }
+  server.close();
+  if (answered < tests + warmUp) throw new Error(`the endpoint answered ${answered} requests for ${tests + warmUp} tests`);
   return rows;
 }

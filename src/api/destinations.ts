@@ -216,7 +216,7 @@ export class DestinationsApi {
     } else if (request.target.case === 'draft') {
       const draft = parseNewDestination(request.target.value, this.options.allowInsecureEndpoints);
       await this.checkEgress(draft.endpoint);
-      target = { id: `draft-${randomUUID()}`, tenantId, ...draft };
+      target = { id: `draft-${randomUUID()}`, tenantId, ...draft, draft: true };
     } else {
       throw invalid('give the id of a saved destination, or a draft destination to test');
     }
@@ -231,9 +231,19 @@ export class DestinationsApi {
     };
     const provider = providerFor(target.provider);
     const outcome = await sendTo(provider, [provider.encode(event, target, now)], target, { http: this.options.http, now: () => new Date() });
+    const draftName = request.target.case === 'draft' ? request.target.value.name : '';
     const answer = async (ok: boolean, kind: string, message: string) => {
-      // A test of a saved destination is audited; a draft is not a destination yet.
-      if (saved) await this.audited(caller, 'tested', saved, { ok, outcome: kind, answer: message });
+      // Every test is audited: a saved destination's, and a draft's (what was tried, and where).
+      const result = { ok, outcome: kind, answer: message };
+      if (saved) await this.audited(caller, 'tested', saved, result);
+      else {
+        await this.serviceEvents.tryRecord(tenantId, {
+          action: 'siem.destination.tested',
+          actor: actorOf(caller),
+          resource: { type: 'siem_destination_draft', id: target.id, ...(draftName ? { name: draftName } : {}) },
+          metadata: { provider: target.provider, endpoint: target.endpoint, draft: true, ...result },
+        });
+      }
       return create(TestDestinationResponseSchema, { ok, outcome: kind, message, eventId: event.id });
     };
     switch (outcome.kind) {

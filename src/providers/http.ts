@@ -2,7 +2,7 @@
 // an optional extra CA bundle, bounded timeouts, no redirects, and network failures turned
 // into reasons a user can act on ("connection refused", "TLS: certificate ...").
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Agent, buildConnector, request } from 'undici';
 import type { Socket } from 'node:net';
 import { EgressBlockedError, EgressPolicy } from './egress.js';
@@ -41,12 +41,16 @@ const defaultMaxAnswerBytes = 64 * 1024;
 
 export class HttpClient {
   private readonly agent: Agent;
-  /** The CAs trusted for outbound TLS when an extra bundle is configured (for SDK-based providers too). */
-  readonly ca?: string[];
+  /**
+   * The TLS context trusting the extra CA bundle, when one is configured, for SDK-based
+   * providers' agents: made once, as parsing every root certificate again for each client
+   * costs about a megabyte of native memory the garbage collector does not see.
+   */
+  readonly secureContext?: SecureContext;
 
   constructor(readonly options: HttpClientOptions) {
     const ca = options.caFile ? [...rootCertificates, readFileSync(options.caFile, 'utf8')] : undefined;
-    this.ca = ca;
+    this.secureContext = ca ? createSecureContext({ ca }) : undefined;
     const connect = buildConnector({ ca, timeout: options.timeoutMs, lookup: options.egress.lookup } as buildConnector.BuildOptions);
     this.agent = new Agent({
       // Every connection is checked against the egress policy on the address it reached.

@@ -50,6 +50,8 @@ export interface DeliveryTarget {
   endpoint: string;
   settings: ProviderSettings;
   credentials: Credentials;
+  /** A draft being tested: used once, so a provider must not keep anything made for it. */
+  draft?: true;
 }
 
 /** An event encoded for one provider; `bytes` is what counts against its size limits. */

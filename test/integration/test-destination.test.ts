@@ -2,7 +2,7 @@
 // secret rotation keeps receivers of the old secret working while they switch.
 import { verify, verifyStandard } from '../../examples/webhook-receiver.js';
 import { describe, expect, it } from 'vitest';
-import { connectJson, rest, stack } from '../support/clients.js';
+import { connectJson, eventually, rest, stack } from '../support/clients.js';
 import { startFakeSplunk } from '../support/fakes/splunk.js';
 import { tenantsOfThisFile } from '../support/tenant.js';
 
@@ -26,6 +26,18 @@ describe('TestDestination', () => {
     const draftRest = await rest(t.key, 'POST', '/v1/audit/siem/test', { provider: 'webhook', endpoint: receiver.url, secret });
     expect(draftRest.body.ok).toBe(true);
     await receiver.waitForEvents(3);
+    // Each test is in the audit log: the saved destination's, and each draft's, marked as one.
+    const tested = await eventually(
+      async () => (await connectJson(t.key, 'AuditLogService', 'QueryEvents', { filter: { action: 'siem.destination.tested' } })).body.events ?? [],
+      (events: any[]) => events.length === 3,
+      10_000,
+    );
+    expect(tested.filter((e: any) => e.resource.type === 'siem_destination_draft').map((e: any) => e.metadata)).toEqual([
+      expect.objectContaining({ draft: true, provider: 'webhook', endpoint: receiver.url, ok: true, outcome: 'ok' }),
+      expect.objectContaining({ draft: true, provider: 'webhook', endpoint: receiver.url, ok: true, outcome: 'ok' }),
+    ]);
+    expect(tested.filter((e: any) => e.resource.type === 'siem_destination').map((e: any) => e.resource.id)).toEqual([id]);
+    expect(JSON.stringify(tested)).not.toContain(secret);
   });
 
   it('reports the classified error with the destination\'s own words', async () => {

@@ -7,10 +7,11 @@ import {
   PutLogEventsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { LRUCache } from 'lru-cache';
 import { createHash } from 'node:crypto';
 import https from 'node:https';
 import type { HttpClient } from '../http.js';
-import type { DeliveryTarget, Provider, SendOutcome } from '../provider.js';
+import type { DeliveryTarget, EncodedEvent, Provider, SendOutcome } from '../provider.js';
 import { classifyCloudWatchError, rejectedIndexes } from './classify.js';
 import { encodeCloudWatchEvent } from './encode.js';
 import { buildLogBatches, type LogBatch } from './request.js';
@@ -20,26 +21,37 @@ import { buildLogBatches, type LogBatch } from './request.js';
 // supported, so the warning says nothing a user must act on. (Its documented switch.)
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const clients = new Map<string, CloudWatchLogsClient>();
+// One SDK client (and its keep-alive agent) per destination, the most recently used kept, so a
+// tenant's many destinations or a stream of credential changes cannot grow the process without
+// bound. A client is replaced when the destination's endpoint, region or keys change; a draft
+// under test gets a client of its own, closed once its one request is answered.
+const clients = new LRUCache<string, { fingerprint: string; client: CloudWatchLogsClient }>({
+  max: 256,
+  dispose: ({ client }) => client.destroy(),
+});
 
-function clientFor(target: DeliveryTarget, http: HttpClient): CloudWatchLogsClient {
+function newClient(target: DeliveryTarget, http: HttpClient): CloudWatchLogsClient {
   const { accessKeyId, secretAccessKey } = target.credentials;
-  const key = createHash('sha256').update(`${target.id}\n${target.endpoint}\n${target.settings.region}\n${accessKeyId}\n${secretAccessKey}`).digest('hex');
-  let client = clients.get(key);
-  if (!client) {
-    client = new CloudWatchLogsClient({
-      region: target.settings.region!,
-      endpoint: target.endpoint,
-      credentials: { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! },
-      maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({
-        httpsAgent: new https.Agent({ keepAlive: true, lookup: http.options.egress.lookup, ...(http.ca ? { ca: http.ca } : {}) }),
-        connectionTimeout: http.options.timeoutMs,
-        requestTimeout: http.options.timeoutMs,
-      }),
-    });
-    clients.set(key, client);
-  }
+  return new CloudWatchLogsClient({
+    region: target.settings.region!,
+    endpoint: target.endpoint,
+    credentials: { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! },
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({
+      httpsAgent: new https.Agent({ keepAlive: true, lookup: http.options.egress.lookup, ...(http.secureContext ? { secureContext: http.secureContext } : {}) }),
+      connectionTimeout: http.options.timeoutMs,
+      requestTimeout: http.options.timeoutMs,
+    }),
+  });
+}
+
+function cachedClient(target: DeliveryTarget, http: HttpClient): CloudWatchLogsClient {
+  const { accessKeyId, secretAccessKey } = target.credentials;
+  const fingerprint = createHash('sha256').update(`${target.endpoint}\n${target.settings.region}\n${accessKeyId}\n${secretAccessKey}`).digest('hex');
+  const cached = clients.get(target.id);
+  if (cached?.fingerprint === fingerprint) return cached.client;
+  const client = newClient(target, http);
+  clients.set(target.id, { fingerprint, client });
   return client;
 }
 
@@ -88,27 +100,35 @@ export const cloudwatch: Provider = {
   async send(events, target, context): Promise<SendOutcome> {
     const blocked = context.http.options.egress.refuseLiteral(new URL(target.endpoint).hostname);
     if (blocked) return { kind: 'config', reason: blocked.message };
-    const client = clientFor(target, context.http);
-    const group = target.settings.logGroup!;
-    const stream = target.settings.logStream!;
-    const put = (batch: LogBatch) =>
-      client.send(new PutLogEventsCommand({ logGroupName: group, logStreamName: stream, logEvents: batch.logEvents }));
-    const rejected: { index: number; reason: string }[] = [];
-    for (const batch of buildLogBatches(events)) {
-      let answer;
-      try {
-        answer = await put(batch).catch(async (error: { name?: string }) => {
-          if (error.name !== 'ResourceNotFoundException') throw error;
-          await ensureGroupAndStream(client, group, stream);
-          return put(batch);
-        });
-      } catch (error) {
-        return classifyCloudWatchError(error, context.http.options.timeoutMs);
-      }
-      for (const { index, reason } of rejectedIndexes(answer.rejectedLogEventsInfo, batch.logEvents.length)) {
-        rejected.push({ index: batch.positions[index], reason });
-      }
+    const client = target.draft ? newClient(target, context.http) : cachedClient(target, context.http);
+    try {
+      return await putAll(client, events, target, context.http.options.timeoutMs);
+    } finally {
+      if (target.draft) client.destroy();
     }
-    return rejected.length === 0 ? { kind: 'ok' } : { kind: 'partial', rejected, retry: [], reason: rejected[0].reason };
   },
 };
+
+async function putAll(client: CloudWatchLogsClient, events: EncodedEvent[], target: DeliveryTarget, timeoutMs: number): Promise<SendOutcome> {
+  const group = target.settings.logGroup!;
+  const stream = target.settings.logStream!;
+  const put = (batch: LogBatch) =>
+    client.send(new PutLogEventsCommand({ logGroupName: group, logStreamName: stream, logEvents: batch.logEvents }));
+  const rejected: { index: number; reason: string }[] = [];
+  for (const batch of buildLogBatches(events)) {
+    let answer;
+    try {
+      answer = await put(batch).catch(async (error: { name?: string }) => {
+        if (error.name !== 'ResourceNotFoundException') throw error;
+        await ensureGroupAndStream(client, group, stream);
+        return put(batch);
+      });
+    } catch (error) {
+      return classifyCloudWatchError(error, timeoutMs);
+    }
+    for (const { index, reason } of rejectedIndexes(answer.rejectedLogEventsInfo, batch.logEvents.length)) {
+      rejected.push({ index: batch.positions[index], reason });
+    }
+  }
+  return rejected.length === 0 ? { kind: 'ok' } : { kind: 'partial', rejected, retry: [], reason: rejected[0].reason };
+}
