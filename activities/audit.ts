@@ -113,24 +113,24 @@ export function createAuditActivities({ auditLog, deliveryWindowMs, destinations
       const settings = await retention.settings(input.tenantId);
       // The audit log is also what destinations read: a day's retention still keeps what one may be owed.
       const cutoff = new Date(input.now - Math.max(settings.retentionDays * 86_400_000, deliveryWindowMs));
+      // Every run is in the tenant's audit log, also one a legal hold stopped or that found nothing to delete.
+      const applied = async (deletedEvents: number, held: boolean) => {
+        await retention.recordRun({ _id: input.tenantId, at: new Date(input.now), cutoff, deleted: deletedEvents, held });
+        await serviceEvents.record(input.tenantId, {
+          id: `auditstream-retention-${input.tenantId}-${input.now}`,
+          action: 'audit.retention.applied',
+          actor: serviceActor,
+          resource: { type: 'audit_retention', id: input.tenantId },
+          outcome: 'success',
+          metadata: { deletedEvents, cutoff: cutoff.toISOString(), days: settings.retentionDays, legalHold: held },
+        });
+      };
       if (settings.legalHold) {
-        await retention.recordRun({ _id: input.tenantId, at: new Date(input.now), cutoff, deleted: 0, held: true });
+        await applied(0, true);
         return { deleted: 0, done: true, held: true };
       }
       const { deleted, done } = await auditLog.expire(input.tenantId, cutoff, partitionsPerRetentionCall);
-      if (done) {
-        const total = input.deletedBefore + deleted;
-        await retention.recordRun({ _id: input.tenantId, at: new Date(input.now), cutoff, deleted: total, held: false });
-        if (total > 0) {
-          await serviceEvents.record(input.tenantId, {
-            id: `auditstream-retention-${input.tenantId}-${input.now}`,
-            action: 'audit.retention.applied',
-            actor: serviceActor,
-            resource: { type: 'audit_retention', id: input.tenantId },
-            metadata: { deletedEvents: total, cutoff: cutoff.toISOString(), days: settings.retentionDays },
-          });
-        }
-      }
+      if (done) await applied(input.deletedBefore + deleted, false);
       return { deleted, done, held: false };
     },
 

@@ -86,7 +86,12 @@ function hipaaRow(event: AuditEvent): string[] {
   ];
 }
 
-const csvOptions = { escape_formulas: true, record_delimiter: '\r\n' } as const;
+/**
+ * A cell a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a CR) is
+ * prefixed with a quote; a cell holding a CR or LF anywhere is quoted, so no reader starts a
+ * row in the middle of it (by default only the record delimiter, CRLF, would be).
+ */
+const csvOptions = { escape_formulas: true, record_delimiter: '\r\n', quoted_match: /[\r\n]/ } as const;
 
 /**
  * Batches of events to lines. NDJSON: one event per line; with a report (the soc2 and

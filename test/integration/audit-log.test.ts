@@ -5,6 +5,7 @@
 // reading nothing of another's.
 import { createHash, randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/store/audit-log.js';
 import { connectStore } from '../../src/store/mongo.js';
@@ -159,6 +160,10 @@ describe('retention', () => {
     expect(Date.parse(updated.body.retention.nextRunAt)).toBeGreaterThan(Date.now() - 5_000);
     await rest(held.key, 'PATCH', '/v1/audit/retention', { days: 1, legal_hold: true });
 
+    // A tenant with nothing expired: its run says so too.
+    const fresh = await tenant();
+    await publishSettled(fresh, [{ id: 'fresh-1' }]);
+
     // As if the job ran one day after `between`: the first three events of each tenant are past 1 day.
     await runRetention(between + 86_400_000);
     expect((await queryAll(kept.key)).map((e) => e.id).filter((id) => !id.startsWith('auditstream-'))).toEqual(['new-1', 'new-2']);
@@ -168,6 +173,12 @@ describe('retention', () => {
     expect(keptRetention.lastRun).toMatchObject({ deleted: expect.stringMatching(/^\d+$/), held: false });
     expect(Number(keptRetention.lastRun.deleted)).toBeGreaterThanOrEqual(3);
     expect((await rest(held.key, 'GET', '/v1/audit/retention')).body.retention.lastRun).toMatchObject({ deleted: '0', held: true });
+    // Every run is in each tenant's log: what it deleted, or that a hold stopped it.
+    const applied = async (t: TestTenant) => (await eventually(() => queryAll(t.key, { action: 'audit.retention.applied' }), (found) => found.length > 0, 10_000))[0];
+    expect(await applied(kept)).toMatchObject({ actor: { type: 'service' }, metadata: { legalHold: false, days: 1 } });
+    expect((await applied(kept)).metadata.deletedEvents).toBeGreaterThanOrEqual(3);
+    expect(await applied(held)).toMatchObject({ metadata: { legalHold: true, deletedEvents: 0 } });
+    expect(await applied(fresh)).toMatchObject({ metadata: { legalHold: false, deletedEvents: 0 } });
     // The change of retention is itself in the log, with who made it: recorded before the
     // update answered, shown once settled (1 s in the suite, which the steps above may not take).
     const changes = await eventually(() => queryAll(kept.key, { action: 'audit.retention.updated' }), (found) => found.length > 0, 10_000);
@@ -231,6 +242,23 @@ describe('exports', () => {
     expect((await fetch(`${stack.httpUrl}${ready.downloadPath}`, { headers: { authorization: `Bearer ${other.key}` } })).status).toBe(404);
     expect((await fetch(`${stack.httpUrl}${ready.downloadPath}`)).status).toBe(401);
     expect((await rest(other.key, 'GET', '/v1/audit/exports')).body.exports).toEqual([]);
+  }, 60_000);
+
+  it('writes CSV that a standard reader reads back cell for cell, with no cell a spreadsheet would run as a formula', async () => {
+    const t = await tenant();
+    // Names as an attacker would write them: formulas, behind a CR or a tab, new lines, quotes.
+    const names = ['\r=1+1', '=SUM(A1:A9)', '+1', '-1', '@SUM(1)', '\t=1', 'a\nb', 'line\r\nbreak', 'say "hi", twice', '\n=2+2', 'plain'];
+    await publishSettled(t, names.map((name, i) => ({ id: `cell-${i}`, action: 'doc.cells', actor: { id: `u-${i}`, name } })));
+    const created = await connectJson(t.key, 'AuditLogService', 'CreateExport', { filter: { action: 'doc.cells' }, format: 'csv' });
+    const ready = await awaitReady(t.key, created.body.export.id);
+    const text = await (await fetch(`${stack.httpUrl}${ready.downloadPath}`, { headers: { authorization: `Bearer ${t.key}` } })).text();
+    const rows: string[][] = parse(text, { relax_column_count: false });
+    expect(rows).toHaveLength(names.length + 1);
+    const nameColumn = rows[0].indexOf('actor_name');
+    // Each name comes back whole, in its own row; those a spreadsheet would run carry a leading quote.
+    expect(rows.slice(1).map((row) => row[0])).toEqual(names.map((_, i) => `cell-${i}`));
+    expect(rows.slice(1).map((row) => row[nameColumn])).toEqual(names.map((name) => (/^[=+\-@\t\r]/.test(name) ? `'${name}` : name)));
+    for (const row of rows) for (const cell of row) expect(/^[=+\-@\t\r]/.test(cell), `a cell a spreadsheet would run: ${JSON.stringify(cell)}`).toBe(false);
   }, 60_000);
 });
 
