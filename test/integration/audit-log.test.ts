@@ -252,7 +252,8 @@ describe('exports', () => {
     const created = await connectJson(t.key, 'AuditLogService', 'CreateExport', { filter: { action: 'doc.cells' }, format: 'csv' });
     const ready = await awaitReady(t.key, created.body.export.id);
     const text = await (await fetch(`${stack.httpUrl}${ready.downloadPath}`, { headers: { authorization: `Bearer ${t.key}` } })).text();
-    const rows: string[][] = parse(text, { relax_column_count: false });
+    // Read as a spreadsheet does: a CR, an LF or both end a row unless inside quotes.
+    const rows: string[][] = parse(text, { record_delimiter: ['\r\n', '\n', '\r'] });
     expect(rows).toHaveLength(names.length + 1);
     const nameColumn = rows[0].indexOf('actor_name');
     // Each name comes back whole, in its own row; those a spreadsheet would run carry a leading quote.
