@@ -11,12 +11,27 @@ export interface HecAnswer {
   ackId?: number;
 }
 
-export function parseHecAnswer(body: string): HecAnswer {
+/** A HEC answer; undefined when the body is not one (not JSON, not an object, a field of the wrong type). */
+export function parseHecAnswer(body: string): HecAnswer | undefined {
+  const parsed = parseJsonObject(body);
+  if (!parsed) return undefined;
+  const typed = (field: string, type: 'string' | 'number') => parsed[field] === undefined || typeof parsed[field] === type;
+  return typed('text', 'string') && typed('code', 'number') && typed('ackId', 'number') && typed('invalid-event-number', 'number') ? (parsed as HecAnswer) : undefined;
+}
+
+/** The answer of an acknowledgement poll (`{"acks": {"<ackId>": true|false}}`); undefined when the body is not one. */
+export function parseAckAnswer(body: string): Record<string, boolean> | undefined {
+  const acks = parseJsonObject(body)?.acks;
+  if (!acks || typeof acks !== 'object' || Array.isArray(acks)) return undefined;
+  return Object.values(acks).every((value) => typeof value === 'boolean') ? (acks as Record<string, boolean>) : undefined;
+}
+
+function parseJsonObject(body: string): Record<string, unknown> | undefined {
   try {
     const parsed = JSON.parse(body) as unknown;
-    return parsed && typeof parsed === 'object' ? (parsed as HecAnswer) : {};
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
   } catch {
-    return {};
+    return undefined;
   }
 }
 
@@ -25,9 +40,14 @@ const configurationCodes = new Set([7, 10, 11, 14, 16]);
 const badEventCodes = new Set([6, 12, 13, 15]);
 
 export function classifyHecResponse(response: HttpResponse, eventCount: number, now: Date): SendOutcome {
-  const answer = parseHecAnswer(response.body);
+  const parsed = parseHecAnswer(response.body);
+  const answer = parsed ?? {};
   const said = answer.text ? `${answer.text} (code ${answer.code})` : `HTTP ${response.status}${response.body ? `: ${excerpt(response.body)}` : ''}`;
   const { status } = response;
+  if (status === 200 && !parsed) {
+    // HEC always answers JSON: something else answered (a proxy, a login page), and whether it kept the events is unknown.
+    return { kind: 'config', reason: `the endpoint answered ${said}, which is not a Splunk HEC answer: check that the endpoint is the HEC URL` };
+  }
   if (status === 200 && (answer.code === undefined || answer.code === 0)) return { kind: 'ok' };
   if (status === 413) return { kind: 'split', reason: `Splunk HEC: request too large: ${said}` };
   if (answer.code !== undefined && credentialCodes.has(answer.code)) {

@@ -3,7 +3,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Provider, SendOutcome } from '../provider.js';
 import { postAndClassify } from '../http-send.js';
-import { classifyHecResponse, parseHecAnswer } from './classify.js';
+import { excerpt } from '../retry-after.js';
+import { classifyHecResponse, parseAckAnswer, parseHecAnswer } from './classify.js';
 import { defaultSource, defaultSourcetype, encodeSplunkEvent } from './encode.js';
 import { buildAckRequest, buildHecRequest } from './request.js';
 
@@ -37,7 +38,7 @@ export const splunk: Provider = {
     let ackId: number | undefined;
     const outcome = await postAndClassify(buildHecRequest(events, target), context, (response) => {
       const result = classifyHecResponse(response, events.length, context.now());
-      if (result.kind === 'ok') ackId = parseHecAnswer(response.body).ackId;
+      if (result.kind === 'ok') ackId = parseHecAnswer(response.body)?.ackId;
       return result;
     });
     if (outcome.kind !== 'ok' || !target.settings.indexerAck) return outcome;
@@ -54,16 +55,22 @@ export const splunk: Provider = {
 
     async function waitForAck(id: number): Promise<SendOutcome> {
       const deadline = Date.now() + ackTimeoutMs;
-      while (Date.now() < deadline) {
+      let last = 'no answer yet';
+      while (Date.now() < deadline && !context.signal?.aborted) {
         const answer = await postAndClassify(buildAckRequest([id], target), context, (response) => {
           if (response.status !== 200) return classifyHecResponse(response, events.length, context.now());
-          const acks = (JSON.parse(response.body) as { acks?: Record<string, boolean> }).acks ?? {};
+          const acks = parseAckAnswer(response.body);
+          if (!acks) return { kind: 'retry', reason: `an answer that is not an acknowledgement: ${excerpt(response.body) || '(empty)'}` };
           return acks[String(id)] ? { kind: 'ok' } : { kind: 'retry', reason: 'not yet acknowledged' };
         });
         if (answer.kind === 'ok' || answer.kind === 'config') return answer;
-        await sleep(ackPollMs);
+        last = answer.reason;
+        await sleep(ackPollMs, undefined, { signal: context.signal }).catch(() => undefined);
       }
-      return { kind: 'retry', reason: `Splunk did not acknowledge indexing within ${ackTimeoutMs / 1000}s; the batch will be sent again` };
+      if (context.signal?.aborted) {
+        return { kind: 'retry', reason: 'the delivery was cancelled while waiting for Splunk to acknowledge indexing; the batch will be sent again' };
+      }
+      return { kind: 'retry', reason: `Splunk did not acknowledge indexing within ${ackTimeoutMs / 1000}s (last: ${last}); the batch will be sent again` };
     }
   },
 };

@@ -2,7 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeClients, rest, stack } from '../../support/clients.js';
 import { startFakeSplunk, type FakeSplunk } from '../../support/fakes/splunk.js';
-import { auditEvents, deliver, eventsFilling, oneByteMore, send, target } from '../../support/provider-harness.js';
+import { auditEvents, context, deliver, eventsFilling, oneByteMore, send, target } from '../../support/provider-harness.js';
+import type { FakeReply } from '../../support/fakes/server.js';
+import { sendTo } from '../../../src/providers/deliver.js';
+import { providerFor } from '../../../src/providers/index.js';
 import { newTenant } from '../../support/tenant.js';
 import { hecBase } from '../../../src/providers/splunk/request.js';
 
@@ -112,6 +115,50 @@ describe('Splunk HEC', () => {
       kind: 'config',
       reason: 'Splunk HEC configuration problem: Data channel is missing (code 10)',
     });
+  });
+
+  it('classifies HEC answers of any shape: a 200 that is not a HEC answer is a configuration problem, never "delivered"', async () => {
+    const cases: [FakeReply, string, RegExp][] = [
+      [{ status: 200, text: '<html>Sign in to the proxy</html>', headers: { 'content-type': 'text/html' } }, 'config', /^the endpoint answered HTTP 200: <html>Sign in to the proxy<\/html>, which is not a Splunk HEC answer/],
+      [{ status: 200, text: '' }, 'config', /not a Splunk HEC answer/],
+      [{ status: 200, json: ['Success'] }, 'config', /not a Splunk HEC answer/],
+      [{ status: 200, json: { text: 'Success', code: '0' } }, 'config', /not a Splunk HEC answer/],
+      [{ status: 503, text: '<html>Bad gateway</html>' }, 'retry', /^Splunk HEC unavailable: HTTP 503: <html>Bad gateway<\/html>/],
+      [{ status: 400, json: { text: 'weird', code: 'x' } }, 'config', /^Splunk HEC answered HTTP 400/],
+    ];
+    for (const [reply, kind, reason] of cases) {
+      hec.failNext(1, reply);
+      const outcome = await send(splunk(), auditEvents(1, 'shape'));
+      expect(outcome.kind, JSON.stringify(reply)).toBe(kind);
+      expect((outcome as { reason: string }).reason).toMatch(reason);
+    }
+  });
+
+  it('keeps polling through an acknowledgement answer that is not one, and counts the batch once acknowledged', async () => {
+    const t = target('splunk', hec.url, { token: 'ack-token' }, { indexerAck: true });
+    hec.failNext(2, { status: 200, text: '<html>maintenance</html>' }, '/services/collector/ack');
+    hec.failNext(1, { status: 200, json: { acks: { 0: 'yes' } } }, '/services/collector/ack');
+    const before = hec.events.length;
+    expect(await send(t, auditEvents(2, 'ack-shape'))).toEqual({ kind: 'ok' });
+    expect(hec.events.length - before).toBe(2);
+  });
+
+  it('stops waiting for an acknowledgement as soon as the delivery is cancelled', async () => {
+    const t = target('splunk', hec.url, { token: 'ack-token' }, { indexerAck: true });
+    (hec as unknown as { autoAck: boolean }).autoAck = false;
+    try {
+      const abort = new AbortController();
+      const provider = providerFor('splunk');
+      const started = Date.now();
+      setTimeout(() => abort.abort(), 700);
+      const outcome = await sendTo(provider, auditEvents(1, 'cancelled').map((e) => provider.encode(e, t, new Date())), t, { ...context, signal: abort.signal });
+      expect(outcome).toEqual({ kind: 'retry', reason: 'the delivery was cancelled while waiting for Splunk to acknowledge indexing; the batch will be sent again' });
+      // One poll interval at most after the cancel, not the 30 s acknowledgement deadline.
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      (hec as unknown as { autoAck: boolean }).autoAck = true;
+      hec.acknowledge();
+    }
   });
 
   it('streams through the running service and goes degraded with a credential reason on a bad token', async () => {

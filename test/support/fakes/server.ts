@@ -18,14 +18,16 @@ export interface FakeRequest {
 export interface FakeReply {
   status: number;
   json?: unknown;
+  /** A body sent as it is, instead of `json` (for answers that are not JSON). */
+  text?: string;
   headers?: Record<string, string>;
 }
 
 export interface FakeServer {
   url: string;
   requests: FakeRequest[];
-  /** The next `count` requests get this reply, before any check. */
-  failNext(count: number, reply: FakeReply): void;
+  /** The next `count` requests (to `path` only, when given) get this reply, before any check. */
+  failNext(count: number, reply: FakeReply, path?: string): void;
   close(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ export async function startFakeServer(
   options: { encodings: string[] },
   handle: (request: FakeRequest) => FakeReply,
 ): Promise<FakeServer> {
-  const scripted: FakeReply[] = [];
+  const scripted: { reply: FakeReply; path?: string }[] = [];
   const requests: FakeRequest[] = [];
   const server = https.createServer({ cert: readFileSync(pki.certFile), key: readFileSync(pki.keyFile) }, (req, res) => {
     const chunks: Buffer[] = [];
@@ -42,7 +44,7 @@ export async function startFakeServer(
     req.on('end', () => {
       const reply = (answer: FakeReply) => {
         res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-        res.end(answer.json === undefined ? '' : JSON.stringify(answer.json));
+        res.end(answer.text ?? (answer.json === undefined ? '' : JSON.stringify(answer.json)));
       };
       const url = new URL(req.url ?? '/', 'https://fake');
       const encoding = (req.headers['content-encoding'] as string | undefined)?.toLowerCase();
@@ -56,7 +58,8 @@ export async function startFakeServer(
       }
       const request: FakeRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body };
       requests.push(request);
-      const failure = scripted.shift();
+      const at = scripted.findIndex((entry) => entry.path === undefined || entry.path === request.path);
+      const failure = at === -1 ? undefined : scripted.splice(at, 1)[0].reply;
       reply(failure ?? handle(request));
     });
   });
@@ -65,8 +68,8 @@ export async function startFakeServer(
   return {
     url: `https://127.0.0.1:${port}`,
     requests,
-    failNext(count, reply) {
-      for (let i = 0; i < count; i++) scripted.push(reply);
+    failNext(count, reply, path) {
+      for (let i = 0; i < count; i++) scripted.push({ reply, path });
     },
     async close() {
       server.closeAllConnections();
