@@ -17,7 +17,7 @@ import { DeliveryFailure, deliverEvents, type DeliveryReport } from '../src/prov
 import type { HttpClient } from '../src/providers/http.js';
 import { providerFor } from '../src/providers/index.js';
 import { deliveryStateDocOf, stateOfMirror, type DestinationStore } from '../src/store/destinations.js';
-import type { Collections } from '../src/store/mongo.js';
+import { insertNew, type Collections } from '../src/store/mongo.js';
 import { deliveryFailedType, destinationGoneType, misconfiguredType } from '../workflows/messages.js';
 import { addPending, type PendingRange } from '../workflows/ranges.js';
 import {
@@ -197,22 +197,17 @@ export function createDeliveryActivities({ collections, destinations, http, deli
     return progress;
   }
 
+  /**
+   * Keeps each rejected event's reason before the rejection is counted: a rejection an earlier
+   * attempt recorded stays as it was, and any other failure fails the attempt (the batch is
+   * sent again) rather than raising the counter without the record behind it.
+   */
   async function recordRejections(input: { destinationId: string; tenantId: string }, report: DeliveryReport): Promise<void> {
-    if (report.rejected.length === 0) return;
     const at = new Date();
-    await collections.rejections
-      .insertMany(
-        report.rejected.map(({ eventId, reason }) => ({
-          _id: `${input.destinationId}:${eventId}`,
-          tenantId: input.tenantId,
-          destinationId: input.destinationId,
-          eventId,
-          reason,
-          at,
-        })),
-        { ordered: false },
-      )
-      .catch(() => undefined); // a rejection recorded by an earlier attempt stays as it was
+    await insertNew(
+      collections.rejections,
+      report.rejected.map(({ eventId, reason }) => ({ _id: `${input.destinationId}:${eventId}`, tenantId: input.tenantId, destinationId: input.destinationId, eventId, reason, at })),
+    );
   }
 
   /** A destination failure as the workflow reads it: its class, the reason, and what got through. */

@@ -33,9 +33,9 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { constants, gunzip, gzip } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
-import { BSON, Binary, MongoBulkWriteError, type Collection, type Db, type OptionalUnlessRequiredId } from 'mongodb';
+import { BSON, Binary, type Collection, type Db } from 'mongodb';
 import type { AuditEvent, EventOutcome } from '../model.js';
-import type { Collections } from './mongo.js';
+import { insertNew, type Collections } from './mongo.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -130,8 +130,6 @@ const maxForwardWindow = 16;
 export function chunkId(n: number): string {
   return String(n).padStart(12, '0');
 }
-
-const duplicateKey = 11000;
 
 /** The registry's generations: a week of acceptance each. */
 const generationMs = 7 * 86_400_000;
@@ -574,16 +572,3 @@ export class AuditLog {
   }
 }
 
-/** Inserts `docs`, keeping those whose `_id` is there already as they are; answers their indexes. */
-async function insertNew<T extends { _id: string }>(collection: Collection<T>, docs: T[]): Promise<number[]> {
-  if (docs.length === 0) return [];
-  try {
-    await collection.insertMany(docs as OptionalUnlessRequiredId<T>[], { ordered: false });
-    return [];
-  } catch (error) {
-    if (!(error instanceof MongoBulkWriteError)) throw error;
-    const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-    if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError?.code !== duplicateKey)) throw error;
-    return writeErrors.map((writeError) => writeError.index);
-  }
-}

@@ -1,7 +1,7 @@
 // The MongoDB collections and their indexes. Every hot path reads and writes documents by
 // exact `_id` or inserts them, in collections kept small by design: on FerretDB 1.24 that is
 // what costs what its own document costs (docs/store.md has the measured cost of each operation).
-import { MongoClient, type Collection, type Db } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, type Collection, type Db, type OptionalUnlessRequiredId } from 'mongodb';
 import type { AuditEvent, Backlog, DeliveryCounters, DestinationStatus } from '../model.js';
 import type { ProviderName } from '../providers/index.js';
 import type { ProviderSettings } from '../providers/provider.js';
@@ -288,4 +288,20 @@ export async function connectStore(uri: string, database: string, poolSize = 16)
     ingestLease: db.collection('ingest_lease'),
   };
   return { client, db, collections, close: () => client.close() };
+}
+
+const duplicateKey = 11000;
+
+/** Inserts `docs`, keeping those whose `_id` is there already as they are; answers their indexes. */
+export async function insertNew<T extends { _id: string }>(collection: Collection<T>, docs: T[]): Promise<number[]> {
+  if (docs.length === 0) return [];
+  try {
+    await collection.insertMany(docs as OptionalUnlessRequiredId<T>[], { ordered: false });
+    return [];
+  } catch (error) {
+    if (!(error instanceof MongoBulkWriteError)) throw error;
+    const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+    if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError?.code !== duplicateKey)) throw error;
+    return writeErrors.map((writeError) => writeError.index);
+  }
 }

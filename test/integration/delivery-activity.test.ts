@@ -29,6 +29,7 @@ let activities: DeliveryActivities;
 /** The same activities with the default budget of 20,000 events per delivery. */
 let defaultActivities: DeliveryActivities;
 let receiver: WebhookReceiver;
+let dependencies: Omit<Parameters<typeof createDeliveryActivities>[0], 'delivery'>;
 let destinationId: string;
 let tenantId: string;
 
@@ -60,7 +61,7 @@ beforeAll(async () => {
   receiver = await startWebhookReceiver(stack.pki, 'activity-secret');
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
   const delivery = loadConfig({}).delivery;
-  const dependencies = {
+  dependencies = {
     collections: store.collections,
     destinations,
     http,
@@ -136,6 +137,29 @@ describe('delivery activity', () => {
     const probe = await deliver([range(1, 300, 0, 0)], { probe: true }, 1, defaultActivities);
     expect(probe).toMatchObject({ delivered: 100, settled: [{ lo: 1, hi: 100, count: 100, next: 0 }] });
     expect(arrived()).toHaveLength(100);
+  });
+
+  it('records each rejection before counting it; one that cannot be recorded fails the attempt instead of being counted', async () => {
+    await chunkOf(0, 1, 4);
+    // The receiver refuses e2 for good (413 alone): it is rejected, the rest delivered.
+    receiver.respondWith(({ delivery }) => ({ status: delivery.events.some((event) => event.id === 'e2') ? 413 : 200 }));
+    try {
+      const unrecordable = createDeliveryActivities({
+        ...dependencies,
+        collections: { ...store.collections, rejections: { insertMany: async () => Promise.reject(new Error('the store went away')) } as never },
+        delivery: loadConfig({}).delivery,
+      });
+      await expect(deliver([range(1, 4, 0, 0)], {}, 1, unrecordable)).rejects.toThrow('the store went away');
+      const progress = await deliver([range(1, 4, 0, 0)]);
+      expect(progress).toMatchObject({ delivered: 3, rejected: 1 });
+      const kept = await store.collections.rejections.find({ destinationId }).toArray();
+      expect(kept.map(({ eventId, reason }) => ({ eventId, reason }))).toEqual([{ eventId: 'e2', reason: expect.stringMatching(/413/) }]);
+      // Delivered again by a repeated attempt: the record stays one.
+      expect(await deliver([range(1, 4, 0, 0)], {}, 2)).toMatchObject({ delivered: 3, rejected: 1 });
+      expect(await store.collections.rejections.countDocuments({ destinationId })).toBe(1);
+    } finally {
+      receiver.respondWith(() => ({ status: 200 }));
+    }
   });
 
   it('record mirrors the state into the destination’s own document: status, counters, what it owes and settled', async () => {
