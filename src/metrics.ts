@@ -65,6 +65,24 @@ export interface DestinationGaugeSource {
 }
 
 /**
+ * Whether the API reaches what delivery needs, from its last probe (src/api/dependencies.ts):
+ * while one is 0, the destination gauges below show the workflows' last record, not the
+ * delivery paused meanwhile (Get and List show that).
+ */
+export function registerDependencyGauge(down: () => string[]): void {
+  new Gauge({
+    name: 'auditstream_dependency_up',
+    help: 'Whether the API reaches the store, Temporal and a delivery worker (1) or not (0), as of its last probe (every 2 s).',
+    labelNames: ['dependency'] as const,
+    registers: [registry],
+    collect() {
+      const unreachable = new Set(down());
+      for (const dependency of ['store', 'temporal', 'worker']) this.set({ dependency }, unreachable.has(dependency) ? 0 : 1);
+    },
+  });
+}
+
+/**
  * Registers the gauges read from MongoDB at each scrape (in the API process, which answers
  * Get and List from the same mirror). `read` returns every destination's mirrored state.
  */

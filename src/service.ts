@@ -6,7 +6,7 @@ import { EventsApi } from './api/events.js';
 import { Admission } from './api/limits.js';
 import { startApiServer, startOpsServer } from './api/server.js';
 import { log } from './log.js';
-import { registerDestinationGauges } from './metrics.js';
+import { registerDependencyGauge, registerDestinationGauges } from './metrics.js';
 import { bufferRetentionMs, type Config } from './config.js';
 import { Dispatcher } from './ingest/dispatcher.js';
 import { IngestLease } from './ingest/lease.js';
@@ -34,6 +34,8 @@ import { SessionStore } from './store/sessions.js';
 import { TenantStore } from './store/tenants.js';
 import { DestinationWorkflows } from './temporal/destinations.js';
 import { startWorker, type RunningWorker } from './temporal/worker.js';
+import { startWorkerBeat, WorkerWatch, workerSilentAfterMs } from './store/workers.js';
+import { DependencyMonitor } from './api/dependencies.js';
 import { createDeliveryActivities } from '../activities/delivery.js';
 import { join } from 'node:path';
 
@@ -126,7 +128,11 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
         ...createAuditActivities({ auditLog, deliveryWindowMs: bufferRetentionMs(config.delivery), destinations, exports, retention, serviceEvents: workerEvents }),
       },
     });
-    stoppers.unshift(() => worker!.stop());
+    const beat = startWorkerBeat(store.collections.workerBeats, config.taskQueue);
+    stoppers.unshift(async () => {
+      await worker!.stop();
+      await beat.stop();
+    });
     if (config.role === 'worker' && config.metricsPort !== undefined) {
       const ops = await startOpsServer(config.host, config.metricsPort);
       log.info('worker metrics listening', { url: `${ops.url}/metrics` });
@@ -157,12 +163,29 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
       intervalMs: config.delivery.sweepIntervalMs,
       staleAfterMs: config.delivery.sweepStaleAfterMs,
     });
+    const workers = new WorkerWatch(store.collections.workerBeats, config.taskQueue);
+    const dependencies = new DependencyMonitor({
+      store: async () => {
+        await store.db.command({ ping: 1 });
+      },
+      temporal: async () => {
+        await connection.withDeadline(Date.now() + 1_500, () => connection.workflowService.getSystemInfo({}));
+      },
+      worker: async () => {
+        const lastAlive = await workers.lastAlive();
+        if (lastAlive === undefined) throw new Error(`none has reported on task queue ${config.taskQueue}`);
+        const silentMs = Date.now() - lastAlive;
+        if (silentMs > workerSilentAfterMs) throw new Error(`none seen for ${Math.round(silentMs / 1000)} s on task queue ${config.taskQueue}`);
+      },
+    });
+    await dependencies.start();
+    registerDependencyGauge(() => dependencies.current().map((outage) => outage.dependency));
     const server = await startApiServer(
       {
         keys,
         sessions: new SessionStore(store.collections, config.consoleSessionTtlMs),
         admission: new Admission(config.limits),
-        destinations: new DestinationsApi(destinations, tenants, workflows, serviceEvents, {
+        destinations: new DestinationsApi(destinations, tenants, workflows, serviceEvents, dependencies, {
           allowInsecureEndpoints: config.allowInsecureEndpoints,
           deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,
           http,
@@ -171,14 +194,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
         auditLog: new AuditLogApi(auditLog, retention, exports, jobs, serviceEvents, { exportTtlMs: config.exportTtlMs }),
         backfills: new BackfillsApi(destinations, auditLog, backfills, workflows, serviceEvents),
         exports,
-        readiness: async () => {
-          await store.db.command({ ping: 1 }).catch((error) => {
-            throw new Error(`MongoDB unreachable: ${error.message}`);
-          });
-          await connection.workflowService.getSystemInfo({}).catch((error) => {
-            throw new Error(`Temporal unreachable: ${error.message}`);
-          });
-        },
+        dependencies,
       },
       config.host,
       config.httpPort,
@@ -190,6 +206,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
       scheduling.stop();
       stopRelay();
       stopSweeper();
+      dependencies.stop();
       await Promise.race([dispatcher.idle(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       await connection.close();
       await lease!.release();

@@ -31,12 +31,15 @@ import { allProviders, providerFor } from '../providers/index.js';
 import { sendTo } from '../providers/deliver.js';
 import { apiName, credentialsOf, replaceCredentials, type DeliveryTarget } from '../providers/provider.js';
 import { deliveryViewOf, initialDelivery, type DeliveryView, type DestinationStore } from '../store/destinations.js';
+import { LRUCache } from 'lru-cache';
 import { actorOf, type ServiceEvents } from '../audit/self-audit.js';
 import type { Caller } from '../store/api-keys.js';
-import type { DestinationDoc } from '../store/mongo.js';
+import type { DeliveryStateDoc, DestinationDoc, TenantDoc } from '../store/mongo.js';
 import type { TenantStore } from '../store/tenants.js';
 import type { DestinationWorkflows } from '../temporal/destinations.js';
 import type { DestinationSnapshot } from '../../workflows/state.js';
+import type { DependencyMonitor } from './dependencies.js';
+import { owedOf, viewDuringOutage } from './delivery-status.js';
 import { invalid, parseDestinationChanges, parseDestinationId, parseNewDestination } from './validate.js';
 
 export interface DestinationsApiOptions {
@@ -44,6 +47,13 @@ export interface DestinationsApiOptions {
   deleteFlushDeadlineMs: number;
   /** Outbound HTTPS for test deliveries. */
   http: HttpClient;
+}
+
+/** A tenant's destinations as read together: their workflows' records, and the tenant's counters. */
+interface TenantDeliveries {
+  docs: DestinationDoc[];
+  states: (DeliveryStateDoc | null)[];
+  tenant: TenantDoc | null;
 }
 
 function notFound(id: string): ConnectError {
@@ -105,8 +115,12 @@ export class DestinationsApi {
     private readonly tenants: TenantStore,
     private readonly workflows: DestinationWorkflows,
     private readonly serviceEvents: ServiceEvents,
+    private readonly dependencies: Pick<DependencyMonitor, 'current'>,
     private readonly options: DestinationsApiOptions,
   ) {}
+
+  /** Each tenant's last whole List read, answered from while the store is unreachable. */
+  private readonly lastRead = new LRUCache<string, TenantDeliveries>({ max: 1_000 });
 
   /**
    * What was done to a destination, into its tenant's audit log (never its credentials), and
@@ -153,15 +167,52 @@ export class DestinationsApi {
     return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc, initialDelivery) });
   }
 
-  async get(tenantId: string, id: string): Promise<GetDestinationResponse> {
-    const doc = await this.find(tenantId, id);
-    const [delivery] = await this.store.deliveryViews([doc._id]);
-    return create(GetDestinationResponseSchema, { destination: toDestinationMessage(doc, delivery) });
+  async get(tenantId: string, rawId: string): Promise<GetDestinationResponse> {
+    const id = parseDestinationId(rawId);
+    const read = await this.readDeliveries(tenantId, async () => {
+      const doc = await this.store.get(tenantId, id);
+      return doc ? [doc] : [];
+    });
+    const found = read.docs.findIndex((doc) => doc._id === id);
+    if (found === -1) throw notFound(id);
+    return create(GetDestinationResponseSchema, { destination: this.shown(read, found) });
   }
 
   async list(tenantId: string): Promise<ListDestinationsResponse> {
-    const docs = await this.store.listWithDelivery(tenantId);
-    return create(ListDestinationsResponseSchema, { destinations: docs.map((doc) => toDestinationMessage(doc, doc.delivery)) });
+    const read = await this.readDeliveries(tenantId, () => this.store.list(tenantId), { whole: true });
+    return create(ListDestinationsResponseSchema, { destinations: read.docs.map((_, index) => this.shown(read, index)) });
+  }
+
+  /**
+   * The destinations `docsOf` reads, with their workflows' records and the tenant's head. While
+   * the store is unreachable, the tenant's last whole read, so that List still says what waits
+   * and why; a tenant never read since this process started gets UNAVAILABLE.
+   */
+  private async readDeliveries(tenantId: string, docsOf: () => Promise<DestinationDoc[]>, options: { whole?: boolean } = {}): Promise<TenantDeliveries> {
+    const recall = (error?: unknown) => {
+      const recalled = this.lastRead.get(tenantId);
+      if (!recalled) throw unavailable('reading the destinations', error ?? new Error('the store is unreachable'));
+      return recalled;
+    };
+    if (this.dependencies.current().some((outage) => outage.dependency === 'store')) return recall();
+    let read: TenantDeliveries;
+    try {
+      const docs = await docsOf();
+      const [states, tenant] = await Promise.all([Promise.all(docs.map((doc) => this.store.deliveryState(doc._id))), this.tenants.get(tenantId)]);
+      read = { docs, states, tenant };
+    } catch (error) {
+      return recall(error);
+    }
+    if (options.whole) this.lastRead.set(tenantId, read);
+    return read;
+  }
+
+  /** Destination `index` of a read as Get and List show it: its workflow's record, or what an outage means for it. */
+  private shown(read: TenantDeliveries, index: number): Destination {
+    const doc = read.docs[index];
+    const state = read.states[index];
+    const owed = owedOf(state, read.tenant?.seq, read.tenant?.destinations.includes(doc._id) ?? false);
+    return toDestinationMessage(doc, viewDuringOutage(state ?? initialDelivery, owed, this.dependencies.current(), doc.enabled));
   }
 
   async update(caller: Caller, request: UpdateDestinationRequest): Promise<UpdateDestinationResponse> {

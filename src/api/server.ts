@@ -2,7 +2,7 @@
 // TLS there are two: HTTP/1.1 (REST, Connect JSON/binary, gRPC-Web, health) and h2c (gRPC,
 // and Connect too). Every API call, whatever its protocol or path, is answered by one
 // Connect router and goes through its interceptors: authentication, scopes, rate limits.
-import type { JsonValue } from '@bufbuild/protobuf';
+import type { JsonObject, JsonValue } from '@bufbuild/protobuf';
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
 import type { UniversalHandler, UniversalServerRequest } from '@connectrpc/connect/protocol';
 import { codeToHttpStatus, codeToString } from '@connectrpc/connect/protocol-connect';
@@ -28,6 +28,8 @@ import { describeProviders, type DestinationsApi } from './destinations.js';
 import type { EventsApi } from './events.js';
 import { BodyTooLarge, parseJson, readBody } from './json-body.js';
 import { parseFailureAsInvalid } from './parse-failure.js';
+import type { DependencyMonitor } from './dependencies.js';
+import { describeOutage, type Outage } from './delivery-status.js';
 import type { Admission } from './limits.js';
 import { checkQuery, matchRest, procedurePath, restBody } from './rest.js';
 
@@ -41,7 +43,8 @@ export interface ApiDependencies {
   destinations: DestinationsApi;
   events: EventsApi;
   /** Resolves when MongoDB and Temporal answer; rejects with what is not reachable. */
-  readiness: () => Promise<void>;
+  /** What is unreachable now, from the last probe (src/api/dependencies.ts). */
+  dependencies: Pick<DependencyMonitor, 'current'>;
 }
 
 export interface ApiServer {
@@ -127,6 +130,18 @@ export async function startOpsServer(host: string, port: number): Promise<{ url:
   };
 }
 
+/**
+ * /readyz: 503 while the store or Temporal is unreachable, naming each; answered from the last
+ * probe, so at once. Without a delivery worker the API still takes and keeps events: ready,
+ * saying that delivery waits for one.
+ */
+function readiness(outages: Outage[]): [number, JsonObject] {
+  const down = outages.map((outage) => ({ dependency: outage.dependency, since: new Date(outage.since).toISOString(), reason: describeOutage(outage) }));
+  const blocking = outages.filter((outage) => outage.dependency !== 'worker');
+  if (blocking.length > 0) return [503, { status: 'unavailable', reason: blocking.map(describeOutage).join('; '), down }];
+  return [200, { status: 'ready', ...(down.length > 0 ? { down } : {}) }];
+}
+
 const isJson = (req: http.IncomingMessage) => /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
 
 export async function startApiServer(deps: ApiDependencies, host: string, httpPort: number, grpcPort: number): Promise<ApiServer> {
@@ -202,10 +217,7 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
       } else if (path === '/metrics') {
         await serveMetrics(res);
       } else if (path === '/readyz') {
-        await deps.readiness().then(
-          () => sendJson(res, 200, { status: 'ready' }),
-          (error) => sendJson(res, 503, { status: 'unavailable', reason: errorMessage(error) }),
-        );
+        sendJson(res, ...readiness(deps.dependencies.current()));
       } else if (!(await serveConsole(req, res, path)) && !(await serveDownload(req, res, path)) && !(await serveRest(req, res, path))) {
         sendJson(res, 404, { code: 'not_found', message: `no such path ${path}` });
       }

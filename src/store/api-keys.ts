@@ -1,7 +1,10 @@
 // API keys map to one tenant each, optionally limited to scopes. Only a SHA-256 of the key
-// is stored; it is the document `_id`, so resolving a key is one point read, and there is
-// no cache: a revoked key stops working on the next call.
+// is stored; it is the document `_id`, so resolving a key is one point read, made on every
+// call: a revoked key stops working on the next one. Only while the store cannot be read is a
+// key's answer of the last 5 minutes used instead, so that List can still say what waits and
+// why during the store's outage (everything else needs the store anyway).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { ApiKeyDoc, Collections } from './mongo.js';
 
 export const scopes = ['publish', 'manage', 'read'] as const;
@@ -34,10 +37,26 @@ export class ApiKeyStore {
 
   constructor(private readonly collections: Collections) {}
 
+  /** Each key's last answer from the store, for the store's outages only (see above). */
+  private readonly lastAnswers = new LRUCache<string, { doc: ApiKeyDoc | null }>({ max: 10_000, ttl: 5 * 60_000 });
+
   private lookup(hash: string): Promise<ApiKeyDoc | null> {
     let pending = this.inFlight.get(hash);
     if (!pending) {
-      pending = this.collections.apiKeys.findOne({ _id: hash }).finally(() => this.inFlight.delete(hash));
+      pending = this.collections.apiKeys
+        .findOne({ _id: hash })
+        .then(
+          (doc) => {
+            this.lastAnswers.set(hash, { doc });
+            return doc;
+          },
+          (error) => {
+            const last = this.lastAnswers.get(hash);
+            if (!last) throw error;
+            return last.doc;
+          },
+        )
+        .finally(() => this.inFlight.delete(hash));
       this.inFlight.set(hash, pending);
     }
     return pending;
@@ -77,7 +96,10 @@ export class ApiKeyStore {
   /** Revokes the keys whose prefix (as listed) or hash is given; returns how many. */
   async revoke(prefixOrHash: string): Promise<number> {
     const matches = (await this.list()).filter((doc) => !doc.revokedAt && (doc._id === prefixOrHash || doc.prefix === prefixOrHash));
-    for (const doc of matches) await this.collections.apiKeys.updateOne({ _id: doc._id }, { $set: { revokedAt: new Date() } });
+    for (const doc of matches) {
+      await this.collections.apiKeys.updateOne({ _id: doc._id }, { $set: { revokedAt: new Date() } });
+      this.lastAnswers.delete(doc._id);
+    }
     return matches.length;
   }
 }

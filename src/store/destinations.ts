@@ -181,16 +181,11 @@ export class DestinationStore {
     return this.collections.deliveryStates.findOne({ _id: id });
   }
 
-  /** What Get and List show of each destination's delivery. */
-  async deliveryViews(ids: string[]): Promise<DeliveryView[]> {
-    return Promise.all(ids.map(async (id) => (await this.deliveryState(id)) ?? initialDelivery));
-  }
-
   /** The tenant's destinations, oldest first, each with its delivery as last mirrored. */
   async listWithDelivery(tenantId: string): Promise<(DestinationDoc & { delivery: DeliveryView })[]> {
     const docs = await this.list(tenantId);
-    const deliveries = await this.deliveryViews(docs.map((doc) => doc._id));
-    return docs.map((doc, index) => ({ ...doc, delivery: deliveries[index] }));
+    const states = await Promise.all(docs.map((doc) => this.deliveryState(doc._id)));
+    return docs.map((doc, index) => ({ ...doc, delivery: states[index] ?? initialDelivery }));
   }
 
   async markDeleting(doc: DestinationDoc): Promise<void> {

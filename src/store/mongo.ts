@@ -8,6 +8,7 @@ import type { ProviderSettings } from '../providers/provider.js';
 import type { AuditFilter } from './audit-log.js';
 import type { Sealed } from './crypto.js';
 import type { LeaseDoc } from '../ingest/lease.js';
+import type { WorkerBeatDoc } from './workers.js';
 
 /** A destination's configuration: written by the API only (its delivery state is a document of its own). */
 export interface DestinationDoc {
@@ -219,6 +220,7 @@ export interface Collections {
   serviceEvents: Collection<ServiceEventDoc>;
   backfills: Collection<BackfillDoc>;
   ingestLease: Collection<LeaseDoc>;
+  workerBeats: Collection<WorkerBeatDoc>;
 }
 
 export interface Store {
@@ -286,6 +288,7 @@ export async function connectStore(uri: string, database: string, poolSize = 16)
     serviceEvents: db.collection('service_events'),
     backfills: db.collection('backfills'),
     ingestLease: db.collection('ingest_lease'),
+    workerBeats: db.collection('worker_beats'),
   };
   return { client, db, collections, close: () => client.close() };
 }

@@ -32,6 +32,11 @@ export class TenantStore {
     });
   }
 
+  /** The tenant's counters and dispatch list; null before its first event or destination. */
+  get(tenantId: string): Promise<TenantDoc | null> {
+    return this.collections.tenants.findOne({ _id: tenantId });
+  }
+
   /** Starts or stops dispatching the tenant's new events to a destination. */
   setDispatched(tenantId: string, destinationId: string, dispatched: boolean): Promise<void> {
     return this.mutex.run(tenantId, async () => {

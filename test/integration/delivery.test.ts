@@ -108,6 +108,31 @@ describe('what Get and List report', () => {
     expect(settled.backlog.windowEndsAt).toBeUndefined();
   });
 
+  it('shows a steady stream’s backlog as what is accepted and unconfirmed, and 0 within 5 s of publishing stopping', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    // About 300 events/s for 3 s, sampling the backlog Get shows meanwhile.
+    const seen: number[] = [];
+    let published = 0;
+    const until = Date.now() + 3_000;
+    while (Date.now() < until) {
+      const started = Date.now();
+      await t.publish(numbered(`steady-${published}`, 15));
+      published += 15;
+      if (published % 150 === 0) seen.push(Number((await t.destination(id)).backlog.events));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 50 - (Date.now() - started))));
+    }
+    const stoppedAt = Date.now();
+    const settled = await t.waitForDestination(id, (d) => d.backlog.events === '0', 10_000);
+    const zeroAfterMs = Date.now() - stoppedAt;
+    // What was shown meanwhile never exceeded what was accepted; at the end every event is confirmed.
+    for (const backlog of seen) expect(backlog).toBeLessThanOrEqual(published);
+    expect(settled.counters.delivered).toBe(String(published));
+    expect(new Set(receiver.acceptedEventIds()).size).toBe(published);
+    console.info(`backlog 0 ${zeroAfterMs} ms after publishing stopped; shown meanwhile: ${seen.join(", ")}`);
+    expect(zeroAfterMs).toBeLessThan(5_000);
+  });
+
   it('keeps exact counters while the destination is renamed during delivery', async () => {
     const t = await tenant();
     const { id, receiver } = await t.addWebhook();

@@ -271,6 +271,60 @@ describe('fault drills', () => {
     await expectExactAccounting(drill);
   }, 240_000);
 
+  it('List and /readyz tell the truth through outages of Temporal, the worker and FerretDB: degraded within 15 s, naming what is down', async () => {
+    const drill = await newDrill('honest');
+    // Slow receivers: there is always a backlog when a part goes down.
+    drill.destinations.forEach(({ receiver }) => receiver.respondWith(() => ({ status: 200, delayMs: 300 })));
+    const outages: { part: string; reason: RegExp; ready: number; kill: () => Promise<void>; restart: () => Promise<void> }[] = [
+      { part: 'Temporal', reason: /^delivery is paused: Temporal is unreachable/, ready: 503, kill: () => temporal.kill(), restart: async () => void (temporal = await startTemporalDevServer(dir, temporalPort, undefined)) },
+      { part: 'the worker', reason: /^delivery is paused: no delivery worker is running/, ready: 200, kill: () => worker.kill(), restart: () => startWorker() },
+      { part: 'FerretDB', reason: /^delivery is paused: the store \(MongoDB\) is unreachable/, ready: 503, kill: () => ferretdb.kill(), restart: async () => void (ferretdb = await startFerretDb(dir, mongoPort)) },
+    ];
+    for (const outage of outages) {
+      const samples: { at: number; list: any[] | undefined; ready: number; readyMs: number; readyBody: any; healthy: boolean }[] = [];
+      await runDrill(drill, async () => {
+        const list = await call('GET', '/v1/audit/siem', drill.key); // the tenant has been read whole before the fault
+        expect(list.status).toBe(200);
+        const killedAt = Date.now();
+        await outage.kill();
+        while (Date.now() < killedAt + 20_000) {
+          const started = Date.now();
+          const ready = await fetch(`${api.httpUrl}/readyz`, { signal: AbortSignal.timeout(10_000) });
+          const readyMs = Date.now() - started;
+          const healthy = (await fetch(`${api.httpUrl}/healthz`)).status === 200;
+          const answer = await call('GET', '/v1/audit/siem', drill.key).catch(() => ({ status: 0, body: undefined }));
+          samples.push({ at: Date.now() - killedAt, list: answer.status === 200 ? answer.body.destinations : undefined, ready: ready.status, readyMs, readyBody: await ready.json(), healthy });
+          await sleep(500);
+        }
+        await outage.restart();
+      });
+      const describe = (sample: (typeof samples)[number]) => JSON.stringify({ at: sample.at, ready: sample.ready, list: sample.list?.map((d) => [d.status, d.statusReason, d.backlog.events]) });
+      for (const sample of samples) {
+        expect(sample.readyMs, `/readyz during the ${outage.part} outage`).toBeLessThan(2_000);
+        expect(sample.healthy).toBe(true);
+        // List answers throughout, the store's outage too (from the tenant's last read).
+        expect(sample.list, describe(sample)).toHaveLength(2);
+      }
+      // From 15 s after the fault to its end, every sample shows both destinations degraded, saying why, with what waits.
+      const late = samples.filter((sample) => sample.at >= 15_000);
+      expect(late.length).toBeGreaterThan(0);
+      for (const sample of late) {
+        for (const destination of sample.list!) {
+          expect(destination.status, describe(sample)).toBe('degraded');
+          expect(destination.statusReason).toMatch(outage.reason);
+          expect(Number(destination.backlog.events)).toBeGreaterThan(0);
+        }
+        expect(sample.ready).toBe(outage.ready);
+        expect(JSON.stringify(sample.readyBody.down)).toContain(outage.part === 'the worker' ? 'no delivery worker is running' : outage.part === 'Temporal' ? 'Temporal is unreachable' : 'the store (MongoDB) is unreachable');
+      }
+      console.info(`outage of ${outage.part}: first degraded sample at ${samples.find((sample) => sample.list?.every((d) => d.status === 'degraded'))?.at} ms`);
+      // Once it is back, both are active again.
+      await until(async () => (await call('GET', '/v1/audit/siem', drill.key)).body?.destinations?.every((d: any) => d.status === 'active'), `both destinations are active after the ${outage.part} outage`);
+    }
+    drill.destinations.forEach(({ receiver }) => receiver.respondWith(() => ({ status: 200 })));
+    await expectExactAccounting(drill);
+  }, 360_000);
+
   it('a flapping receiver: errors, slow answers, and deliveries it kept but never answered', async () => {
     const drill = await newDrill('flapping');
     const flapping: ((attempt: number) => Reply)[] = [

@@ -38,6 +38,8 @@ describe('metrics', () => {
     await t.waitForDestination(id, (d) => d.status === 'degraded' && d.backlog.events === '3');
 
     const failing = await scrape();
+    // Nothing the API depends on is down in the suite.
+    for (const dependency of ['store', 'temporal', 'worker']) expect(sample(failing, `auditstream_dependency_up{dependency="${dependency}"}`)).toBe(1);
     expect(sample(failing, 'auditstream_events_ingested_total')).toBeGreaterThanOrEqual(sample(before, 'auditstream_events_ingested_total') + 3);
     expect(sample(failing, 'auditstream_delivery_requests_total{provider="webhook",outcome="retry"}')).toBeGreaterThan(
       sample(before, 'auditstream_delivery_requests_total{provider="webhook",outcome="retry"}'),

@@ -76,7 +76,8 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   });
   return {
     store,
-    destinations: new DestinationsApi(destinationStore, tenants, workflows, serviceEvents, {
+    // Nothing is down in these tests: the time-skipping server and its worker are the test's own.
+    destinations: new DestinationsApi(destinationStore, tenants, workflows, serviceEvents, { current: () => [] }, {
       allowInsecureEndpoints: false,
       deleteFlushDeadlineMs: policy.deleteFlushDeadlineMs,
       http,
