@@ -36,6 +36,7 @@ import { DestinationWorkflows } from './temporal/destinations.js';
 import { startWorker, type RunningWorker } from './temporal/worker.js';
 import { startWorkerBeat, WorkerWatch, workerSilentAfterMs } from './store/workers.js';
 import { DependencyMonitor } from './api/dependencies.js';
+import { every } from './every.js';
 import { createDeliveryActivities } from '../activities/delivery.js';
 import { join } from 'node:path';
 
@@ -180,16 +181,23 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
     });
     await dependencies.start();
     registerDependencyGauge(() => dependencies.current().map((outage) => outage.dependency));
+    const destinationsApi = new DestinationsApi(destinations, tenants, workflows, serviceEvents, dependencies, {
+      allowInsecureEndpoints: config.allowInsecureEndpoints,
+      deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,
+      http,
+    });
+    // Deletions no DELETE finished (Temporal unreachable then) finish by themselves, once
+    // older than the longest a DELETE waits, so none races a DELETE still waiting.
+    const stopDeletions = every(config.delivery.sweepIntervalMs, 'finishing deletions', async () => {
+      const finished = await destinationsApi.finishAbandonedDeletions(config.delivery.deleteFlushDeadlineMs + 20_000);
+      if (finished > 0) log.info('finished deletions no DELETE had finished', { destinations: finished });
+    });
     const server = await startApiServer(
       {
         keys,
         sessions: new SessionStore(store.collections, config.consoleSessionTtlMs),
         admission: new Admission(config.limits),
-        destinations: new DestinationsApi(destinations, tenants, workflows, serviceEvents, dependencies, {
-          allowInsecureEndpoints: config.allowInsecureEndpoints,
-          deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,
-          http,
-        }),
+        destinations: destinationsApi,
         events: new EventsApi(publisher),
         auditLog: new AuditLogApi(auditLog, retention, exports, jobs, serviceEvents, { exportTtlMs: config.exportTtlMs }),
         backfills: new BackfillsApi(destinations, auditLog, backfills, workflows, serviceEvents),
@@ -206,6 +214,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
       scheduling.stop();
       stopRelay();
       stopSweeper();
+      stopDeletions();
       dependencies.stop();
       await Promise.race([dispatcher.idle(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       await connection.close();

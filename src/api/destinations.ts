@@ -32,12 +32,13 @@ import { sendTo } from '../providers/deliver.js';
 import { apiName, credentialsOf, replaceCredentials, type DeliveryTarget } from '../providers/provider.js';
 import { deliveryViewOf, initialDelivery, type DeliveryView, type DestinationStore } from '../store/destinations.js';
 import { LRUCache } from 'lru-cache';
-import { actorOf, type ServiceEvents } from '../audit/self-audit.js';
+import { actorOf, serviceActor, type AuditActor, type ServiceEvents } from '../audit/self-audit.js';
 import type { Caller } from '../store/api-keys.js';
 import type { DeliveryStateDoc, DestinationDoc, TenantDoc } from '../store/mongo.js';
 import type { TenantStore } from '../store/tenants.js';
 import type { DestinationWorkflows } from '../temporal/destinations.js';
 import type { DestinationSnapshot } from '../../workflows/state.js';
+import type { DeleteResult } from '../../workflows/messages.js';
 import type { DependencyMonitor } from './dependencies.js';
 import { owedOf, viewDuringOutage } from './delivery-status.js';
 import { invalid, parseDestinationChanges, parseDestinationId, parseNewDestination } from './validate.js';
@@ -127,10 +128,10 @@ export class DestinationsApi {
    * so to the tenant's other destinations: a SIEM learns that its audit stream was redirected
    * or removed. Not to the destination itself, which is what the event is about.
    */
-  private audited(caller: Caller, action: string, doc: DestinationDoc, metadata: Record<string, unknown> = {}): Promise<void> {
-    return this.serviceEvents.tryRecord(caller.tenantId, {
+  private audited(actor: AuditActor, action: string, doc: DestinationDoc, metadata: Record<string, unknown> = {}): Promise<void> {
+    return this.serviceEvents.tryRecord(doc.tenantId, {
       action: `siem.destination.${action}`,
-      actor: actorOf(caller),
+      actor,
       resource: { type: 'siem_destination', id: doc._id, name: doc.name },
       metadata: { provider: doc.provider, ...metadata },
       exclude: [doc._id],
@@ -163,7 +164,7 @@ export class DestinationsApi {
     }
     if (doc.enabled) await this.tenants.setDispatched(tenantId, doc._id, true);
     log.info('destination created', { tenantId, destinationId: doc._id, provider: doc.provider });
-    await this.audited(caller, 'created', doc, { endpoint: doc.endpoint, enabled: doc.enabled });
+    await this.audited(actorOf(caller), 'created', doc, { endpoint: doc.endpoint, enabled: doc.enabled });
     return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc, initialDelivery) });
   }
 
@@ -234,26 +235,58 @@ export class DestinationsApi {
     }
     log.info('destination updated', { tenantId, destinationId: updated._id, enabled: updated.enabled });
     const changed = Object.keys(changes).map((field) => (field === 'credentials' ? `credentials (${Object.keys(changes.credentials!).map(apiName).join(', ')})` : field));
-    await this.audited(caller, 'updated', updated, { changed, enabled: updated.enabled, endpoint: updated.endpoint });
+    await this.audited(actorOf(caller), 'updated', updated, { changed, enabled: updated.enabled, endpoint: updated.endpoint });
     // The workflow's answer to the update is newer than what it last mirrored.
     return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated, deliveryViewOf(state)) });
   }
 
-  async delete(caller: Caller, id: string): Promise<DeleteDestinationResponse> {
+  /**
+   * Stops dispatching to the destination, marks it deleted (gone for every other call from then
+   * on), and finishes the deletion. A DELETE of a destination whose deletion is under way (one
+   * that Temporal did not answer in time) resumes it, as the API's sweeper does by itself.
+   */
+  async delete(caller: Caller, rawId: string): Promise<DeleteDestinationResponse> {
     const tenantId = caller.tenantId;
-    const doc = await this.find(tenantId, id);
-    await this.tenants.setDispatched(tenantId, doc._id, false);
-    await this.store.markDeleting(doc);
-    let result;
+    const id = parseDestinationId(rawId);
+    const doc = await this.store.get(tenantId, id, { deleting: true });
+    if (!doc) throw notFound(id);
+    if (!doc.deletingAt) {
+      await this.tenants.setDispatched(tenantId, doc._id, false);
+      await this.store.markDeleting(doc);
+    }
+    const result = await this.finishDeletion(doc, actorOf(caller));
+    return create(DeleteDestinationResponseSchema, { flushed: BigInt(result.flushed), dropped: BigInt(result.dropped) });
+  }
+
+  /** Flushes and ends the destination's workflow, then removes its documents and audits the deletion. */
+  private async finishDeletion(doc: DestinationDoc, actor: AuditActor): Promise<DeleteResult> {
+    let result: DeleteResult;
     try {
       result = await this.workflows.delete(doc, this.options.deleteFlushDeadlineMs);
     } catch (error) {
-      throw unavailable('flushing the destination before deletion', error);
+      log.error('deleting a destination could not finish', { destinationId: doc._id, error: errorMessage(error) });
+      throw new ConnectError(
+        `destination ${doc._id} is being deleted and receives no new events, but its delivery could not be flushed and ended ` +
+          '(the delivery service is unreachable): the deletion completes by itself once it is back, or repeat the DELETE',
+        Code.Unavailable,
+      );
     }
     await this.store.remove(doc);
-    log.info('destination deleted', { tenantId, destinationId: doc._id, ...result });
-    await this.audited(caller, 'deleted', doc, { flushedEvents: result.flushed, droppedEvents: result.dropped });
-    return create(DeleteDestinationResponseSchema, { flushed: BigInt(result.flushed), dropped: BigInt(result.dropped) });
+    log.info('destination deleted', { tenantId: doc.tenantId, destinationId: doc._id, ...result });
+    await this.audited(actor, 'deleted', doc, { flushedEvents: result.flushed, droppedEvents: result.dropped });
+    return result;
+  }
+
+  /** Finishes the deletions begun more than `staleAfterMs` ago that no DELETE finished; answers how many it finished. */
+  async finishAbandonedDeletions(staleAfterMs: number): Promise<number> {
+    let finished = 0;
+    for (const doc of await this.store.deletionsUnderWay(new Date(Date.now() - staleAfterMs))) {
+      await this.finishDeletion(doc, serviceActor).then(
+        () => finished++,
+        () => undefined, // still unreachable: the next round tries again
+      );
+    }
+    return finished;
   }
 
   /** Sends one synthetic test event to a saved destination or a draft and reports the answer. */
@@ -286,7 +319,7 @@ export class DestinationsApi {
     const answer = async (ok: boolean, kind: string, message: string) => {
       // Every test is audited: a saved destination's, and a draft's (what was tried, and where).
       const result = { ok, outcome: kind, answer: message };
-      if (saved) await this.audited(caller, 'tested', saved, result);
+      if (saved) await this.audited(actorOf(caller), 'tested', saved, result);
       else {
         await this.serviceEvents.tryRecord(tenantId, {
           action: 'siem.destination.tested',

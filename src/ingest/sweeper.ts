@@ -3,7 +3,7 @@
 // after that for entries older than `staleAfterMs` that no flush of this process is writing and
 // the dispatcher is not announcing (a flush that failed and could not be finished at once, an
 // entry whose removal failed). Finishing is safe to repeat (src/ingest/publisher.ts, `finish`).
-import { errorMessage, log } from '../log.js';
+import { every } from '../every.js';
 import type { Outbox } from '../store/outbox.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Publisher } from './publisher.js';
@@ -31,21 +31,10 @@ export async function finishInterrupted(outbox: Outbox, publisher: Publisher): P
 }
 
 export function startSweeper(outbox: Outbox, publisher: Publisher, dispatcher: Dispatcher, options: SweeperOptions): () => void {
-  let running = false;
-  const sweep = async () => {
-    if (running) return;
-    running = true;
-    try {
-      for (const entry of await outbox.olderThan(new Date(Date.now() - options.staleAfterMs), entriesPerSweep)) {
-        if (publisher.isUnderWay(entry._id) || dispatcher.isOutstanding(entry._id)) continue;
-        await publisher.finish(entry);
-      }
-    } catch (error) {
-      log.warn('outbox sweep failed; will try again', { error: errorMessage(error) });
-    } finally {
-      running = false;
+  return every(options.intervalMs, 'outbox sweep', async () => {
+    for (const entry of await outbox.olderThan(new Date(Date.now() - options.staleAfterMs), entriesPerSweep)) {
+      if (publisher.isUnderWay(entry._id) || dispatcher.isOutstanding(entry._id)) continue;
+      await publisher.finish(entry);
     }
-  };
-  const timer = setInterval(() => void sweep(), options.intervalMs);
-  return () => clearInterval(timer);
+  });
 }

@@ -140,10 +140,16 @@ export class DestinationStore {
     return doc;
   }
 
-  async get(tenantId: string, id: string): Promise<DestinationDoc | null> {
+  /** The tenant's destination; one being deleted only when `deleting` (a DELETE repeated resumes it). */
+  async get(tenantId: string, id: string, options: { deleting?: boolean } = {}): Promise<DestinationDoc | null> {
     const doc = await this.collections.destinations.findOne({ _id: id });
-    if (!doc || doc.tenantId !== tenantId || doc.deletingAt) return null;
+    if (!doc || doc.tenantId !== tenantId || (doc.deletingAt && !options.deleting)) return null;
     return doc;
+  }
+
+  /** Deletions begun before `before` and not finished (Temporal was unreachable, or the API stopped meanwhile). */
+  deletionsUnderWay(before: Date): Promise<DestinationDoc[]> {
+    return this.collections.destinations.find({ deletingAt: { $lt: before } }).toArray();
   }
 
   async list(tenantId: string): Promise<DestinationDoc[]> {

@@ -92,9 +92,18 @@ export class DestinationWorkflows {
 
   /** Flushes and ends the workflow (starting it again first if it was lost, so what it owes is settled). */
   async delete(doc: DestinationDoc, flushDeadlineMs: number): Promise<DeleteResult> {
-    return this.client.withDeadline(Date.now() + flushDeadlineMs + reconfigureTimeoutMs, () =>
-      this.withWorkflow(doc._id, () => this.handle(doc._id).executeUpdate(deleteUpdate, { args: [{ flushDeadlineMs }] }), doc),
-    );
+    const update = () => this.handle(doc._id).executeUpdate(deleteUpdate, { args: [{ flushDeadlineMs }] });
+    return this.client.withDeadline(Date.now() + flushDeadlineMs + reconfigureTimeoutMs, async () => (await this.deletedResult(doc._id)) ?? this.withWorkflow(doc._id, update, doc));
+  }
+
+  /** The result of a deletion that already ended the workflow (its answer was lost on the way): the workflow's own result. */
+  private async deletedResult(destinationId: string): Promise<DeleteResult | undefined> {
+    const handle = this.handle(destinationId);
+    const description = await handle.describe().catch((error) => {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    });
+    return description?.status.name === 'COMPLETED' ? ((await handle.result()) as DeleteResult) : undefined;
   }
 
   /** Hands a backfill to the workflow; answers whether it started (one runs at a time). */

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/model.js';
@@ -39,18 +40,19 @@ const startWorker = async (extra: Record<string, string> = {}) => {
   worker = await startServiceProcess({ ...env, ...extra, AUDITSTREAM_ROLE: 'worker' }, join(dir, 'worker.log'));
 };
 
-async function call(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function call(method: string, path: string, key: string, body?: unknown, timeoutMs = 15_000): Promise<{ status: number; body: any }> {
   const response = await fetch(`${api.httpUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000), // publishers have deadlines: an unanswered call is retried
+    signal: AbortSignal.timeout(timeoutMs), // publishers have deadlines: an unanswered call is retried
   });
   return { status: response.status, body: await response.json().catch(() => undefined) };
 }
 
 interface Drill {
   name: string;
+  tenantId: string;
   key: string;
   destinations: { id: string; receiver: WebhookReceiver }[];
   /** Ids acknowledged, in publish order. */
@@ -63,8 +65,9 @@ interface Drill {
 
 async function newDrill(name: string, destinations = 2): Promise<Drill> {
   const keys = new ApiKeyStore({ apiKeys: mongo.db(env.MONGODB_DATABASE).collection('api_keys') } as never);
-  const key = (await keys.issue(`drill-${name}-${randomUUID().slice(0, 6)}`, name)).key;
-  const drill: Drill = { name, key, destinations: [], acked: [], order: new Map(), failures: [] };
+  const tenantId = `drill-${name}-${randomUUID().slice(0, 6)}`;
+  const key = (await keys.issue(tenantId, name)).key;
+  const drill: Drill = { name, tenantId, key, destinations: [], acked: [], order: new Map(), failures: [] };
   for (let i = 0; i < destinations; i++) {
     const secret = `secret-${randomUUID()}`;
     const receiver = await startWebhookReceiver(stack.pki, secret);
@@ -196,6 +199,8 @@ beforeAll(async () => {
     AUDITSTREAM_GRPC_PORT: String(await freePort()),
     AUDITSTREAM_DATA_DIR: join(dir, 'service'),
     AUDITSTREAM_RETRY_WINDOW: '10m',
+    // A DELETE waits for the flush this long, plus 15 s for Temporal to answer.
+    AUDITSTREAM_DELETE_FLUSH_DEADLINE: '3s',
     AUDITSTREAM_SWEEP_INTERVAL: '1s',
     AUDITSTREAM_SWEEP_STALE_AFTER: '3s',
     AUDITSTREAM_PUBLISH_RATE: '100000',
@@ -324,6 +329,60 @@ describe('fault drills', () => {
     drill.destinations.forEach(({ receiver }) => receiver.respondWith(() => ({ status: 200 })));
     await expectExactAccounting(drill);
   }, 360_000);
+
+  it('a DELETE while Temporal is paused answers by its deadline; repeated once it is back it completes, and one not repeated completes by itself', async () => {
+    const drill = await newDrill('zombie');
+    const [repeated, abandoned] = drill.destinations;
+    let stop = false;
+    const publishing = publishUntil(drill, () => stop);
+    await until(() => drill.acked.length >= 150, '150 events were acknowledged');
+    stop = true;
+    await publishing;
+    const pid = temporal.child.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const answers = await Promise.all(drill.destinations.map(({ id }) => call('DELETE', `/v1/audit/siem/${id}`, drill.key, undefined, 30_000)));
+      // The flush deadline (3 s here) plus 15 s for Temporal, and no more.
+      expect(Date.now() - started).toBeLessThan(3_000 + 15_000 + 3_000);
+      for (const answer of answers) {
+        expect(answer.status).toBe(503);
+        expect(answer.body.message).toMatch(/is being deleted and receives no new events, but .* the deletion completes by itself once it is back, or repeat the DELETE$/);
+      }
+      // Gone for every other call meanwhile.
+      expect((await call('GET', `/v1/audit/siem/${repeated.id}`, drill.key)).status).toBe(404);
+      expect((await call('GET', '/v1/audit/siem', drill.key)).body.destinations).toEqual([]);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // Repeated once Temporal is back: it completes, with the flush's figures.
+    let again: { status: number; body: any } = { status: 0, body: undefined };
+    await until(async () => (again = await call('DELETE', `/v1/audit/siem/${repeated.id}`, drill.key, undefined, 30_000)).status !== 503, 'the repeated DELETE is answered');
+    expect(again.status).toBe(200);
+    expect(Number(again.body.flushed) + Number(again.body.dropped)).toBeLessThanOrEqual(drill.acked.length);
+    expect((await call('DELETE', `/v1/audit/siem/${repeated.id}`, drill.key)).status).toBe(404);
+    // Neither leaves a document or a running workflow behind; the one not repeated is finished by the API itself.
+    const db = mongo.db(env.MONGODB_DATABASE);
+    const temporalClient = new Client({ connection: await Connection.connect({ address: env.TEMPORAL_ADDRESS }) });
+    try {
+      for (const { id } of [repeated, abandoned]) {
+        await until(async () => (await db.collection('destinations').countDocuments({ _id: id as never })) === 0, `destination ${id} is removed`, 90_000);
+        expect(await db.collection('delivery_states').countDocuments({ _id: id as never })).toBe(0);
+        // The workflow ends right after it answers the deletion.
+        await until(async () => (await temporalClient.workflow.getHandle(`destination-${id}`).describe()).status.name === 'COMPLETED', `the workflow of ${id} has ended`, 10_000);
+      }
+    } finally {
+      await temporalClient.connection.close();
+    }
+    // Both deletions are in the tenant's audit log: the repeated one by the caller's key, the other by the service.
+    const log = new AuditLog(db, { tenants: db.collection('tenants'), logFloors: db.collection('log_floors') } as never, { ...loadConfig(env).auditLog, settleMs: 0, cacheEvents: 0 });
+    const actors = new Map<string, string>();
+    await until(async () => {
+      for await (const event of log.stream(drill.tenantId, {})) if (event.action === 'siem.destination.deleted') actors.set(event.resource?.id ?? '', event.actor?.type ?? '');
+      return actors.size === 2;
+    }, 'both deletions are in the audit log');
+    expect(Object.fromEntries(actors)).toEqual({ [repeated.id]: 'api_key', [abandoned.id]: 'service' });
+  }, 240_000);
 
   it('a flapping receiver: errors, slow answers, and deliveries it kept but never answered', async () => {
     const drill = await newDrill('flapping');
