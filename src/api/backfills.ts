@@ -101,7 +101,9 @@ export class BackfillsApi {
       if (off === -1) throw invalid(`destination ${doc._id} has no disabled period in the audit log to backfill`);
       const on = history.slice(off + 1).find((event) => event.action === 'siem.destination.updated' && event.metadata?.enabled === true);
       if (!on) throw new ConnectError('the destination is still disabled: enable it first, then backfill the gap', Code.FailedPrecondition);
-      return { scope: 'disabled', filter: {}, fromSeq: history[off].seq + 1, lastSeq: on.seq - 1 };
+      // Exact: the seq each toggle took effect after (older logs: the toggle's own event, a little later).
+      const effectiveAfter = (event: (typeof history)[number], fallback: number) => (typeof event.metadata?.effectiveAfterSeq === 'number' ? event.metadata.effectiveAfterSeq : fallback);
+      return { scope: 'disabled', filter: {}, fromSeq: effectiveAfter(history[off], history[off].seq) + 1, lastSeq: effectiveAfter(on, on.seq - 1) };
     }
     if (gap === 'failed') {
       const failed = history.findLastIndex((event) => event.action === 'siem.destination.failed');

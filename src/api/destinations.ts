@@ -155,6 +155,8 @@ export class DestinationsApi {
     const tenantId = caller.tenantId;
     const input = parseNewDestination(request, this.options.allowInsecureEndpoints);
     await this.checkEgress(input.endpoint);
+    // Events after this are the destination's: read before it exists, so none accepted meanwhile is left out.
+    const existedAfter = await this.tenants.head(tenantId);
     const doc = await this.store.create(tenantId, input);
     try {
       await this.workflows.start(doc);
@@ -162,9 +164,9 @@ export class DestinationsApi {
       await this.store.remove(doc);
       throw unavailable('creating the destination', error);
     }
-    if (doc.enabled) await this.tenants.setDispatched(tenantId, doc._id, true);
+    const effectiveAfterSeq = doc.enabled ? await this.tenants.setDispatched(tenantId, doc._id, true) : existedAfter;
     log.info('destination created', { tenantId, destinationId: doc._id, provider: doc.provider });
-    await this.audited(actorOf(caller), 'created', doc, { endpoint: doc.endpoint, enabled: doc.enabled });
+    await this.audited(actorOf(caller), 'created', doc, { endpoint: doc.endpoint, enabled: doc.enabled, effectiveAfterSeq });
     return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc, initialDelivery) });
   }
 
@@ -226,7 +228,8 @@ export class DestinationsApi {
     const updated = await this.store.update(existing, changes, (current, change) =>
       (provider.mergeCredentials ?? replaceCredentials)(current, change, now),
     );
-    if (updated.enabled !== existing.enabled) await this.tenants.setDispatched(tenantId, updated._id, updated.enabled);
+    // The events after this seq are sent live or not as `enabled` now says: where a disabled period's gap begins and ends.
+    const effectiveAfterSeq = updated.enabled !== existing.enabled ? await this.tenants.setDispatched(tenantId, updated._id, updated.enabled) : undefined;
     let state: DestinationSnapshot;
     try {
       state = await this.workflows.reconfigure(updated);
@@ -235,7 +238,7 @@ export class DestinationsApi {
     }
     log.info('destination updated', { tenantId, destinationId: updated._id, enabled: updated.enabled });
     const changed = Object.keys(changes).map((field) => (field === 'credentials' ? `credentials (${Object.keys(changes.credentials!).map(apiName).join(', ')})` : field));
-    await this.audited(actorOf(caller), 'updated', updated, { changed, enabled: updated.enabled, endpoint: updated.endpoint });
+    await this.audited(actorOf(caller), 'updated', updated, { changed, enabled: updated.enabled, endpoint: updated.endpoint, ...(effectiveAfterSeq === undefined ? {} : { effectiveAfterSeq }) });
     // The workflow's answer to the update is newer than what it last mirrored.
     return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated, deliveryViewOf(state)) });
   }

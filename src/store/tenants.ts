@@ -37,13 +37,23 @@ export class TenantStore {
     return this.collections.tenants.findOne({ _id: tenantId });
   }
 
-  /** Starts or stops dispatching the tenant's new events to a destination. */
-  setDispatched(tenantId: string, destinationId: string, dispatched: boolean): Promise<void> {
+  /**
+   * Starts or stops dispatching the tenant's new events to a destination; answers the tenant's
+   * last sequence number at that moment. Taken under the same lock as the numbers of new
+   * events, it is exact: every event up to it was dispatched as before, every later one as now.
+   */
+  setDispatched(tenantId: string, destinationId: string, dispatched: boolean): Promise<number> {
     return this.mutex.run(tenantId, async () => {
       const update = dispatched
         ? { $addToSet: { destinations: destinationId }, $setOnInsert: { seq: 0, chunks: 0 } }
         : { $pull: { destinations: destinationId } };
-      await this.collections.tenants.updateOne({ _id: tenantId }, update, { upsert: dispatched });
+      const doc = await this.collections.tenants.findOneAndUpdate({ _id: tenantId }, update, { upsert: dispatched, returnDocument: 'after' });
+      return doc?.seq ?? 0;
     });
+  }
+
+  /** The tenant's last sequence number (0 before its first event). */
+  async head(tenantId: string): Promise<number> {
+    return (await this.get(tenantId))?.seq ?? 0;
   }
 }

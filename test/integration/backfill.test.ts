@@ -54,6 +54,46 @@ describe('backfill', () => {
     expect(logged.map((event: { action: string }) => event.action)).toEqual(['siem.destination.backfill_started', 'siem.destination.backfill_done']);
   }, 60_000);
 
+  it('leaves no event of a disable and enable during continuous publishing outside both the live stream and the gap’s backfill', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook();
+    const acked: string[] = [];
+    let stop = false;
+    // Four publishers back to back: events are accepted throughout both toggles.
+    const publishers = Array.from({ length: 4 }, (_, p) =>
+      (async () => {
+        for (let n = 0; !stop; n++) {
+          const events = numbered(`race-${p}-${n}`, 10);
+          await t.publish(events);
+          acked.push(...events.map((event) => event.id));
+        }
+      })(),
+    );
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 300));
+    await pause();
+    expect((await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: false })).status).toBe(200);
+    await pause();
+    expect((await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: true })).status).toBe(200);
+    await pause();
+    stop = true;
+    await Promise.all(publishers);
+    await settle();
+    const started = await backfill(t, id, { gap: 'disabled' });
+    expect(started.status).toBe(201);
+    expect((await finished(t, id, started.body.backfill.id)).state).toBe('done');
+    const received = await eventually(
+      async () => new Set(receiver.acceptedEventIds()),
+      (ids) => acked.every((eventId) => ids.has(eventId)),
+      20_000,
+    ).catch(() => new Set(receiver.acceptedEventIds()));
+    expect(acked.filter((eventId) => !received.has(eventId))).toEqual([]);
+    // The gap holds exactly what was not sent live: nothing is replayed that had gone out already.
+    const arrivals = receiver.accepted.flatMap((delivery) => delivery.events);
+    const live = new Set(arrivals.filter((event) => event.replay === undefined).map((event) => event.id));
+    expect(replays(arrivals).filter((event) => live.has(event.id)).map((event) => event.id)).toEqual([]);
+    expect(replays(arrivals).length).toBeGreaterThan(0);
+  });
+
   it('replays what a failure dropped, once its destination is re-enabled', async () => {
     const t = await tenant();
     const { id, receiver } = await t.addWebhook();
