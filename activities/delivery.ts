@@ -300,8 +300,12 @@ export function createDeliveryActivities({ collections, destinations, http, deli
           return events;
         },
         async (confirmed, report) => {
-          const progress = { nextSeq: confirmed >= events.length ? readThrough + 1 : (events[confirmed] as SeqEvent).seq, delivered: report.delivered, rejected: report.rejected.length };
-          await backfills.progressed(job._id, progress);
+          // Only the confirmed events count: those a failed request left unconfirmed (half of a
+          // split that went through, say) are sent again from `nextSeq`, and counted then.
+          const rejectedIds = new Set(report.rejected.map((rejection) => rejection.eventId));
+          const rejected = events.slice(0, confirmed).filter((event) => rejectedIds.has(event.id)).length;
+          const progress = { nextSeq: confirmed >= events.length ? readThrough + 1 : (events[confirmed] as SeqEvent).seq, delivered: Math.min(confirmed, events.length) - rejected, rejected };
+          await backfills.progressed(job._id, input.fromSeq, progress);
           return progress;
         },
         'replay',

@@ -192,7 +192,15 @@ export class BackfillsApi {
     const job = await this.find(caller.tenantId, destinationId, id);
     if (job.state !== 'running') throw new ConnectError(`backfill ${job._id} is ${job.state}: there is nothing to cancel`, Code.FailedPrecondition);
     const doc = await this.destination(caller.tenantId, destinationId);
-    await this.workflows.cancelBackfill(doc, job._id);
+    let answer: { cancelled: boolean };
+    try {
+      answer = await this.workflows.cancelBackfill(doc, job._id);
+    } catch (error) {
+      log.error('could not cancel a backfill', { destinationId: doc._id, backfillId: job._id, error: errorMessage(error) });
+      throw new ConnectError(`backfill ${job._id} could not be cancelled: the delivery service is unreachable; try again`, Code.Unavailable);
+    }
+    // The workflow ended it meanwhile (done, or failed): nothing was cancelled.
+    if (!answer.cancelled) throw new ConnectError(`backfill ${job._id} ended before it could be cancelled: see GetBackfill for how`, Code.FailedPrecondition);
     return create(CancelBackfillResponseSchema, { backfill: toBackfillMessage({ ...job, state: 'cancelled' }) });
   }
 }

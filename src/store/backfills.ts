@@ -30,8 +30,13 @@ export class BackfillStore {
     return (await this.list(tenantId, destinationId)).find((doc) => doc.state === 'running');
   }
 
-  async progressed(id: string, change: { nextSeq: number; delivered: number; rejected: number }): Promise<void> {
-    await this.collections.backfills.updateOne({ _id: id }, { $set: { nextSeq: change.nextSeq }, $inc: { delivered: change.delivered, rejected: change.rejected } });
+  /**
+   * Counts one replay delivery's progress, from `fromSeq` where it began. Only once: an attempt
+   * repeated after its progress was counted (its answer lost to a crash) finds the job moved on
+   * and counts nothing again.
+   */
+  async progressed(id: string, fromSeq: number, change: { nextSeq: number; delivered: number; rejected: number }): Promise<void> {
+    await this.collections.backfills.updateOne({ _id: id, nextSeq: fromSeq }, { $set: { nextSeq: change.nextSeq }, $inc: { delivered: change.delivered, rejected: change.rejected } });
   }
 
   async finished(id: string, state: Exclude<BackfillState, 'running'>, reason?: string): Promise<BackfillDoc | null> {

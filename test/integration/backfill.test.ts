@@ -3,7 +3,7 @@
 // turns it degraded and completes after recovery with exact counts; live events not held up
 // behind a backfill; cancel; another tenant kept out.
 import { describe, expect, it } from 'vitest';
-import { connectJson, rest } from '../support/clients.js';
+import { connectJson, database, rest } from '../support/clients.js';
 import { tenantsOfThisFile, type TestTenant } from '../support/tenant.js';
 import type { ReceivedEvent } from '../support/receiver.js';
 import { eventually } from '../support/wait.js';
@@ -166,6 +166,45 @@ describe('backfill', () => {
     expect(afterSentinel.slice(afterSentinel.indexOf('sentinel-after-cancel') + 1)).toEqual([]);
     expect(replays(receiver.accepted.flatMap((d) => d.events)).length).toBe(Number(ended.delivered));
   }, 90_000);
+
+  it('counts each event of a backfill once when a request fails after half of a split went through', async () => {
+    const t = await tenant();
+    const { id, receiver } = await t.addWebhook({ enabled: false });
+    await t.publish(numbered('split', 200));
+    await settle();
+    // Requests over 100 events are refused as too large (split in halves); the first request
+    // holding split-150 fails once, after the half before it was accepted.
+    let failedOnce = false;
+    receiver.respondWith(({ delivery }) => {
+      if (delivery.events.length > 100) return { status: 413 };
+      if (!failedOnce && delivery.events.some((event) => event.id === 'split-150')) {
+        failedOnce = true;
+        return { status: 503, body: 'once' };
+      }
+      return { status: 200 };
+    });
+    await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { enabled: true });
+    const started = await backfill(t, id, { filter: { action: 'test.event' } });
+    expect(started.body.count).toBe('200');
+    const done = await finished(t, id, started.body.backfill.id);
+    expect(failedOnce).toBe(true);
+    // The half accepted before the failure is sent again (at least once) but counted once.
+    expect(done).toMatchObject({ state: 'done', total: '200', delivered: '200', rejected: '0' });
+    expect(new Set(receiver.acceptedEventIds()).size).toBe(200);
+  }, 60_000);
+
+  it('answers a cancel the workflow refused (its backfill had ended) with FAILED_PRECONDITION, not "cancelled"', async () => {
+    const t = await tenant();
+    const { id } = await t.addWebhook();
+    // A job still shown running whose replay the workflow no longer has (it ended, not yet recorded).
+    const jobId = `bkf_${'0'.repeat(20)}${Date.now()}`;
+    await (await database()).collection('backfills').insertOne({
+      _id: jobId as never, tenantId: t.id, destinationId: id, scope: 'time_range', filter: {}, fromSeq: 0, lastSeq: 0, total: 0, delivered: 0, rejected: 0, nextSeq: 0, state: 'running', createdAt: new Date(),
+    });
+    const cancelled = await rest(t.key, 'POST', `/v1/audit/siem/${id}/backfills/${jobId}/cancel`);
+    expect(cancelled.status).toBe(400);
+    expect(cancelled.body).toEqual({ code: 'failed_precondition', message: `backfill ${jobId} ended before it could be cancelled: see GetBackfill for how` });
+  });
 
   it("keeps one tenant out of another's backfills", async () => {
     const a = await tenant();
