@@ -99,7 +99,9 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
   const exports = new ExportStore(store.db, store.collections);
   const retention = new RetentionStore(store.collections);
   const backfills = new BackfillStore(store.collections);
-  const keys = new ApiKeyStore(store.collections);
+  // Set once the API's dependency probes run: while the store is down, keys seen lately are known without asking it.
+  let storeDown = () => false;
+  const keys = new ApiKeyStore(store.collections, () => storeDown());
   const stoppers: (() => Promise<void>)[] = [];
 
   const http = new HttpClient({
@@ -180,6 +182,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
       },
     });
     await dependencies.start();
+    storeDown = () => dependencies.current().some((outage) => outage.dependency === 'store');
     registerDependencyGauge(() => dependencies.current().map((outage) => outage.dependency));
     const destinationsApi = new DestinationsApi(destinations, tenants, workflows, serviceEvents, dependencies, {
       allowInsecureEndpoints: config.allowInsecureEndpoints,

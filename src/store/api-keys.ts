@@ -1,8 +1,9 @@
 // API keys map to one tenant each, optionally limited to scopes. Only a SHA-256 of the key
 // is stored; it is the document `_id`, so resolving a key is one point read, made on every
-// call: a revoked key stops working on the next one. Only while the store cannot be read is a
-// key's answer of the last 5 minutes used instead, so that List can still say what waits and
-// why during the store's outage (everything else needs the store anyway).
+// call: a revoked key stops working on the next one. Only while the store is known to be
+// unreachable is a key's answer of the last 5 minutes used instead, at once, so that List can
+// still say what waits and why and a publish is refused quickly (everything else needs the
+// store anyway).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { ApiKeyDoc, Collections } from './mongo.js';
@@ -35,27 +36,26 @@ export class ApiKeyStore {
    */
   private readonly inFlight = new Map<string, Promise<ApiKeyDoc | null>>();
 
-  constructor(private readonly collections: Collections) {}
+  constructor(
+    private readonly collections: Collections,
+    /** Whether the store is known to be unreachable now (src/api/dependencies.ts). */
+    private readonly storeDown: () => boolean = () => false,
+  ) {}
 
   /** Each key's last answer from the store, for the store's outages only (see above). */
   private readonly lastAnswers = new LRUCache<string, { doc: ApiKeyDoc | null }>({ max: 10_000, ttl: 5 * 60_000 });
 
   private lookup(hash: string): Promise<ApiKeyDoc | null> {
+    const last = this.storeDown() ? this.lastAnswers.get(hash) : undefined;
+    if (last) return Promise.resolve(last.doc);
     let pending = this.inFlight.get(hash);
     if (!pending) {
       pending = this.collections.apiKeys
         .findOne({ _id: hash })
-        .then(
-          (doc) => {
-            this.lastAnswers.set(hash, { doc });
-            return doc;
-          },
-          (error) => {
-            const last = this.lastAnswers.get(hash);
-            if (!last) throw error;
-            return last.doc;
-          },
-        )
+        .then((doc) => {
+          this.lastAnswers.set(hash, { doc });
+          return doc;
+        })
         .finally(() => this.inFlight.delete(hash));
       this.inFlight.set(hash, pending);
     }
