@@ -322,8 +322,11 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     state.replay = undefined;
     await reportEndedReplays();
     const result = current?.result ?? { flushed: current ? state.counts.delivered - current.deliveredBefore : 0, dropped };
+    // Recorded before the delete is answered: once answered, the API removes the destination
+    // and its record, and a record written after that would be left behind. A delete already
+    // answered (abandoned) may have been removed: nothing more is written for it.
+    if (!current?.abandoned) await recordState(true);
     if (current) current.result ??= result;
-    await recordState(true);
     if (input.searchAttributes) upsertSearchAttributes([{ key: statusAttribute, value: 'deleted' }]);
     await condition(allHandlersFinished);
     return result;

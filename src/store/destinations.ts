@@ -198,10 +198,14 @@ export class DestinationStore {
     await this.collections.destinations.updateOne({ _id: doc._id }, { $set: { deletingAt: new Date() } });
   }
 
-  /** Removes a deleted destination: its configuration, and the state its ended workflow left. */
+  /**
+   * Removes a deleted destination: the state its ended workflow left, then its configuration,
+   * so that a crash in between leaves the configuration (still marked deleting, finished
+   * later) rather than a state without one.
+   */
   async remove(doc: DestinationDoc): Promise<void> {
-    await this.collections.destinations.deleteOne({ _id: doc._id });
     await this.collections.deliveryStates.deleteOne({ _id: doc._id });
+    await this.collections.destinations.deleteOne({ _id: doc._id });
   }
 
   /** Every destination's mirrored delivery state, for the metrics' gauges (no credentials read). */

@@ -101,6 +101,26 @@ describe('destination workflow', () => {
     );
   });
 
+  it('has written its final record when it answers a delete, so nothing is written after the API removes it', async () => {
+    let finalWritten = false;
+    await withDestination(
+      env,
+      {
+        deliver: async (input) => settleExpected(input),
+        record: async (input) => {
+          if (!input.final) return;
+          await new Promise((resolve) => setTimeout(resolve, 500)); // a store that answers slowly
+          finalWritten = true;
+        },
+      },
+      async ({ handle }) => {
+        await handle.signal('eventsReady', { ranges: [range(1, 3, await now())] });
+        expect(await handle.executeUpdate('delete', { args: [{ flushDeadlineMs: 10_000 }] })).toEqual({ flushed: 3, dropped: 0 });
+        expect(finalWritten).toBe(true);
+      },
+    );
+  });
+
   it('interrupts a delivery in flight on delete, keeps what it got through, and flushes the rest', async () => {
     await withDestination(
       env,
