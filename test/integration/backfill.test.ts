@@ -165,6 +165,11 @@ describe('backfill', () => {
     const afterSentinel = receiver.accepted.flatMap((d) => d.events).map((e) => e.id);
     expect(afterSentinel.slice(afterSentinel.indexOf('sentinel-after-cancel') + 1)).toEqual([]);
     expect(replays(receiver.accepted.flatMap((d) => d.events)).length).toBe(Number(ended.delivered));
+    const logged = await eventually(
+      async () => (await connectJson(t.key, 'AuditLogService', 'QueryEvents', { filter: { actionPrefix: 'siem.destination.backfill' } })).body.events ?? [],
+      (found: { action: string }[]) => found.length === 2,
+    );
+    expect(logged.map((event: { action: string }) => event.action)).toEqual(['siem.destination.backfill_started', 'siem.destination.backfill_cancelled']);
   }, 90_000);
 
   it('counts each event of a backfill once when a request fails after half of a split went through', async () => {
@@ -195,7 +200,10 @@ describe('backfill', () => {
 
   it('answers a cancel the workflow refused (its backfill had ended) with FAILED_PRECONDITION, not "cancelled"', async () => {
     const t = await tenant();
-    const { id } = await t.addWebhook();
+    const { id, receiver } = await t.addWebhook();
+    // The workflow is past its start, where it would take up a running job it finds in the store as its own.
+    await t.publish([{ id: 'workflow-running' }]);
+    await eventually(async () => receiver.acceptedEventIds().includes('workflow-running'), Boolean, 10_000);
     // A job still shown running whose replay the workflow no longer has (it ended, not yet recorded).
     const jobId = `bkf_${'0'.repeat(20)}${Date.now()}`;
     await (await database()).collection('backfills').insertOne({
