@@ -69,6 +69,13 @@ describe('the 24-hour retry window (time-skipping server)', () => {
       expect(failed.statusReason).toMatch(/^retries exhausted: .*7 buffered events dropped/);
       const mirrored = await eventually(() => mirrorOf(id), (doc) => doc?.status === 'failed');
       expect(mirrored!.counters.dropped).toBe(7);
+      // The tenant's log is told (here no API relays the notices): degraded, then failed with what it dropped.
+      const notices = await pipeline.store.collections.serviceEvents.find({ tenantId: 'tenant-always-down' }).toArray();
+      expect(notices.map((notice) => notice.event)).toEqual([
+        expect.objectContaining({ action: 'siem.destination.created' }),
+        expect.objectContaining({ action: 'siem.destination.degraded', resource: expect.objectContaining({ id }) }),
+        expect.objectContaining({ action: 'siem.destination.failed', actor: expect.objectContaining({ type: 'service' }), metadata: expect.objectContaining({ droppedEvents: 7 }) }),
+      ]);
 
       const attemptsAtFailure = receiver.attempts;
       await env.sleep('3h');

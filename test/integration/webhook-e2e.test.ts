@@ -119,6 +119,17 @@ describe('webhook destination, end to end', () => {
     expect(deleted.body).toEqual({ flushed: '0', dropped: '0' });
     expect((await rest(key, 'GET', `/v1/audit/siem/${id}`)).status).toBe(404);
     expect((await rest(key, 'DELETE', `/v1/audit/siem/${id}`)).status).toBe(404);
+
+    // Each change is in the tenant's log, by the key that made it.
+    const logged = await eventually(
+      async () => (await rest(key, 'GET', '/v1/audit/events?action_prefix=siem.destination.')).body.events ?? [],
+      (events: any[]) => events.length >= 3,
+    );
+    expect(logged.map((event: any) => [event.action, event.actor.type, event.resource.id])).toEqual([
+      ['siem.destination.created', 'api_key', id],
+      ['siem.destination.updated', 'api_key', id],
+      ['siem.destination.deleted', 'api_key', id],
+    ]);
   });
 
   it('answers health and readiness', async () => {
