@@ -120,6 +120,13 @@ export class DestinationsApi {
     private readonly options: DestinationsApiOptions,
   ) {}
 
+  /**
+   * Deletions that no DELETE finished (Temporal unreachable), by id, with when each began:
+   * those this process left, and, once read at the first sweep, those a previous process left.
+   */
+  private readonly unfinishedDeletions = new Map<string, { doc: DestinationDoc; since: number }>();
+  private previousDeletionsRead = false;
+
   /** Each tenant's last whole List read, answered from while the store is unreachable. */
   private readonly lastRead = new LRUCache<string, TenantDeliveries>({ max: 1_000 });
 
@@ -155,8 +162,9 @@ export class DestinationsApi {
     const tenantId = caller.tenantId;
     const input = parseNewDestination(request, this.options.allowInsecureEndpoints);
     await this.checkEgress(input.endpoint);
-    // Events after this are the destination's: read before it exists, so none accepted meanwhile is left out.
-    const existedAfter = await this.tenants.head(tenantId);
+    // A disabled destination's gap begins after the events accepted before it existed: read
+    // before it does, so none accepted meanwhile is left out. (An enabled one's is read as it is dispatched.)
+    const existedAfter = input.enabled ? undefined : await this.tenants.head(tenantId);
     const doc = await this.store.create(tenantId, input);
     try {
       await this.workflows.start(doc);
@@ -164,7 +172,7 @@ export class DestinationsApi {
       await this.store.remove(doc);
       throw unavailable('creating the destination', error);
     }
-    const effectiveAfterSeq = doc.enabled ? await this.tenants.setDispatched(tenantId, doc._id, true) : existedAfter;
+    const effectiveAfterSeq = existedAfter ?? (await this.tenants.setDispatched(tenantId, doc._id, true));
     log.info('destination created', { tenantId, destinationId: doc._id, provider: doc.provider });
     await this.audited(actorOf(caller), 'created', doc, { endpoint: doc.endpoint, enabled: doc.enabled, effectiveAfterSeq });
     return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc, initialDelivery) });
@@ -268,6 +276,7 @@ export class DestinationsApi {
       result = await this.workflows.delete(doc, this.options.deleteFlushDeadlineMs);
     } catch (error) {
       log.error('deleting a destination could not finish', { destinationId: doc._id, error: errorMessage(error) });
+      if (!this.unfinishedDeletions.has(doc._id)) this.unfinishedDeletions.set(doc._id, { doc, since: doc.deletingAt?.getTime() ?? Date.now() });
       throw new ConnectError(
         `destination ${doc._id} is being deleted and receives no new events, but its delivery could not be flushed and ended ` +
           '(the delivery service is unreachable): the deletion completes by itself once it is back, or repeat the DELETE',
@@ -275,15 +284,27 @@ export class DestinationsApi {
       );
     }
     await this.store.remove(doc);
+    this.unfinishedDeletions.delete(doc._id);
     log.info('destination deleted', { tenantId: doc.tenantId, destinationId: doc._id, ...result });
     await this.audited(actor, 'deleted', doc, { flushedEvents: result.flushed, droppedEvents: result.dropped });
     return result;
   }
 
-  /** Finishes the deletions begun more than `staleAfterMs` ago that no DELETE finished; answers how many it finished. */
+  /**
+   * Finishes the deletions begun more than `staleAfterMs` ago that no DELETE finished; answers
+   * how many it finished. The configurations are read whole once, for what a previous process
+   * left; after that this process knows each deletion it leaves unfinished.
+   */
   async finishAbandonedDeletions(staleAfterMs: number): Promise<number> {
+    if (!this.previousDeletionsRead) {
+      for (const doc of await this.store.deletionsUnderWay()) {
+        if (!this.unfinishedDeletions.has(doc._id)) this.unfinishedDeletions.set(doc._id, { doc, since: doc.deletingAt!.getTime() });
+      }
+      this.previousDeletionsRead = true;
+    }
+    const before = Date.now() - staleAfterMs;
     let finished = 0;
-    for (const doc of await this.store.deletionsUnderWay(new Date(Date.now() - staleAfterMs))) {
+    for (const { doc } of [...this.unfinishedDeletions.values()].filter(({ since }) => since < before)) {
       await this.finishDeletion(doc, serviceActor).then(
         () => finished++,
         () => undefined, // still unreachable: the next round tries again

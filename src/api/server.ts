@@ -42,7 +42,6 @@ export interface ApiDependencies {
   admission: Admission;
   destinations: DestinationsApi;
   events: EventsApi;
-  /** Resolves when MongoDB and Temporal answer; rejects with what is not reachable. */
   /** What is unreachable now, from the last probe (src/api/dependencies.ts). */
   dependencies: Pick<DependencyMonitor, 'current'>;
 }

@@ -147,9 +147,12 @@ export class DestinationStore {
     return doc;
   }
 
-  /** Deletions begun before `before` and not finished (Temporal was unreachable, or the API stopped meanwhile). */
-  deletionsUnderWay(before: Date): Promise<DestinationDoc[]> {
-    return this.collections.destinations.find({ deletingAt: { $lt: before } }).toArray();
+  /**
+   * Deletions begun and not finished (Temporal was unreachable, or the API stopped meanwhile).
+   * Reads every configuration on FerretDB: the API asks once, when it starts sweeping.
+   */
+  deletionsUnderWay(): Promise<DestinationDoc[]> {
+    return this.collections.destinations.find({ deletingAt: { $exists: true } }).toArray();
   }
 
   async list(tenantId: string): Promise<DestinationDoc[]> {

@@ -75,5 +75,4 @@ export class WorkerWatch {
     for (const id of this.seen.keys()) if (!docs.some((doc) => doc._id === id)) this.seen.delete(id);
     return newest;
   }
-
 }
