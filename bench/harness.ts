@@ -27,8 +27,11 @@ export interface BenchStack {
   worker: ServiceProcess;
   mongo: MongoClient;
   temporal: Client;
+  /** The service processes' environment: another API or worker process started with it joins this one. */
+  serviceEnv: Record<string, string>;
   issueKey(tenantId: string): Promise<string>;
-  events(key: string): RpcClient<typeof EventService>;
+  /** An EventService client with the key, to the API process (or to another one at `grpcUrl`). */
+  events(key: string, grpcUrl?: string): RpcClient<typeof EventService>;
   addWebhook(key: string): Promise<{ id: string; receiver: BenchReceiver }>;
   /** Resident memory of the API and of the worker process. */
   rssMiB(): { api: number; worker: number };
@@ -66,7 +69,11 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
   const worker = await startServiceProcess({ ...serviceEnv, AUDITSTREAM_ROLE: 'worker', AUDITSTREAM_LOG_LEVEL: 'info' }, join(dir, 'worker.log'));
   const mongo = await new MongoClient(stack.mongodbUri!).connect();
   const temporal = new Client({ connection: await Connection.connect({ address: stack.temporalAddress! }) });
-  const transport = createGrpcTransport({ baseUrl: service.grpcUrl });
+  const transports = new Map<string, ReturnType<typeof createGrpcTransport>>();
+  const transportTo = (url: string) => {
+    if (!transports.has(url)) transports.set(url, createGrpcTransport({ baseUrl: url }));
+    return transports.get(url)!;
+  };
   const keys = new ApiKeyStore({ apiKeys: mongo.db('auditstream').collection('api_keys') } as never);
   const receivers: BenchReceiver[] = [];
   return {
@@ -77,16 +84,19 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     worker,
     mongo,
     temporal,
+    serviceEnv,
     issueKey: async (tenantId) => (await keys.issue(tenantId, 'bench')).key,
-    events: (key) =>
-      createClient(EventService, {
+    events: (key, grpcUrl = service.grpcUrl) => {
+      const transport = transportTo(grpcUrl);
+      return createClient(EventService, {
         ...transport,
         unary: (method, signal, timeout, header, input, values) => {
           const headers = new Headers(header);
           headers.set('authorization', `Bearer ${key}`);
           return transport.unary(method, signal, timeout, headers, input, values);
         },
-      }),
+      });
+    },
     async addWebhook(key) {
       const receiver = await startBenchReceiver(pki, 'bench-secret');
       receivers.push(receiver);

@@ -1,13 +1,13 @@
 // `npm run bench [-- scenario ...]`: brings up its own stack, runs the scenarios, prints a
 // table per scenario and writes the figures to bench/results/<time>.json.
-// Scenarios: ingest, e2e, temporal-cost, sustained, backlog, baseline, store, otel, drafts, audit (default: all).
+// Scenarios: ingest, e2e, temporal-cost, sustained, scale, backlog, baseline, store, otel, drafts, audit (default: all).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/stack/local.js';
 import { startBenchStack, type BenchStack } from './harness.js';
 import { otelComparison } from './otel.js';
-import { auditLogScale, backlog, baseline, draftTests, endToEnd, ingest, storeCosts, sustained } from './scenarios.js';
+import { auditLogScale, backlog, baseline, draftTests, endToEnd, ingest, scaleOut, storeCosts, sustained } from './scenarios.js';
 
 const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Promise<Record<string, unknown>[]> }> = {
   ingest: { title: 'Ingest (1 destination enabled)', run: (b) => ingest(b) },
@@ -17,6 +17,7 @@ const scenarios: Record<string, { title: string; run: (bench: BenchStack) => Pro
     run: (b) => endToEnd(b, [[1, 10], [1, 100], [1, 1_000]], 20),
   },
   sustained: { title: 'Highest sustained end-to-end rate', run: (b) => sustained(b) },
+  scale: { title: 'More processes on this machine: 1 or 2 API processes × 1 or 2 workers, sustained to 3 destinations', run: (b) => scaleOut(b) },
   backlog: { title: 'Backlog: receiver down while N events are published, then up', run: (b) => backlog(b) },
   baseline: { title: 'Baselines in the same run', run: (b) => baseline(b) },
   store: { title: 'What each kind of operation costs on FerretDB 1.24 (the table the store is designed by)', run: (b) => storeCosts(b) },

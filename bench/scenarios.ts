@@ -16,6 +16,9 @@ import { buildWebhookRequest } from '../src/providers/webhook/request.js';
 import { encodeWebhookEvent } from '../src/providers/webhook/encode.js';
 import { historyEventCount, percentile, publishAtRate, round, type BenchStack } from './harness.js';
 import { startBenchReceiver, type BenchReceiver } from './receiver.js';
+import { join } from 'node:path';
+import { freePort } from '../src/stack/processes.js';
+import { startServiceProcess, type ServiceProcess } from '../test/support/service-process.js';
 
 const event = (id: string) => create(AuditEventSchema, { id, action: 'user.login', outcome: 'success', actor: { id: 'u-1', ip: '203.0.113.9' } });
 
@@ -163,6 +166,57 @@ export async function sustained(bench: BenchStack, destinationCounts = [1, 3], s
       'CPU (of 200%)': cpu(),
     });
     console.log(JSON.stringify(rows[rows.length - 1]));
+  }
+  return rows;
+}
+
+/**
+ * More processes on this machine: the sustained run to 3 destinations with 1 or 2 API
+ * processes (the 4 callers spread over them; the second forwards what it is sent to the
+ * leader) and 1 or 2 workers, the extra processes started beside the bench stack's own.
+ */
+export async function scaleOut(bench: BenchStack, seconds = 15) {
+  const rows = [];
+  for (const [apis, workers] of [[1, 1], [1, 2], [2, 1], [2, 2]] as const) {
+    const extra: ServiceProcess[] = [];
+    try {
+      for (let n = 2; n <= apis; n++) {
+        const ports = { AUDITSTREAM_HTTP_PORT: String(await freePort()), AUDITSTREAM_GRPC_PORT: String(await freePort()) };
+        extra.push(await startServiceProcess({ ...bench.serviceEnv, ...ports, AUDITSTREAM_ROLE: 'api' }, join(bench.dir, `api-${n}.log`)));
+      }
+      for (let n = 2; n <= workers; n++) {
+        extra.push(await startServiceProcess({ ...bench.serviceEnv, AUDITSTREAM_ROLE: 'worker', AUDITSTREAM_LOG_LEVEL: 'info' }, join(bench.dir, `worker-${n}.log`)));
+      }
+      const t = await tenantWith(bench, 3);
+      const apiUrls = [bench.service.grpcUrl, ...extra.filter((_, i) => i < apis - 1).map((process) => process.grpcUrl)];
+      const clients = apiUrls.map((url) => bench.events(t.key, url));
+      const start = performance.now();
+      let published = 0;
+      const deadline = start + seconds * 1000;
+      await Promise.all(
+        Array.from({ length: 4 }, async (_, caller) => {
+          const client = clients[caller % clients.length];
+          for (let i = 0; performance.now() < deadline; i++) {
+            await client.publishEvents({ events: Array.from({ length: 500 }, (_, j) => event(`x-${caller}-${i}-${j}`)) });
+            published += 500;
+          }
+        }),
+      );
+      const publishSeconds = (performance.now() - start) / 1000;
+      await Promise.all(t.targets.map(({ receiver }) => receiver.waitFor(published, 300_000)));
+      const deliverySeconds = (performance.now() - start) / 1000;
+      rows.push({
+        'API processes': apis,
+        workers,
+        destinations: 3,
+        published,
+        'publish/s': round(published / publishSeconds),
+        'delivered/s per dest (sustained)': round(published / deliverySeconds),
+      });
+      console.log(JSON.stringify(rows[rows.length - 1]));
+    } finally {
+      await Promise.all(extra.map((process) => process.stop()));
+    }
   }
   return rows;
 }

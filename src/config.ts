@@ -44,7 +44,16 @@ export interface Config {
   role: 'all' | 'api' | 'worker';
   /** An API process's hold on the store's ingest lease (src/ingest/lease.ts) is abandoned after this long without a beat. */
   ingestLeaseTtlMs: number;
+  /** Where the other API processes reach this one's h2c listener when it leads; by default its own listen address. */
+  advertiseUrl?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+function advertiseUrl(value: string | undefined): string | undefined {
+  if (value !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(value)) {
+    throw new ConfigError(`AUDITSTREAM_ADVERTISE_URL must be http(s)://host:port, where other API processes reach this one's gRPC port (got "${value}")`);
+  }
+  return value?.replace(/\/$/, '');
 }
 
 export interface DeliveryConfig {
@@ -135,6 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: env.AUDITSTREAM_DATA_DIR ?? '.local',
     role,
     ingestLeaseTtlMs: duration(env, 'AUDITSTREAM_INGEST_LEASE_TTL', 15_000),
+    advertiseUrl: advertiseUrl(env.AUDITSTREAM_ADVERTISE_URL),
     logLevel: logLevel as Config['logLevel'],
   };
 }

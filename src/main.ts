@@ -1,20 +1,58 @@
 // `npm start`: brings up the local stack when MONGODB_URI / TEMPORAL_ADDRESS are not set,
-// then the API and the worker; prints where everything is. SIGINT or SIGTERM stops it all —
+// then the API and the worker; prints where everything is. `npm start -- --apis N --workers M`
+// runs N API processes and M workers in all (this process is one of each; the others are its
+// children, AUDITSTREAM_ROLE=api or worker on the same store and Temporal), as a deployment would. SIGINT or SIGTERM stops it all —
 // also when sent to `npm start` itself: npm passes it to the shell that runs this process,
 // which exits, and a process whose parent is gone stops as if told to.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { errorMessage, log, setLogLevel } from './log.js';
-import { IngestLeaseHeld } from './ingest/lease.js';
 import { startService } from './service.js';
 import { DataDirInUse } from './stack/lock.js';
 import { projectRoot, startLocalStack, type LocalStack } from './stack/local.js';
+import { freePort, startProcess, waitForPort, type ManagedProcess } from './stack/processes.js';
 
 const localTenant = 'local';
 
+/** `--apis N --workers M`: how many of each to run in all (1 and 1: this process alone). */
+function processCounts(argv: string[]): { apis: number; workers: number } {
+  const { values } = parseArgs({ args: argv, options: { apis: { type: 'string', default: '1' }, workers: { type: 'string', default: '1' } } });
+  const count = (name: string, value: string) => {
+    if (!/^[1-9]\d?$/.test(value)) throw new ConfigError(`--${name} must be a number from 1 to 99 (got "${value}")`);
+    return Number(value);
+  };
+  return { apis: count('apis', values.apis!), workers: count('workers', values.workers!) };
+}
+
+/** The API and worker processes beyond this one, on the same store and Temporal, each with its log in the data directory. */
+async function startMore(counts: { apis: number; workers: number }, env: Record<string, string>, dataDir: string): Promise<{ processes: ManagedProcess[]; lines: string[] }> {
+  const processes: ManagedProcess[] = [];
+  const lines: string[] = [];
+  const start = (name: string, extra: Record<string, string>) => {
+    const logFile = join(dataDir, 'logs', `${name}.log`);
+    const child = startProcess(name, process.execPath, ['--import', 'tsx', join(projectRoot, 'src/main.ts')], logFile, { ...process.env, ...env, ...extra });
+    processes.push(child);
+    return { child, logFile };
+  };
+  for (let n = 2; n <= counts.apis; n++) {
+    const [httpPort, grpcPort] = [await freePort(), await freePort()];
+    const { child, logFile } = start(`api-${n}`, { AUDITSTREAM_ROLE: 'api', AUDITSTREAM_HTTP_PORT: String(httpPort), AUDITSTREAM_GRPC_PORT: String(grpcPort) });
+    await waitForPort(httpPort, child, 90_000, logFile);
+    lines.push(`  API ${n}:        http://127.0.0.1:${httpPort} (gRPC 127.0.0.1:${grpcPort}; follows the leading API process; log ${logFile})`);
+  }
+  for (let n = 2; n <= counts.workers; n++) {
+    const { logFile } = start(`worker-${n}`, { AUDITSTREAM_ROLE: 'worker' });
+    lines.push(`  Worker ${n}:     AUDITSTREAM_ROLE=worker on the same task queue (log ${logFile})`);
+  }
+  return { processes, lines };
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
+  const counts = processCounts(process.argv.slice(2));
+  if ((counts.apis > 1 || counts.workers > 1) && config.role !== 'all') throw new ConfigError('--apis and --workers start a whole local deployment: leave AUDITSTREAM_ROLE unset');
   setLogLevel(config.logLevel);
   config.dataDir = resolve(projectRoot, config.dataDir);
   const embedded = !config.mongodbUri;
@@ -69,6 +107,12 @@ async function main(): Promise<void> {
   if (stack?.temporalUiUrl) lines.push(`  Temporal UI:  ${stack.temporalUiUrl}/namespaces/${config.temporalNamespace}/workflows`);
   if (stack?.mongodbUri) lines.push(`  MongoDB:      ${stack.mongodbUri}  (FerretDB, data in ${config.dataDir})`);
   if (apiKeyLine) lines.push(apiKeyLine);
+  const more = await startMore(
+    counts,
+    { MONGODB_URI: config.mongodbUri ?? stack!.mongodbUri!, TEMPORAL_ADDRESS: config.temporalAddress ?? stack!.temporalAddress!, AUDITSTREAM_DATA_DIR: config.dataDir },
+    config.dataDir,
+  );
+  lines.push(...more.lines);
   lines.push('  Stop with Ctrl-C.', '');
   console.log(lines.join('\n'));
 
@@ -78,6 +122,7 @@ async function main(): Promise<void> {
     stopping = true;
     console.log(`\n${why}: stopping…`);
     try {
+      await Promise.all(more.processes.map((child) => child.stop()));
       await service.stop();
     } catch (error) {
       log.warn('error while stopping the service', { error: errorMessage(error) });
@@ -96,7 +141,7 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   if (error instanceof ConfigError) console.error(`configuration error: ${error.message}`);
-  else if (error instanceof DataDirInUse || error instanceof IngestLeaseHeld) console.error(`auditstream cannot start: ${error.message}`);
+  else if (error instanceof DataDirInUse) console.error(`auditstream cannot start: ${error.message}`);
   else console.error(`auditstream failed to start: ${error instanceof Error ? error.stack : error}`);
   process.exit(1);
 });

@@ -9,7 +9,7 @@ import { log } from './log.js';
 import { registerDependencyGauge, registerDestinationGauges } from './metrics.js';
 import { bufferRetentionMs, type Config } from './config.js';
 import { Dispatcher } from './ingest/dispatcher.js';
-import { IngestLease } from './ingest/lease.js';
+import { IngestLease, NotIngesting } from './ingest/lease.js';
 import { Publisher } from './ingest/publisher.js';
 import { finishInterrupted, startSweeper } from './ingest/sweeper.js';
 import { EgressPolicy } from './providers/egress.js';
@@ -82,17 +82,6 @@ function keepTrying(what: string, task: () => Promise<void>): { stop(): void } {
 
 export async function startService(config: Config, endpoints: ServiceEndpoints, hooks: ServiceHooks): Promise<RunningService> {
   const store = await connectStore(endpoints.mongodbUri, config.mongodbDatabase, config.mongodbPoolSize);
-  // An API process takes the store's ingest lease before anything else, so that a second one
-  // refuses to start (src/ingest/lease.ts) rather than acknowledge events it may lose.
-  let lease: IngestLease | undefined;
-  if (config.role !== 'worker') {
-    try {
-      lease = await IngestLease.acquire(store.collections.ingestLease, { ttlMs: config.ingestLeaseTtlMs, onLost: hooks.onFatal });
-    } catch (error) {
-      await store.close();
-      throw error;
-    }
-  }
   const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
   const destinations = new DestinationStore(store.collections, cipher);
   const auditLog = new AuditLog(store.db, store.collections, config.auditLog);
@@ -153,19 +142,21 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
     const tenants = new TenantStore(store.collections);
     const outbox = new Outbox(store.collections);
     const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), outbox, config.delivery.announceIntervalMs);
-    const publisher = new Publisher(tenants, auditLog, outbox, dispatcher, lease!);
-    // Flushes a stopped API process left are finished before this one takes publishes.
-    const finished = await finishInterrupted(outbox, publisher);
-    if (finished > 0) log.info('finished flushes an earlier API process left', { flushes: finished });
+    // Every API process serves; the one that leads the store (src/ingest/lease.ts) is the only
+    // one that writes — the others forward such calls to it (src/api/forward.ts) — and it alone
+    // runs what finishes and relays writes in the background.
+    let lease: IngestLease | undefined;
+    const leadership = { get leading() { return lease?.leading ?? false; }, leader: () => lease?.leader() };
+    const publisher = new Publisher(tenants, auditLog, outbox, dispatcher, {
+      check: () => {
+        if (!lease) throw new NotIngesting('this API process is starting');
+        lease.check();
+      },
+    });
     const publish = (tenantId: string, list: AuditEvent[], options: { exclude: string[] }) => publisher.publish(tenantId, list, options);
     const serviceEvents = new ServiceEvents(store.collections, publish);
-    const stopRelay = startServiceEventRelay(serviceEvents, publish, 1_000);
     const jobs = new AuditJobs(client, config.taskQueue, config.retentionIntervalMs);
     const scheduling = keepTrying('creating the retention schedule', () => jobs.ensureRetentionSchedule());
-    const stopSweeper = startSweeper(outbox, publisher, dispatcher, {
-      intervalMs: config.delivery.sweepIntervalMs,
-      staleAfterMs: config.delivery.sweepStaleAfterMs,
-    });
     const workers = new WorkerWatch(store.collections.workerBeats, config.taskQueue);
     const dependencies = new DependencyMonitor({
       store: async () => {
@@ -189,17 +180,12 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
       deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,
       http,
     });
-    // Deletions no DELETE finished (Temporal unreachable then) finish by themselves, once
-    // older than the longest a DELETE waits, so none races a DELETE still waiting.
-    const stopDeletions = every(config.delivery.sweepIntervalMs, 'finishing deletions', async () => {
-      const finished = await destinationsApi.finishAbandonedDeletions(config.delivery.deleteFlushDeadlineMs + 20_000);
-      if (finished > 0) log.info('finished deletions no DELETE had finished', { destinations: finished });
-    });
     const server = await startApiServer(
       {
         keys,
         sessions: new SessionStore(store.collections, config.consoleSessionTtlMs),
         admission: new Admission(config.limits),
+        leadership,
         destinations: destinationsApi,
         events: new EventsApi(publisher),
         auditLog: new AuditLogApi(auditLog, retention, exports, jobs, serviceEvents, { exportTtlMs: config.exportTtlMs }),
@@ -212,12 +198,43 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
       config.grpcPort,
     );
     api = server;
+
+    const leaderTasks: (() => void)[] = [];
+    const lead = async () => {
+      // Flushes a previous leader left are finished before this one acknowledges anything.
+      const finished = await finishInterrupted(outbox, publisher);
+      if (finished > 0) log.info('finished flushes an earlier API process left', { flushes: finished });
+      leaderTasks.push(
+        startServiceEventRelay(serviceEvents, publish, 1_000),
+        startSweeper(outbox, publisher, dispatcher, {
+          intervalMs: config.delivery.sweepIntervalMs,
+          staleAfterMs: config.delivery.sweepStaleAfterMs,
+        }),
+        // Deletions no DELETE finished (Temporal unreachable then) finish by themselves, once
+        // older than the longest a DELETE waits, so none races a DELETE still waiting.
+        every(config.delivery.sweepIntervalMs, 'finishing deletions', async () => {
+          const done = await destinationsApi.finishAbandonedDeletions(config.delivery.deleteFlushDeadlineMs + 20_000);
+          if (done > 0) log.info('finished deletions no DELETE had finished', { destinations: done });
+        }),
+        // Credentials re-sealed with the newest key, when `npm run admin -- rotate-key` asks.
+        every(1_000, 'rotating the credential key', () => destinations.rotateWhenAsked()),
+      );
+    };
+    try {
+      lease = await IngestLease.join(store.collections.ingestLease, {
+        ttlMs: config.ingestLeaseTtlMs,
+        url: config.advertiseUrl ?? server.grpcUrl,
+        onLead: lead,
+        onLost: hooks.onFatal,
+      });
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
     stoppers.unshift(async () => {
       await server.close();
       scheduling.stop();
-      stopRelay();
-      stopSweeper();
-      stopDeletions();
+      for (const stop of leaderTasks) stop();
       dependencies.stop();
       await Promise.race([dispatcher.idle(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       await connection.close();

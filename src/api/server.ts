@@ -24,6 +24,7 @@ import type { ApiKeyStore } from '../store/api-keys.js';
 import type { SessionStore } from '../store/sessions.js';
 import { consoleHandler } from '../console/server.js';
 import { authInterceptor, callerKey } from './auth.js';
+import { forwardInterceptor, type Leadership } from './forward.js';
 import { describeProviders, type DestinationsApi } from './destinations.js';
 import type { EventsApi } from './events.js';
 import { BodyTooLarge, parseJson, readBody } from './json-body.js';
@@ -44,6 +45,8 @@ export interface ApiDependencies {
   events: EventsApi;
   /** What is unreachable now, from the last probe (src/api/dependencies.ts). */
   dependencies: Pick<DependencyMonitor, 'current'>;
+  /** Whether this process leads the store, and which does: calls that write are answered there. */
+  leadership: Leadership;
 }
 
 export interface ApiServer {
@@ -151,7 +154,7 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
   // meet the accessor; nothing of ours or of our dependencies uses it.
   Reflect.deleteProperty(Object.prototype, '__proto__');
   const router = createConnectRouter({
-    interceptors: [authInterceptor(deps.keys, deps.sessions, deps.admission)],
+    interceptors: [authInterceptor(deps.keys, deps.sessions, deps.admission), forwardInterceptor(deps.leadership)],
     // A JSON body that is not valid UTF-8 is refused, never read with U+FFFD in its place (those
     // connect-es reads itself: compressed ones). Its router passes these options on to its JSON
     // serialization, which takes a text decoder, though the router's type leaves that out.

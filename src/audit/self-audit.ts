@@ -4,14 +4,16 @@
 // SIEM learns that a stream broke. Never a secret in them.
 //
 // The API publishes what it does at once, through the publisher, which alone owns a tenant's
-// sequence. What the worker sees (status changes, finished exports) — or what the API could
-// not publish — becomes a notice in the small `service_events` collection, which the API
-// relays through the publisher and then removes. An event's id is fixed when it is made, so
-// publishing one twice (a crash in between) stores it once. An event about a destination is
+// sequence. What the worker sees (status changes, finished exports) — or what an API process
+// could not publish, or does not lead the store to publish — becomes a notice in the small
+// `service_events` collection, which the leading API process relays through the publisher and
+// then removes. An event's id is fixed when it is made, so publishing one twice (a crash in
+// between) stores it once. An event about a destination is
 // not sent to that destination: a failing destination must not be what keeps itself failing.
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, EventOutcome } from '../model.js';
 import { errorMessage, log } from '../log.js';
+import { NotIngesting } from '../ingest/lease.js';
 import type { Caller } from '../store/api-keys.js';
 import type { Collections, ServiceEventDoc } from '../store/mongo.js';
 import type { StatusChange } from '../../workflows/state.js';
@@ -73,7 +75,7 @@ export type Publish = (tenantId: string, events: AuditEvent[], options: { exclud
 export class ServiceEvents {
   constructor(
     private readonly collections: Collections,
-    /** In the API process: events are published at once, a notice only when that fails. */
+    /** In an API process: events are published at once, a notice only when that fails (or it does not lead). */
     private readonly publish?: Publish,
   ) {}
 
@@ -95,7 +97,10 @@ export class ServiceEvents {
         await this.publish(tenantId, [auditEvent], { exclude: event.exclude ?? [] });
         return;
       } catch (error) {
-        log.warn('could not publish a service audit event now; noted for later', { tenantId, action: event.action, error: errorMessage(error) });
+        // An API process that does not lead the store notes its events for the leader's relay.
+        if (!(error instanceof NotIngesting)) {
+          log.warn('could not publish a service audit event now; noted for later', { tenantId, action: event.action, error: errorMessage(error) });
+        }
       }
     }
     await this.collections.serviceEvents

@@ -5,13 +5,16 @@
 //   npm run admin -- rotate-key [--new]
 // With the local stack (no MONGODB_URI), `npm start` must be running: the CLI finds its
 // FerretDB from the data directory's stack.json (src/stack/lock.ts), whatever port it took.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config.js';
 import { ApiKeyStore, scopes, type Scope } from '../store/api-keys.js';
-import { addKeyVersion, loadCipher } from '../store/crypto.js';
+import { addKeyVersion, loadCipher, type CredentialCipher } from '../store/crypto.js';
+import { describeHolder } from '../ingest/lease.js';
 import { DestinationStore } from '../store/destinations.js';
-import { connectStore } from '../store/mongo.js';
+import { connectStore, type Collections, type KeyRotationDoc } from '../store/mongo.js';
 import { keyFileOf } from '../service.js';
 import { projectRoot } from '../stack/local.js';
 import { readStackRecord } from '../stack/lock.js';
@@ -27,6 +30,28 @@ function localStoreUri(dataDir: string): string {
   const uri = readStackRecord(dataDir)?.mongodbUri;
   if (!uri) throw new Error(`no local stack is running on ${dataDir} (start it with \`npm start\`), and MONGODB_URI is not set`);
   return uri;
+}
+
+/**
+ * Re-seals every destination's credentials with the newest key. The configurations have one
+ * writer, the API process that leads the store: while one does, it is asked to, and this waits
+ * for its answer; with none running (no lease, or one whose beat is older than the TTL), this
+ * command does it itself.
+ */
+async function rotate(collections: Collections, leaseTtlMs: number, cipher: () => CredentialCipher): Promise<NonNullable<KeyRotationDoc['result']>> {
+  const lease = await collections.ingestLease.findOne({ _id: 'ingest' });
+  if (!lease || Date.now() - lease.beatAt.getTime() > leaseTtlMs) return new DestinationStore(collections, cipher()).reencryptAll();
+  const request: KeyRotationDoc = { _id: randomUUID(), requestedAt: new Date() };
+  await collections.keyRotations.insertOne(request);
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const done = await collections.keyRotations.findOne({ _id: request._id });
+    if (done?.result) return done.result;
+    await sleep(250);
+  }
+  throw new Error(
+    `the API process that leads this store (${describeHolder(lease)}) did not finish the rotation within 2 minutes; it carries it out as soon as it can — run this again to see the result`,
+  );
 }
 
 async function main(argv: string[]): Promise<string> {
@@ -66,9 +91,8 @@ async function main(argv: string[]): Promise<string> {
         if (config.encryptionKeys) throw new Error('--new adds a key to the local key file; with AUDITSTREAM_ENCRYPTION_KEYS, add the new version there');
         addKeyVersion(keyFileOf(config));
       }
-      const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
-      const result = await new DestinationStore(store.collections, cipher).reencryptAll();
-      return `key version ${cipher.currentVersion}: re-encrypted ${result.reencrypted} destinations, ${result.current} already current`;
+      const result = await rotate(store.collections, config.ingestLeaseTtlMs, () => loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) }));
+      return `key version ${result.version}: re-encrypted ${result.reencrypted} destinations, ${result.current} already current`;
     }
     throw new Error(usage);
   } finally {

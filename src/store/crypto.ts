@@ -45,6 +45,11 @@ export class CredentialCipher {
     };
   }
 
+  /** Reads the key file again (no-op for keys from the environment): a version added since is the one that seals. */
+  refresh(): void {
+    if (this.reload) this.keyring = checked(this.reload());
+  }
+
   open(sealed: Sealed, associatedData: string): string {
     if (!this.keyring.keys.has(sealed.keyVersion) && this.reload) this.keyring = checked(this.reload());
     const key = this.keyring.keys.get(sealed.keyVersion);

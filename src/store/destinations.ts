@@ -1,6 +1,8 @@
-// Destinations: a configuration document per destination, written by the API only, and a
-// delivery-state document per destination, written by its workflow only (the workflow's
-// mirror) — one writer per document, as FerretDB's read-modify-write updates need. Every
+// Destinations: a configuration document per destination, written only by the API process
+// that leads the store (src/ingest/lease.ts; the others forward such calls to it), one change
+// at a time per destination, and a delivery-state document per destination, written by its
+// workflow only (the workflow's mirror) — one writer per document, as FerretDB's
+// read-modify-write updates need. Even a key rotation is the leader's: the admin command asks it. Every
 // read for an API caller names the tenant, and another tenant's destination is treated
 // exactly like a missing one.
 import { randomBytes } from 'node:crypto';
@@ -8,6 +10,7 @@ import type { ProviderName } from '../providers/index.js';
 import { credentialFields, type Credentials, type DeliveryTarget, type ProviderSettings } from '../providers/provider.js';
 import type { DestinationGaugeSource } from '../metrics.js';
 import type { CredentialCipher } from './crypto.js';
+import { KeyedMutex } from '../keyed-mutex.js';
 import { maskSecret } from '../providers/secrets.js';
 import type { Collections, DeliveryStateDoc, DestinationDoc } from './mongo.js';
 import type { Interval } from '../../workflows/ranges.js';
@@ -107,6 +110,9 @@ function hintsOf(credentials: Credentials): Record<string, string> {
 }
 
 export class DestinationStore {
+  /** Changes of one configuration, one at a time (FerretDB would lose one of two at once). */
+  private readonly changing = new KeyedMutex();
+
   constructor(
     private readonly collections: Collections,
     private readonly cipher: CredentialCipher,
@@ -181,7 +187,7 @@ export class DestinationStore {
       fields.credentials = this.sealCredentials(existing.tenantId, existing._id, merged);
       fields.credentialHints = hintsOf(merged);
     }
-    await this.collections.destinations.updateOne({ _id: existing._id, tenantId: existing.tenantId }, { $set: fields });
+    await this.changing.run(existing._id, () => this.collections.destinations.updateOne({ _id: existing._id, tenantId: existing.tenantId }, { $set: fields }));
     return { ...existing, ...fields };
   }
 
@@ -198,7 +204,7 @@ export class DestinationStore {
   }
 
   async markDeleting(doc: DestinationDoc): Promise<void> {
-    await this.collections.destinations.updateOne({ _id: doc._id }, { $set: { deletingAt: new Date() } });
+    await this.changing.run(doc._id, () => this.collections.destinations.updateOne({ _id: doc._id }, { $set: { deletingAt: new Date() } }));
   }
 
   /**
@@ -208,7 +214,7 @@ export class DestinationStore {
    */
   async remove(doc: DestinationDoc): Promise<void> {
     await this.collections.deliveryStates.deleteOne({ _id: doc._id });
-    await this.collections.destinations.deleteOne({ _id: doc._id });
+    await this.changing.run(doc._id, () => this.collections.destinations.deleteOne({ _id: doc._id }));
   }
 
   /** Every destination's mirrored delivery state, for the metrics' gauges (no credentials read). */
@@ -251,26 +257,36 @@ export class DestinationStore {
   }
 
   /**
-   * Re-seals every destination's credentials with the current key version (key rotation).
-   * Safe while the service runs: a record changed meanwhile (other nonce) is left to the
-   * next run rather than overwritten.
+   * Re-seals every destination's credentials with the newest key version (key rotation), one
+   * configuration at a time under the same rule as any other change. Run by the leading API
+   * process when asked (`rotateWhenAsked`), or by the admin command while no API process runs.
    */
-  async reencryptAll(): Promise<{ reencrypted: number; current: number }> {
+  async reencryptAll(): Promise<{ version: number; reencrypted: number; current: number }> {
+    this.cipher.refresh();
     let reencrypted = 0;
     let current = 0;
-    for (const doc of await this.collections.destinations.find({}).toArray()) {
-      if (doc.credentials.keyVersion === this.cipher.currentVersion) {
-        current++;
-        continue;
-      }
-      const sealed = this.sealCredentials(doc.tenantId, doc._id, this.openCredentials(doc));
-      const result = await this.collections.destinations.updateOne(
-        { _id: doc._id, 'credentials.nonce': doc.credentials.nonce },
-        { $set: { credentials: sealed } },
-      );
-      reencrypted += result.modifiedCount;
+    for (const { _id } of await this.collections.destinations.find({}, { projection: { _id: 1 } }).toArray()) {
+      await this.changing.run(_id, async () => {
+        const doc = await this.collections.destinations.findOne({ _id });
+        if (!doc) return;
+        if (doc.credentials.keyVersion === this.cipher.currentVersion) {
+          current++;
+          return;
+        }
+        const sealed = this.sealCredentials(doc.tenantId, doc._id, this.openCredentials(doc));
+        await this.collections.destinations.updateOne({ _id }, { $set: { credentials: sealed } });
+        reencrypted++;
+      });
     }
-    return { reencrypted, current };
+    return { version: this.cipher.currentVersion, reencrypted, current };
+  }
+
+  /** Carries out the rotations the admin command asked for (the leading API process, every second). */
+  async rotateWhenAsked(): Promise<void> {
+    const asked = await this.collections.keyRotations.find({ finishedAt: { $exists: false } }).toArray();
+    if (asked.length === 0) return;
+    const result = await this.reencryptAll();
+    for (const request of asked) await this.collections.keyRotations.updateOne({ _id: request._id }, { $set: { finishedAt: new Date(), result } });
   }
 
   /** The destination's workflow mirrors its state (the only writer of these documents). */

@@ -205,6 +205,14 @@ export interface RejectionDoc {
   at: Date;
 }
 
+/** `npm run admin -- rotate-key` asks the leading API process to re-seal every destination's credentials. */
+export interface KeyRotationDoc {
+  _id: string;
+  requestedAt: Date;
+  finishedAt?: Date;
+  result?: { version: number; reencrypted: number; current: number };
+}
+
 export interface Collections {
   destinations: Collection<DestinationDoc>;
   deliveryStates: Collection<DeliveryStateDoc>;
@@ -221,6 +229,7 @@ export interface Collections {
   backfills: Collection<BackfillDoc>;
   ingestLease: Collection<LeaseDoc>;
   workerBeats: Collection<WorkerBeatDoc>;
+  keyRotations: Collection<KeyRotationDoc>;
 }
 
 export interface Store {
@@ -289,6 +298,7 @@ export async function connectStore(uri: string, database: string, poolSize = 16)
     backfills: db.collection('backfills'),
     ingestLease: db.collection('ingest_lease'),
     workerBeats: db.collection('worker_beats'),
+    keyRotations: db.collection('key_rotations'),
   };
   return { client, db, collections, close: () => client.close() };
 }

@@ -40,8 +40,8 @@ const startWorker = async (extra: Record<string, string> = {}) => {
   worker = await startServiceProcess({ ...env, ...extra, AUDITSTREAM_ROLE: 'worker' }, join(dir, 'worker.log'));
 };
 
-async function call(method: string, path: string, key: string, body?: unknown, timeoutMs = 15_000): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${api.httpUrl}${path}`, {
+async function call(method: string, path: string, key: string, body?: unknown, timeoutMs = 15_000, via = api): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${via.httpUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -61,6 +61,8 @@ interface Drill {
   order: Map<string, number>;
   /** Publish calls that failed: when, how long they took, what they answered. */
   failures: { at: number; ms: number; status: number; code?: string }[];
+  /** Publishers run side by side, each in its own lane (`<name>-<lane>-<n>`): order holds within a lane. */
+  lanes?: boolean;
 }
 
 async function newDrill(name: string, destinations = 2): Promise<Drill> {
@@ -79,16 +81,20 @@ async function newDrill(name: string, destinations = 2): Promise<Drill> {
   return drill;
 }
 
-/** One caller publishing 15 events every 50 ms (about 300/s), each call after the previous one answered. */
-function publishUntil(drill: Drill, stop: () => boolean): Promise<void> {
+/**
+ * One caller publishing 15 events every 50 ms (about 300/s), each call after the previous one
+ * answered; through the API process `via` names at each call, in `lane` when several publish.
+ */
+function publishUntil(drill: Drill, stop: () => boolean, options: { via?: () => ServiceProcess; lane?: string } = {}): Promise<void> {
+  const prefix = options.lane ? `${drill.name}-${options.lane}` : drill.name;
   return (async () => {
     while (!stop()) {
       const started = Date.now();
-      const ids = Array.from({ length: 15 }, (_, i) => `${drill.name}-${drill.order.size + i}`);
+      const ids = Array.from({ length: 15 }, (_, i) => `${prefix}-${drill.order.size + i}`);
       ids.forEach((id) => drill.order.set(id, drill.order.size));
       const answer = await call('POST', '/auditstream.v1.EventService/PublishEvents', drill.key, {
         events: ids.map((id) => ({ id, action: 'drill.event' })),
-      }).catch(() => ({ status: 0, body: undefined }));
+      }, 15_000, (options.via ?? (() => api))()).catch(() => ({ status: 0, body: undefined }));
       if (answer.status === 200) drill.acked.push(...ids);
       else drill.failures.push({ at: started, ms: Date.now() - started, status: answer.status, code: answer.body?.code });
       await sleep(Math.max(answer.status === 200 ? 0 : 100, 50 - (Date.now() - started)));
@@ -174,10 +180,13 @@ async function expectExactAccounting(drill: Drill, expected: { dropped?: number 
     expect(Number(rejected)).toBe(0);
     // Only published ids and the service's events owed arrive (an unacknowledged call may have been stored: at least once).
     expect([...uniqueAll].filter((eventId) => !drill.order.has(eventId) && !owed.includes(eventId))).toEqual([]);
-    // Order: each event's first arrival follows the tenant's publish order.
-    const firsts = [...unique].map((eventId) => drill.order.get(eventId)!);
-    const outOfOrder = firsts.filter((position, index) => index > 0 && position < firsts[index - 1]).length;
-    expect(outOfOrder, 'first arrivals out of publish order').toBe(0);
+    // Order: each event's first arrival follows the tenant's publish order (each publisher's, when several publish side by side).
+    const laneOf = (eventId: string) => (drill.lanes ? eventId.replace(/-\d+$/, '') : '');
+    for (const lane of new Set([...unique].filter((eventId) => drill.order.has(eventId)).map(laneOf))) {
+      const firsts = [...unique].filter((eventId) => drill.order.has(eventId) && laneOf(eventId) === lane).map((eventId) => drill.order.get(eventId)!);
+      const outOfOrder = firsts.filter((position, index) => index > 0 && position < firsts[index - 1]).length;
+      expect(outOfOrder, `first arrivals out of publish order${lane ? ` in lane ${lane}` : ''}`).toBe(0);
+    }
     console.info(
       `drill ${drill.name} → ${id}: ${drill.acked.length} acknowledged, ${unique.size} received once or more, ${arrivals.length - unique.size} duplicates, ` +
         `${owed.length} service events owed (${receivedService} received), dropped ${dropped}`,
@@ -207,6 +216,8 @@ beforeAll(async () => {
     AUDITSTREAM_PUBLISH_BURST: '100000',
     AUDITSTREAM_READ_RATE: '1000',
     AUDITSTREAM_READ_BURST: '1000',
+    // A follower takes over from a leader whose beat stood still this long (the scale-out drill).
+    AUDITSTREAM_INGEST_LEASE_TTL: '4s',
   };
   await startApi();
   await startWorker();
@@ -232,6 +243,49 @@ describe('fault drills', () => {
     });
     await expectExactAccounting(drill);
   }, 240_000);
+
+  it('two API processes and two workers, publishers on both APIs: SIGKILL of the leading API and of a worker mid-stream, both restarted', async () => {
+    const secondApiEnv = async () => ({ ...env, AUDITSTREAM_ROLE: 'api', AUDITSTREAM_HTTP_PORT: String(await freePort()), AUDITSTREAM_GRPC_PORT: String(await freePort()) });
+    let api2 = await startServiceProcess(await secondApiEnv(), join(dir, 'api2.log'));
+    const worker2 = await startServiceProcess({ ...env, AUDITSTREAM_ROLE: 'worker' }, join(dir, 'worker2.log'));
+    try {
+      const drill = await newDrill('scale');
+      drill.lanes = true;
+      let stop = false;
+      const publishing = Promise.all([
+        publishUntil(drill, () => stop, { via: () => api, lane: 'a' }),
+        publishUntil(drill, () => stop, { via: () => api2, lane: 'b' }),
+      ]);
+      try {
+        await until(() => drill.acked.length >= 600, '600 events were acknowledged through both APIs');
+        const lease = await mongo.db(env.MONGODB_DATABASE).collection('ingest_lease').findOne({});
+        const leaderIsFirst = lease?.pid === api.child.pid;
+        expect(leaderIsFirst || lease?.pid === api2.child.pid, 'one of the two API processes leads').toBe(true);
+        await Promise.all([(leaderIsFirst ? api : api2).kill(), worker.kill()]);
+        const afterFault = drill.acked.length;
+        if (leaderIsFirst) await startApi();
+        else api2 = await startServiceProcess(await secondApiEnv(), join(dir, 'api2.log'));
+        await startWorker();
+        await until(() => drill.acked.length >= afterFault + 600, 'publishing was acknowledged again through both APIs', 90_000);
+      } finally {
+        stop = true;
+        await publishing;
+      }
+      await expectExactAccounting(drill);
+      // Every acknowledged event is in the audit log, once.
+      const db = mongo.db(env.MONGODB_DATABASE);
+      const log = new AuditLog(db, { tenants: db.collection('tenants'), logFloors: db.collection('log_floors') } as never, { ...loadConfig(env).auditLog, settleMs: 0, cacheEvents: 0 });
+      const stored: string[] = [];
+      for await (const event of log.stream(drill.tenantId, {})) stored.push(event.id);
+      expect(stored.length, 'no event is in the log twice').toBe(new Set(stored).size);
+      expect(drill.acked.filter((eventId) => !stored.includes(eventId))).toEqual([]);
+      console.info(`drill scale: ${drill.acked.length} acknowledged through two APIs, ${stored.length} in the log, ${drill.failures.length} calls refused (UNAVAILABLE while the lead passed)`);
+    } finally {
+      await Promise.all([api2.stop(), worker2.stop()]);
+      // The drills after this one talk to `api`: it leads again once the lease api2 released is taken.
+      await until(async () => (await mongo.db(env.MONGODB_DATABASE).collection('ingest_lease').findOne({}))?.pid === api.child.pid, 'the first API process leads again', 30_000);
+    }
+  }, 300_000);
 
   it('SIGKILL of the worker with deliveries in flight', async () => {
     const drill = await newDrill('worker');

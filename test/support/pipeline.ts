@@ -64,7 +64,8 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const http = new HttpClient({ timeoutMs: 5_000, caFile: stack.pki.caFile, egress: new EgressPolicy(['127.0.0.1/32']) });
   const serviceEvents = new ServiceEvents(store.collections);
   const auditLog = new AuditLog(store.db, store.collections, loadConfig({}).auditLog);
-  const lease = await IngestLease.acquire(store.collections.ingestLease, { ttlMs: 15_000, onLost: () => {} });
+  // Its own database: the pipeline leads it at once (nothing to forward to, nothing left to finish).
+  const lease = await IngestLease.join(store.collections.ingestLease, { ttlMs: 15_000, url: 'http://127.0.0.1:1', onLead: async () => {}, onLost: () => {} });
   const activities = createDeliveryActivities({
     collections: store.collections,
     destinations: destinationStore,

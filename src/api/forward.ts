@@ -1,0 +1,77 @@
+// Calls that write go to the API process that leads the store (src/ingest/lease.ts); every other
+// call is answered where it arrives. So any number of API processes share one store with one
+// writer per document — the tenants' sequences and dispatch lists, the outbox, the
+// destinations' configurations — while reads, authentication and validation of what is
+// refused spread over all of them.
+//
+// A follower forwards the call as it came (the caller's own credentials: the leader
+// authenticates it again, so forwarding grants nothing), over the leader's h2c listener, and
+// answers what the leader answered. A forwarded call is never forwarded again: a process that
+// receives one without leading answers UNAVAILABLE, and the caller retries.
+import { Code, ConnectError, type Interceptor, type Transport } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { describeHolder, type LeaseDoc } from '../ingest/lease.js';
+import { csrfHeader } from './auth.js';
+
+export interface Leadership {
+  readonly leading: boolean;
+  leader(): LeaseDoc | undefined;
+}
+
+/** Marks a call one API process forwarded to another. */
+export const forwardedHeader = 'x-auditstream-forwarded';
+
+/** What identifies the caller: passed on unchanged, and only these. */
+const credentialHeaders = ['authorization', 'cookie', csrfHeader];
+
+/** The calls that only read (and TestDestination, which writes nothing but a service event, noted for the leader). */
+export function answeredAnywhere(method: string): boolean {
+  return /^(Get|List|Query)/.test(method) || method === 'TestDestination';
+}
+
+const retry = 'retry the call (a publish with the same event ids: an id is stored once)';
+
+/** Whether an error is the connection's to the leader, not an answer of the leader. */
+function noAnswer(error: unknown): boolean {
+  for (let cause = (error as { cause?: unknown }).cause; cause; cause = (cause as { cause?: unknown }).cause) {
+    if (typeof (cause as { code?: unknown }).code === 'string') return true; // a Node system or HTTP/2 error
+  }
+  return error instanceof ConnectError && error.code === Code.Unavailable && /ECONN|EPIPE|socket|stream/i.test(error.rawMessage);
+}
+
+export function forwardInterceptor(leadership: Leadership): Interceptor {
+  const transports = new Map<string, Transport>();
+  const transportTo = (url: string): Transport => {
+    let transport = transports.get(url);
+    if (!transport) {
+      transports.clear(); // the leader changed: connections to the previous one are of no use
+      transport = createConnectTransport({ baseUrl: url, httpVersion: '2', useBinaryFormat: true });
+      transports.set(url, transport);
+    }
+    return transport;
+  };
+  return (next) => async (request) => {
+    if (request.stream || leadership.leading || answeredAnywhere(request.method.name)) return next(request);
+    if (request.header.has(forwardedHeader)) {
+      throw new ConnectError(`the API process this call was forwarded to does not lead the store any more; ${retry}`, Code.Unavailable);
+    }
+    const leader = leadership.leader();
+    if (!leader) throw new ConnectError(`no API process leads the store at this moment (one is taking over); ${retry}`, Code.Unavailable);
+    const header = new Headers({ [forwardedHeader]: '1' });
+    for (const name of credentialHeaders) {
+      const value = request.header.get(name);
+      if (value !== null) header.set(name, value);
+    }
+    try {
+      const answer = await transportTo(leader.url).unary(request.method, request.signal, undefined, header, request.message);
+      // The leader's protocol headers are not this call's: only the message is passed on.
+      return { ...answer, header: new Headers(), trailer: new Headers() };
+    } catch (error) {
+      if (!noAnswer(error)) throw error;
+      throw new ConnectError(
+        `the API process that writes to this store (${describeHolder(leader)}) did not answer (${ConnectError.from(error).rawMessage}); ${retry}`,
+        Code.Unavailable,
+      );
+    }
+  };
+}
