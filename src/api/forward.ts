@@ -8,7 +8,8 @@
 // authenticates it again, so forwarding grants nothing), over the leader's h2c listener, and
 // answers what the leader answered. A forwarded call is never forwarded again: a process that
 // receives one without leading answers UNAVAILABLE, and the caller retries.
-import { Code, ConnectError, type Interceptor, type Transport } from '@connectrpc/connect';
+import type { DescMethodUnary, DescService } from '@bufbuild/protobuf';
+import { Code, ConnectError, type HandlerContext, type ServiceImpl, type Transport } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { describeHolder, type LeaseDoc } from '../ingest/lease.js';
 import { csrfHeader } from './auth.js';
@@ -39,7 +40,12 @@ function noAnswer(error: unknown): boolean {
   return error instanceof ConnectError && error.code === Code.Unavailable && /ECONN|EPIPE|socket|stream/i.test(error.rawMessage);
 }
 
-export function forwardInterceptor(leadership: Leadership): Interceptor {
+/**
+ * The service's implementation, with each method that writes sent to the leader while this
+ * process does not lead. (Inside the implementation, not an interceptor, so that the response
+ * keeps the headers of the protocol this call came in with.)
+ */
+export function writesToLeader<S extends DescService>(service: S, implementation: ServiceImpl<S>, leadership: Leadership): ServiceImpl<S> {
   const transports = new Map<string, Transport>();
   const transportTo = (url: string): Transport => {
     let transport = transports.get(url);
@@ -50,22 +56,19 @@ export function forwardInterceptor(leadership: Leadership): Interceptor {
     }
     return transport;
   };
-  return (next) => async (request) => {
-    if (request.stream || leadership.leading || answeredAnywhere(request.method.name)) return next(request);
-    if (request.header.has(forwardedHeader)) {
+  const forward = async (method: DescMethodUnary, message: unknown, context: HandlerContext): Promise<unknown> => {
+    if (context.requestHeader.has(forwardedHeader)) {
       throw new ConnectError(`the API process this call was forwarded to does not lead the store any more; ${retry}`, Code.Unavailable);
     }
     const leader = leadership.leader();
     if (!leader) throw new ConnectError(`no API process leads the store at this moment (one is taking over); ${retry}`, Code.Unavailable);
     const header = new Headers({ [forwardedHeader]: '1' });
     for (const name of credentialHeaders) {
-      const value = request.header.get(name);
+      const value = context.requestHeader.get(name);
       if (value !== null) header.set(name, value);
     }
     try {
-      const answer = await transportTo(leader.url).unary(request.method, request.signal, undefined, header, request.message);
-      // The leader's protocol headers are not this call's: only the message is passed on.
-      return { ...answer, header: new Headers(), trailer: new Headers() };
+      return (await transportTo(leader.url).unary(method, context.signal, undefined, header, message as never)).message;
     } catch (error) {
       if (!noAnswer(error)) throw error;
       throw new ConnectError(
@@ -74,4 +77,12 @@ export function forwardInterceptor(leadership: Leadership): Interceptor {
       );
     }
   };
+  const wrapped: Record<string, unknown> = { ...implementation };
+  for (const method of service.methods) {
+    if (method.methodKind !== 'unary' || answeredAnywhere(method.name)) continue;
+    const unary = method as DescMethodUnary; // methodKind checked above
+    const local = (implementation as Record<string, (message: unknown, context: HandlerContext) => unknown>)[method.localName];
+    wrapped[method.localName] = (message: unknown, context: HandlerContext) => (leadership.leading ? local(message, context) : forward(unary, message, context));
+  }
+  return wrapped as ServiceImpl<S>;
 }

@@ -24,7 +24,7 @@ import type { ApiKeyStore } from '../store/api-keys.js';
 import type { SessionStore } from '../store/sessions.js';
 import { consoleHandler } from '../console/server.js';
 import { authInterceptor, callerKey } from './auth.js';
-import { forwardInterceptor, type Leadership } from './forward.js';
+import { writesToLeader, type Leadership } from './forward.js';
 import { describeProviders, type DestinationsApi } from './destinations.js';
 import type { EventsApi } from './events.js';
 import { BodyTooLarge, parseJson, readBody } from './json-body.js';
@@ -60,11 +60,11 @@ export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
 const maxMessageBytes = 8 * 1024 * 1024;
 const maxRestBodyBytes = 1024 * 1024;
 
-function routes({ destinations, events, auditLog, backfills }: ApiDependencies) {
+function routes({ destinations, events, auditLog, backfills, leadership }: ApiDependencies) {
   const caller = (ctx: HandlerContext) => ctx.values.get(callerKey)!;
   const tenant = (ctx: HandlerContext) => caller(ctx).tenantId;
   return (router: ConnectRouter) => {
-    router.service(DestinationService, {
+    router.service(DestinationService, writesToLeader(DestinationService, {
       createDestination: (req, ctx) => destinations.create(caller(ctx), req),
       getDestination: (req, ctx) => destinations.get(tenant(ctx), req.id),
       listDestinations: (_req, ctx) => destinations.list(tenant(ctx)),
@@ -76,12 +76,12 @@ function routes({ destinations, events, auditLog, backfills }: ApiDependencies) 
       getBackfill: (req, ctx) => backfills.get(tenant(ctx), req.destinationId, req.id),
       listBackfills: (req, ctx) => backfills.list(tenant(ctx), req.destinationId),
       cancelBackfill: (req, ctx) => backfills.cancel(caller(ctx), req.destinationId, req.id),
-    });
-    router.service(EventService, {
+    }, leadership));
+    router.service(EventService, writesToLeader(EventService, {
       publishEvent: (req, ctx) => events.publishOne(tenant(ctx), req),
       publishEvents: (req, ctx) => events.publishMany(tenant(ctx), req),
-    });
-    router.service(AuditLogService, {
+    }, leadership));
+    router.service(AuditLogService, writesToLeader(AuditLogService, {
       queryEvents: (req, ctx) => auditLog.query(tenant(ctx), req),
       getEvent: (req, ctx) => auditLog.get(tenant(ctx), req.id),
       getRetention: (_req, ctx) => auditLog.getRetention(tenant(ctx)),
@@ -89,7 +89,7 @@ function routes({ destinations, events, auditLog, backfills }: ApiDependencies) 
       createExport: (req, ctx) => auditLog.createExport(caller(ctx), req),
       getExport: (req, ctx) => auditLog.getExport(tenant(ctx), req.id),
       listExports: (_req, ctx) => auditLog.listExports(tenant(ctx)),
-    });
+    }, leadership));
   };
 }
 
@@ -154,7 +154,7 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
   // meet the accessor; nothing of ours or of our dependencies uses it.
   Reflect.deleteProperty(Object.prototype, '__proto__');
   const router = createConnectRouter({
-    interceptors: [authInterceptor(deps.keys, deps.sessions, deps.admission), forwardInterceptor(deps.leadership)],
+    interceptors: [authInterceptor(deps.keys, deps.sessions, deps.admission)],
     // A JSON body that is not valid UTF-8 is refused, never read with U+FFFD in its place (those
     // connect-es reads itself: compressed ones). Its router passes these options on to its JSON
     // serialization, which takes a text decoder, though the router's type leaves that out.

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/stack/processes.js';
-import { eventually, stack, storedEventsOf } from '../support/clients.js';
+import { ApiKeyStore } from '../../src/store/api-keys.js';
+import { eventually, grpcClient, stack, storedEventsOf } from '../support/clients.js';
 import { startWebhookReceiver } from '../support/receiver.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
 import { tenantsOfThisFile } from '../support/tenant.js';
@@ -66,6 +67,14 @@ describe('a second API process on the same store', () => {
     const tenant = await newTenant();
     const published = await publish(follower.httpUrl, tenant.key, ['via-follower-1', 'via-follower-2']);
     expect(published).toEqual({ status: 200, body: { results: [{ id: 'via-follower-1', duplicate: false }, { id: 'via-follower-2', duplicate: false }] } });
+    // Over gRPC too (h2c, as internal services publish), and a repeat is a duplicate there as well.
+    const grpc = grpcClient('EventService', tenant.key, follower.grpcUrl);
+    try {
+      const answer = await grpc.call<{ results: { id: string; duplicate?: boolean }[] }>('PublishEvents', { events: [{ id: 'via-follower-grpc', action: 'scale.event' }, { id: 'via-follower-1', action: 'scale.event' }] });
+      expect(answer.results.map(({ id, duplicate }) => ({ id, duplicate: duplicate ?? false }))).toEqual([{ id: 'via-follower-grpc', duplicate: false }, { id: 'via-follower-1', duplicate: true }]);
+    } finally {
+      grpc.close();
+    }
     // A destination made through the follower, changed through the leader, read through both.
     const secret = `secret-${randomUUID()}`;
     const receiver = await startWebhookReceiver(stack.pki, secret);
@@ -145,6 +154,26 @@ describe('a second API process on the same store', () => {
 });
 
 describe('the ingest lease', () => {
+  it('a follower whose leader does not answer refuses what writes with UNAVAILABLE, naming the leader, and still answers reads', async () => {
+    const database = `lease_${randomUUID().slice(0, 8)}`;
+    const leases = mongo.db(database).collection('ingest_lease');
+    // A leader on another machine, beating (as far as this follower can tell for the next 10 minutes), at an address nothing answers.
+    const port = await freePort();
+    await leases.insertOne({ _id: 'ingest' as never, holder: 'far', host: 'elsewhere', pid: 4242, url: `http://127.0.0.1:${port}`, startedAt: new Date(), beat: 1, beatAt: new Date() });
+    const api = await anotherApi({ MONGODB_DATABASE: database, AUDITSTREAM_INGEST_LEASE_TTL: '10m' });
+    const follower = await startServiceProcess(api.env, api.log);
+    started.push(follower);
+    const key = (await new ApiKeyStore({ apiKeys: mongo.db(database).collection('api_keys') } as never).issue('far-tenant', 'test')).key;
+    const refused = await publish(follower.httpUrl, key, ['never-acknowledged']);
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe('unavailable');
+    expect(refused.body.message).toContain('the API process that writes to this store (pid 4242 on elsewhere');
+    expect(refused.body.message).toContain('retry the call');
+    expect((await call(follower.httpUrl, key, 'GET', '/v1/audit/siem')).status).toBe(200);
+    await follower.stop();
+    await mongo.db(database).dropDatabase();
+  });
+
   it('stops a holder whose lease another process took over', async () => {
     const database = `lease_${randomUUID().slice(0, 8)}`;
     const api = await anotherApi({ MONGODB_DATABASE: database, AUDITSTREAM_INGEST_LEASE_TTL: '3s' });

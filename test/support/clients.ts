@@ -101,10 +101,10 @@ const definition = protoLoader.loadSync(['auditstream/v1/events.proto', 'auditst
 });
 const proto = grpc.loadPackageDefinition(definition) as any;
 
-/** A gRPC client for a service of auditstream.v1, built from the .proto files at run time. */
-export function grpcClient(service: 'EventService' | 'DestinationService', key: string) {
+/** A gRPC client for a service of auditstream.v1, built from the .proto files at run time (to the suite's service, or another at `grpcUrl`). */
+export function grpcClient(service: 'EventService' | 'DestinationService', key: string, grpcUrl = stack.grpcUrl) {
   const Service = proto.auditstream.v1[service];
-  const client = new Service(stack.grpcUrl.replace('http://', ''), grpc.credentials.createInsecure());
+  const client = new Service(grpcUrl.replace('http://', ''), grpc.credentials.createInsecure());
   const call = <T>(method: string, request: unknown): Promise<T> =>
     new Promise((resolve, reject) => {
       const metadata = new grpc.Metadata();
