@@ -53,6 +53,14 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const counts = processCounts(process.argv.slice(2));
   if ((counts.apis > 1 || counts.workers > 1) && config.role !== 'all') throw new ConfigError('--apis and --workers start a whole local deployment: leave AUDITSTREAM_ROLE unset');
+  // FerretDB hangs for good once 100 updates are in flight (its SQLite backend pool): all the processes' pools together stay under it.
+  const processes = counts.apis + counts.workers - 1;
+  if (!config.mongodbUri && processes * config.mongodbPoolSize > 80) {
+    throw new ConfigError(
+      `${processes} processes with ${config.mongodbPoolSize} MongoDB connections each would exceed what the local FerretDB serves (keep the total under 80 of its 100): ` +
+        `lower --apis / --workers, or AUDITSTREAM_MONGODB_POOL (at most ${Math.floor(80 / processes)} for ${processes} processes)`,
+    );
+  }
   setLogLevel(config.logLevel);
   config.dataDir = resolve(projectRoot, config.dataDir);
   const embedded = !config.mongodbUri;

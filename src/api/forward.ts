@@ -1,8 +1,7 @@
 // Calls that write go to the API process that leads the store (src/ingest/lease.ts); every other
 // call is answered where it arrives. So any number of API processes share one store with one
 // writer per document — the tenants' sequences and dispatch lists, the outbox, the
-// destinations' configurations — while reads, authentication and validation of what is
-// refused spread over all of them.
+// destinations' configurations — while reads and authentication spread over all of them.
 //
 // A follower forwards the call as it came (the caller's own credentials: the leader
 // authenticates it again, so forwarding grants nothing), over the leader's h2c listener, and
