@@ -39,7 +39,7 @@ export async function authenticate(keys: ApiKeyStore, sessions: SessionStore, he
   }
   const session = await sessions.find(token).catch(storeDown);
   if (!session) throw new ConnectError('the console session has ended (expired or signed out); sign in again', Code.Unauthenticated);
-  if (!SessionStore.csrfMatches(session, header.get(csrfHeader))) {
+  if (!SessionStore.csrfMatches(token, header.get(csrfHeader))) {
     throw new ConnectError(`a console call must carry the session's ${csrfHeader} header`, Code.PermissionDenied);
   }
   const caller = await keys.callerOfHash(session.keyHash).catch(storeDown);

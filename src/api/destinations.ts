@@ -96,6 +96,12 @@ export function toDestinationMessage(doc: DestinationDoc, delivery: DeliveryView
 }
 
 /** The providers' own declarations, as the API validates them (see ListProviders in the proto). */
+/** A setting's label: its API name in words ("log_group" → "Log group"). */
+function labelOf(name: string): string {
+  const words = name.replace(/_/g, ' ');
+  return words[0].toUpperCase() + words.slice(1);
+}
+
 export function describeProviders(): ListProvidersResponse {
   return create(ListProvidersResponseSchema, {
     providers: allProviders().map((provider) => ({
@@ -104,8 +110,8 @@ export function describeProviders(): ListProvidersResponse {
       transport: provider.transport,
       endpointExample: provider.endpointExample,
       setup: [...provider.setup],
-      credentials: credentialsOf(provider).map((field) => ({ name: apiName(field), about: provider.credentials[field], required: true, kind: 'secret' })),
-      settings: Object.entries(provider.settings).map(([name, spec]) => ({ name: apiName(name), about: spec.about, required: spec.required ?? false, kind: spec.kind })),
+      credentials: credentialsOf(provider).map((field) => ({ name: apiName(field), ...provider.credentials[field]!, required: true, kind: 'secret' })),
+      settings: Object.entries(provider.settings).map(([name, spec]) => ({ name: apiName(name), label: labelOf(apiName(name)), about: spec.about, required: spec.required ?? false, kind: spec.kind })),
     })),
   });
 }

@@ -1,7 +1,7 @@
 // The console (Settings > Audit > SIEM) as the service serves it, same origin as the API:
 // the page built from web/console/ by scripts/ensure.mjs into .build/console/, and its sign-in:
 //   POST   /console/api/session  {"apiKey": "..."}  a `manage` key → HttpOnly session cookie + CSRF token
-//   GET    /console/api/session                     the session's tenant, and a fresh CSRF token
+//   GET    /console/api/session                     the session's tenant and CSRF token (the same in every tab)
 //   DELETE /console/api/session                     signs out: the session is deleted server-side
 // The page then calls the API over Connect JSON with the cookie and the CSRF token
 // (src/api/auth.ts). Every console answer carries a strict Content-Security-Policy.
@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type http from 'node:http';
 import { join } from 'node:path';
 import { hashKey, type ApiKeyStore } from '../store/api-keys.js';
-import { SessionStore } from '../store/sessions.js';
+import { csrfTokenOf, SessionStore } from '../store/sessions.js';
 import { projectRoot } from '../stack/local.js';
 import { cookieValue, csrfHeader, sessionCookie } from '../api/auth.js';
 import { BodyTooLarge, parseJson, readBody } from '../api/json-body.js';
@@ -111,11 +111,10 @@ export function consoleHandler({ keys, sessions }: ConsoleOptions) {
     const live = token ? await sessions.find(token) : null;
     if (!live) return refuse(res, 401, 'unauthenticated', 'not signed in');
     if (req.method === 'GET') {
-      const csrfToken = await sessions.renewCsrf(live);
-      return send(res, 200, { tenant: live.tenantId, csrfToken, expiresAt: live.expiresAt.toISOString() });
+      return send(res, 200, { tenant: live.tenantId, csrfToken: csrfTokenOf(token!), expiresAt: live.expiresAt.toISOString() });
     }
     if (req.method === 'DELETE') {
-      if (foreignOrigin(req) || !SessionStore.csrfMatches(live, req.headers[csrfHeader] as string | undefined)) {
+      if (foreignOrigin(req) || !SessionStore.csrfMatches(token!, req.headers[csrfHeader] as string | undefined)) {
         return refuse(res, 403, 'permission_denied', `signing out needs the session's ${csrfHeader} header`);
       }
       await sessions.close(token!);

@@ -100,8 +100,8 @@ export interface Provider {
   endpointExample: string;
   /** How to set the destination up on the vendor's side, step by step (the product page's words). */
   setup: readonly string[];
-  /** The credential fields it needs, all required, each with what it is. */
-  credentials: Partial<Record<CredentialField, string>>;
+  /** The credential fields it needs, all required, each with its label (the product page's words) and what it is. */
+  credentials: Partial<Record<CredentialField, { label: string; about: string }>>;
   /** The settings it takes; any other is refused. */
   settings: Partial<Record<SettingName, SettingSpec>>;
   /** Checks across settings and the endpoint, after each one passed its own check. */

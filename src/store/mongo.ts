@@ -107,14 +107,13 @@ export interface ApiKeyDoc {
 
 /**
  * A console sign-in. Only hashes are stored: of the session token (the HttpOnly cookie) as
- * `_id`, of its CSRF token, and of the API key it was opened with — checked again on every
- * call, so revoking the key ends its sessions.
+ * `_id` (its CSRF token is derived from it), and of the API key it was opened with — checked
+ * again on every call, so revoking the key ends its sessions.
  */
 export interface SessionDoc {
   _id: string;
   tenantId: string;
   keyHash: string;
-  csrfHash: string;
   createdAt: Date;
   expiresAt: Date;
 }

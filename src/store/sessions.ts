@@ -1,7 +1,11 @@
 // Console sessions: a `manage` API key is exchanged once for a session, which the browser
-// holds as an HttpOnly cookie; the page holds a CSRF token in memory. Both tokens are random
-// and stored only as SHA-256 hashes; a session expires, and signing out deletes it.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+// holds as an HttpOnly cookie; the page holds a CSRF token in memory. The session token is
+// random and stored only as a SHA-256 hash; the CSRF token is an HMAC of it, so every tab of
+// the session is given the same one (a page loaded in a second tab does not break the first)
+// and only a page that can read the session's answers has it — never another site, which can
+// neither read the HttpOnly cookie nor the answer. A session expires, and signing out deletes
+// it. Its document is only inserted and deleted.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { hashKey } from './api-keys.js';
 import type { Collections, SessionDoc } from './mongo.js';
 
@@ -13,6 +17,11 @@ export interface OpenedSession {
 
 const newToken = () => randomBytes(32).toString('base64url');
 
+/** The session's CSRF token: the same for every page of the session, derived from its secret cookie. */
+export function csrfTokenOf(sessionToken: string): string {
+  return createHmac('sha256', sessionToken).update('auditstream console csrf').digest('base64url');
+}
+
 export class SessionStore {
   constructor(
     private readonly collections: Collections,
@@ -21,17 +30,15 @@ export class SessionStore {
 
   async open(tenantId: string, keyHash: string, now = new Date()): Promise<OpenedSession> {
     const token = newToken();
-    const csrfToken = newToken();
     const doc: SessionDoc = {
       _id: hashKey(token),
       tenantId,
       keyHash,
-      csrfHash: hashKey(csrfToken),
       createdAt: now,
       expiresAt: new Date(now.getTime() + this.lifetimeMs),
     };
     await this.collections.sessions.insertOne(doc);
-    return { token, csrfToken, doc };
+    return { token, csrfToken: csrfTokenOf(token), doc };
   }
 
   /** The live session of a cookie token, or null (unknown, expired — then removed). */
@@ -45,17 +52,11 @@ export class SessionStore {
     return doc;
   }
 
-  /** A new CSRF token for a live session (a reloaded page asks for one; the old one stops working). */
-  async renewCsrf(doc: SessionDoc): Promise<string> {
-    const csrfToken = newToken();
-    await this.collections.sessions.updateOne({ _id: doc._id }, { $set: { csrfHash: hashKey(csrfToken) } });
-    doc.csrfHash = hashKey(csrfToken);
-    return csrfToken;
-  }
-
-  static csrfMatches(doc: SessionDoc, csrfToken: string | null | undefined): boolean {
+  /** Whether a call carries the CSRF token of the session whose cookie it sent. */
+  static csrfMatches(sessionToken: string, csrfToken: string | null | undefined): boolean {
     if (!csrfToken) return false;
-    return timingSafeEqual(Buffer.from(doc.csrfHash, 'hex'), Buffer.from(hashKey(csrfToken), 'hex'));
+    const expected = Buffer.from(hashKey(csrfTokenOf(sessionToken)), 'hex');
+    return timingSafeEqual(expected, Buffer.from(hashKey(csrfToken), 'hex'));
   }
 
   async close(token: string): Promise<void> {

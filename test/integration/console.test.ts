@@ -62,6 +62,9 @@ afterAll(async () => {
   await closeClients();
 });
 
+/** An absolute time as the console writes it: "4 Dec 2026, 02:43:10 UTC". */
+const absoluteTime = /\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}:\d{2} [A-Z][A-Za-z0-9+:-]*/;
+
 /** Polls until the value matches: the page refreshes itself every few seconds. */
 const poll = <T>(probe: () => Promise<T> | T, options: { timeout?: number } = {}) => expect.poll(probe, { timeout: 15_000, interval: 100, ...options });
 const shot = (name: string, target = page) => target.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
@@ -126,6 +129,9 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     await poll(() => page.locator('#f-endpoint-error').textContent()).toBe('endpoint must be an https URL (got http://)');
     await poll(() => page.locator('#f-endpoint').getAttribute('aria-invalid')).toBe('true');
     await page.locator('#f-endpoint').fill(webhook.url);
+    // Corrected, the field's error goes at once, before the next Save.
+    expect(await page.locator('#f-endpoint-error').textContent()).toBe('');
+    expect(await page.locator('#f-endpoint').getAttribute('aria-invalid')).toBeNull();
     await page.locator('#f-secret').fill('');
     await page.getByRole('button', { name: 'Save' }).click();
     await poll(() => page.locator('#f-secret-error').textContent()).toBe('webhook destinations need secret');
@@ -169,8 +175,67 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     expect(webhook.acceptedEventIds().filter((id) => !id.startsWith('auditstream-test-'))).toEqual(['console-e2e-1']);
     expect(readHecRecords(stack.vendors.hec.outputs.plain).some((record) => record.event.id === 'console-e2e-1')).toBe(true);
     expect(datadog.items.some((item) => item.evt?.id === 'console-e2e-1')).toBe(true);
+    // Times are absolute, with their time zone, the relative one beside them.
+    await poll(() => fact('Webhook receiver', 'Last delivery').textContent()).toMatch(new RegExp(`^${absoluteTime.source} \\((just now|\\d+ s ago|\\d+ min ago)\\)$`));
     await shot('destinations');
   }, 120_000);
+
+  it('labels credentials in the product page’s words', async () => {
+    await page.getByRole('button', { name: 'Add destination' }).click();
+    const labels: Record<string, string[]> = { splunk: ['HEC token'], datadog: ['API key'], elastic: ['API key'], cloudwatch: ['Access key ID', 'Secret access key'], webhook: ['Shared secret'] };
+    for (const [provider, expected] of Object.entries(labels)) {
+      await page.getByLabel('Provider').selectOption(provider);
+      expect(await page.locator('fieldset', { hasText: 'Credentials' }).locator('label').allTextContents(), provider).toEqual(expected);
+    }
+    await page.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  it('works in two tabs at once: a page opened in another tab leaves this one signed in and current', async () => {
+    const other = await context.newPage();
+    try {
+      await other.goto(`${stack.httpUrl}/console/`);
+      await other.getByRole('heading', { name: 'SIEM destinations' }).waitFor();
+      // A change made in the other tab shows here, and this tab can still change things itself.
+      await card('CloudWatch Logs', other).getByRole('button', { name: 'Edit CloudWatch Logs' }).click();
+      await other.getByLabel('Name').fill('CloudWatch (from the other tab)');
+      await other.getByRole('button', { name: 'Save' }).click();
+      await card('CloudWatch (from the other tab)').waitFor();
+      await card('CloudWatch (from the other tab)').getByRole('button', { name: 'Edit CloudWatch (from the other tab)' }).click();
+      await page.getByLabel('Name').fill('CloudWatch Logs');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await card('CloudWatch Logs', other).waitFor();
+      await page.getByText('Saved CloudWatch Logs.').waitFor({ state: 'visible' });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('says when it is offline, marks what it shows as stale, and recovers by itself whatever was done meanwhile', async () => {
+    await card('Webhook receiver').waitFor();
+    // The service unreachable from this page: every API call fails as a stopped service's would.
+    await page.route('**/auditstream.v1.DestinationService/**', (route) => route.abort('connectionrefused'));
+    try {
+      await page.locator('#offline').waitFor({ state: 'visible' });
+      expect(await page.locator('#offline').textContent()).toMatch(new RegExp(`^Offline: the auditstream service cannot be reached\\. What is shown was last updated ${absoluteTime.source}\\. Trying again every 3 seconds\\.$`));
+      expect(await page.locator('#destinations').getAttribute('class')).toContain('stale');
+      // What a user does meanwhile: try to add a destination, then give up.
+      await page.getByRole('button', { name: 'Add destination' }).click();
+      await page.getByLabel('Provider').selectOption('webhook');
+      await page.locator('#f-endpoint').fill(webhook.url);
+      await page.locator('#f-secret').fill(webhookSecret);
+      await page.getByRole('button', { name: 'Save' }).click();
+      await poll(() => page.locator('.form-error').textContent()).toMatch(/^The auditstream service cannot be reached/);
+      await page.getByRole('button', { name: 'Cancel' }).click();
+      await page.locator('#offline').waitFor({ state: 'visible' });
+      await shot('offline');
+    } finally {
+      await page.unroute('**/auditstream.v1.DestinationService/**');
+    }
+    // Back: the list fills and is current again, with no reload.
+    await page.locator('#offline').waitFor({ state: 'hidden', timeout: 15_000 });
+    await card('Webhook receiver').waitFor();
+    expect(await page.locator('#destinations').getAttribute('class')).not.toContain('stale');
+  });
 
   it('shows a failing destination degraded with its reason and the time left, then active again by itself', async () => {
     webhook.respondWith(() => ({ status: 503, body: 'maintenance' }));
@@ -179,14 +244,15 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     await shot('degraded');
     await poll(() => card('Webhook receiver').locator('.reason').textContent()).toBe('webhook answered HTTP 503: maintenance');
     // The time left in the retry window (the suite's service runs with a short one).
-    await poll(() => fact('Webhook receiver', 'Retry window').textContent()).toMatch(/^dropped in (less than a minute|\d+ min|\d+ h( \d+ min)?)$/);
+    await poll(() => fact('Webhook receiver', 'Retry window').textContent()).toMatch(new RegExp(`^dropped ${absoluteTime.source} \\(in (less than a minute|\\d+ min|\\d+ h( \\d+ min)?)\\)$`));
     await poll(() => fact('Webhook receiver', 'Backlog').textContent()).toBe('1 event');
     // The picture in README (docs/console.png is a copy of one run's).
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(screenshots, 'readme.png'), clip: { x: 0, y: 0, width: 1280, height: 540 } });
     webhook.respondWith(() => ({ status: 200 }));
     await poll(() => badge('Webhook receiver').textContent(), { timeout: 30_000 }).toBe('Active');
-    await poll(() => fact('Webhook receiver', 'Delivered').textContent()).toBe('6');
+    // 5 before, this test's event, and the two renames of the two-tab test (service events).
+    await poll(() => fact('Webhook receiver', 'Delivered').textContent()).toBe('8');
   }, 60_000);
 
   it('tests a saved destination, and edits it without re-typing its credentials', async () => {
@@ -299,6 +365,7 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     const [cookie] = await context.cookies();
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByText('You are signed out.').waitFor({ state: 'visible' });
+    expect(await page.locator('#signin-error').getAttribute('class')).toBe('info'); // news, not an error
     const replayed = await fetch(`${stack.httpUrl}/console/api/session`, { headers: { cookie: `${cookie.name}=${cookie.value}` } });
     expect(replayed.status).toBe(401);
     expect(await eventually(async () => (await context.cookies()).length, (n) => n === 0)).toBe(0);

@@ -1,6 +1,6 @@
 // What the console says about time and which field an API error concerns.
 import { describe, expect, it } from 'vitest';
-import { fieldOfError, plural, timeAgo, timeLeft } from '../../web/console/format.js';
+import { absoluteTime, fieldOfError, plural, timeAgo, timeLeft } from '../../web/console/format.js';
 
 const now = new Date('2026-12-01T12:00:00Z');
 const after = (ms: number) => new Date(now.getTime() + ms);
@@ -12,6 +12,12 @@ describe('console wording', () => {
     expect(timeLeft(after(59 * 60_000), now)).toBe('59 min');
     expect(timeLeft(after(30_000), now)).toBe('less than a minute');
     expect(timeLeft(after(-60_000), now)).toBe('less than a minute');
+  });
+
+  it('writes a time an incident write-up can quote: date, time to the second, and the time zone named', () => {
+    expect(absoluteTime(now, 'UTC')).toBe('1 Dec 2026, 12:00:00 UTC');
+    expect(absoluteTime(now, 'Europe/Berlin')).toBe('1 Dec 2026, 13:00:00 CET');
+    expect(absoluteTime(after(-13 * 3600_000), 'America/New_York')).toBe('30 Nov 2026, 18:00:00 GMT-5');
   });
 
   it('says how long ago the last delivery was', () => {

@@ -21,7 +21,7 @@ function scripted(answer: (batch: EncodedEvent[]) => SendOutcome) {
     transport: 'none',
     endpointExample: 'https://example.com',
     setup: [],
-    credentials: { secret: 'a secret' },
+    credentials: { secret: { label: 'Secret', about: 'a secret' } },
     settings: {},
     limits: { maxEventsPerRequest: 4, maxBytesPerRequest: 100, maxBytesPerEvent: 40 },
     framing: { perRequest: 10, perEvent: 1 },

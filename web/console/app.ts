@@ -5,7 +5,7 @@ import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/
 import { createConnectTransport } from '@connectrpc/connect-web';
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { DestinationService, type Destination, type ProviderField, type ProviderInfo } from '../../src/gen/auditstream/v1/destinations_pb.js';
-import { fieldOfError, plural, timeAgo, timeLeft } from './format.js';
+import { absoluteTime, fieldOfError, plural, timeAgo, timeLeft } from './format.js';
 
 interface Session {
   tenant: string;
@@ -44,8 +44,19 @@ const announce = (text: string) => {
   setTimeout(() => (announcer.textContent = text), 50);
 };
 const date = (value: Timestamp | undefined) => (value ? timestampDate(value) : undefined);
+const absolute = (at: Date) => absoluteTime(at, Intl.DateTimeFormat().resolvedOptions().timeZone);
 const camel = (apiName: string) => apiName.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
-const message = (error: unknown) => (error instanceof ConnectError ? error.rawMessage : error instanceof Error ? error.message : String(error));
+/** Whether a call failed because the service could not be reached at all (no answer). */
+const unreachable = (error: unknown) =>
+  error instanceof TypeError || (error instanceof ConnectError && (error.code === Code.Unknown || error.code === Code.Unavailable) && /fetch|network/i.test(error.rawMessage));
+const message = (error: unknown) =>
+  unreachable(error)
+    ? 'The auditstream service cannot be reached (it may be restarting, or this network is down). Nothing was changed; try again in a moment.'
+    : error instanceof ConnectError
+      ? error.rawMessage
+      : error instanceof Error
+        ? error.message
+        : String(error);
 
 /** Any call can find the session over: back to the sign-in page, saying so. */
 async function call<T>(run: () => Promise<T>): Promise<T> {
@@ -70,10 +81,10 @@ async function sessionRequest(method: 'GET' | 'POST' | 'DELETE', body?: unknown)
   });
 }
 
-function signedOut(notice?: string): void {
+function signedOut(notice?: string, kind: 'error' | 'info' = 'error'): void {
   session = undefined;
   window.clearInterval(poll);
-  const error = h('p', { class: 'error', id: 'signin-error', role: 'alert' }, notice ?? '');
+  const error = h('p', { class: kind === 'error' ? 'error' : 'info', id: 'signin-error', role: kind === 'error' ? 'alert' : 'status' }, notice ?? '');
   const key = h('input', { id: 'api-key', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'api-key-about signin-error' });
   const form = h(
     'form',
@@ -87,6 +98,7 @@ function signedOut(notice?: string): void {
     key.value = '';
     const body = await answer.json();
     if (!answer.ok) {
+      error.className = 'error';
       error.textContent = body.message;
       key.setAttribute('aria-invalid', 'true');
       key.focus();
@@ -106,7 +118,7 @@ async function showConsole(): Promise<void> {
   const signOut = h('button', { type: 'button' }, 'Sign out');
   signOut.addEventListener('click', async () => {
     await sessionRequest('DELETE');
-    signedOut('You are signed out.');
+    signedOut('You are signed out.', 'info');
   });
   const sidebar = h(
     'nav',
@@ -115,6 +127,7 @@ async function showConsole(): Promise<void> {
   );
   $('#app').replaceChildren(
     h('header', { class: 'topbar' }, h('span', { class: 'brand' }, 'auditstream'), h('div', { class: 'who' }, h('span', {}, `Tenant: ${session!.tenant}`), signOut)),
+    h('p', { class: 'offline', id: 'offline', role: 'alert', hidden: true }),
     h('div', { class: 'layout' }, sidebar, h('main', { id: 'main', tabindex: '-1' })),
   );
   await showList();
@@ -130,25 +143,56 @@ function page(title: string, ...content: Child[]): HTMLElement {
 
 // ---- the list, refreshed every few seconds ----
 
-async function showList(notice?: string): Promise<void> {
+async function showList(notice?: string, about?: string): Promise<void> {
   const add = h('button', { type: 'button', class: 'primary', id: 'add-destination' }, 'Add destination');
   add.addEventListener('click', () => showForm());
   const main = page(
     'SIEM destinations',
     h('p', {}, 'Every audit event is forwarded in real time to each enabled destination. Undelivered events are retried for up to 24 hours.'),
-    h('div', { class: 'toolbar' }, add, h('p', { class: 'result', id: 'list-notice', role: 'status' }, notice ?? '')),
+    h('div', { class: 'toolbar' }, add, h('p', { class: 'result', id: 'list-notice', role: 'status', 'data-about': about }, notice ?? '')),
     h('ul', { class: 'destinations', id: 'destinations', 'aria-label': 'Destinations' }),
   );
-  await refresh();
+  // The list refreshes itself whatever the first attempt found: after an outage it recovers by itself.
   window.clearInterval(poll);
-  poll = window.setInterval(() => void refresh().catch(() => undefined), 3_000);
+  poll = window.setInterval(() => void refresh(), 3_000);
+  await refresh();
   if (notice) main.focus();
+}
+
+let lastRefreshed: Date | undefined;
+
+/** Says the page is offline and what it shows is stale, or that it is live again. */
+function showOnline(online: true): void;
+function showOnline(online: false, error: unknown): void;
+function showOnline(online: boolean, error?: unknown): void {
+  const banner = document.getElementById('offline');
+  const list = document.getElementById('destinations');
+  if (!banner) return;
+  list?.classList.toggle('stale', !online);
+  list?.setAttribute('aria-busy', String(!online));
+  if (online) {
+    if (!banner.hidden) announce('Back online: the list is current again.');
+    banner.hidden = true;
+    banner.textContent = '';
+    return;
+  }
+  const since = lastRefreshed ? `What is shown was last updated ${absolute(lastRefreshed)}.` : 'Nothing could be loaded yet.';
+  banner.textContent = `Offline: ${unreachable(error) ? 'the auditstream service cannot be reached' : message(error)}. ${since} Trying again every 3 seconds.`;
+  banner.hidden = false;
 }
 
 async function refresh(): Promise<void> {
   const list = document.getElementById('destinations');
   if (!list) return;
-  const { destinations } = await call(() => api.listDestinations({}));
+  let destinations: Destination[];
+  try {
+    ({ destinations } = await call(() => api.listDestinations({})));
+  } catch (error) {
+    if (!(error instanceof ConnectError && error.code === Code.Unauthenticated)) showOnline(false, error);
+    return;
+  }
+  lastRefreshed = new Date();
+  showOnline(true);
   const seen = new Set<string>();
   for (const destination of destinations) {
     seen.add(destination.id);
@@ -223,6 +267,14 @@ const current = new WeakMap<HTMLElement, Destination>();
 const currentOf = (card: HTMLElement) => current.get(card)!;
 
 function updateCard(card: HTMLElement, d: Destination): void {
+  const previous = current.get(card);
+  // A message about the card (a test's result, an error) no longer holds once its state changed.
+  if (previous && (previous.enabled !== d.enabled || previous.status !== d.status)) {
+    $('.result', card).textContent = '';
+    $('.result', card).className = 'result';
+    const notice = document.getElementById('list-notice');
+    if (notice?.dataset.about === d.id) notice.textContent = '';
+  }
   current.set(card, d);
   const now = new Date();
   $('.name', card).textContent = d.name;
@@ -241,11 +293,13 @@ function updateCard(card: HTMLElement, d: Destination): void {
   const backlog = d.backlog?.events ?? 0n;
   const facts: [string, Child][] = [
     ['Backlog', plural(backlog, 'event')],
-    ...(d.status === 'degraded' && windowEnds && backlog > 0n ? ([['Retry window', h('span', { class: 'deadline' }, `dropped in ${timeLeft(windowEnds, now)}`)]] as [string, Child][]) : []),
+    ...(d.status === 'degraded' && windowEnds && backlog > 0n
+      ? ([['Retry window', h('span', { class: 'deadline' }, `dropped ${absolute(windowEnds)} (in ${timeLeft(windowEnds, now)})`)]] as [string, Child][])
+      : []),
     ['Delivered', String(d.counters?.delivered ?? 0n)],
     ['Dropped', String(d.counters?.dropped ?? 0n)],
     ['Rejected', String(d.counters?.rejected ?? 0n)],
-    ['Last delivery', d.lastDeliveredAt ? timeAgo(date(d.lastDeliveredAt)!, now) : 'none yet'],
+    ['Last delivery', d.lastDeliveredAt ? `${absolute(date(d.lastDeliveredAt)!)} (${timeAgo(date(d.lastDeliveredAt)!, now)})` : 'none yet'],
   ];
   $('.facts', card).replaceChildren(...facts.map(([term, value]) => h('div', {}, h('dt', {}, term), h('dd', {}, value))));
 }
@@ -497,6 +551,14 @@ function showForm(existing?: Destination): void {
   }
 
   providerSelect.addEventListener('change', renderProvider);
+  // An error under a field no longer holds once the field is changed.
+  body.addEventListener('input', (event) => {
+    const changed = fields.find((f) => f.input === event.target);
+    if (changed?.input.getAttribute('aria-invalid') === 'true') {
+      changed.error.textContent = '';
+      changed.input.removeAttribute('aria-invalid');
+    }
+  });
   cancel.addEventListener('click', () => void showList());
   test.addEventListener('click', async () => {
     test.disabled = true;
@@ -534,7 +596,7 @@ function showForm(existing?: Destination): void {
         await showList(`Saved ${destination!.name}.`);
       } else {
         const { destination } = await call(() => api.createDestination(request));
-        await showList(`Added ${destination!.name}: ${destination!.enabled ? 'events stream to it now' : 'it is disabled'}.`);
+        await showList(`Added ${destination!.name}: ${destination!.enabled ? 'events stream to it now' : 'it is disabled'}.`, destination!.id);
       }
     } catch (error) {
       showError(error);
@@ -549,8 +611,7 @@ function showForm(existing?: Destination): void {
 }
 
 function label(f: ProviderField): string {
-  const words = f.name.replace(/_/g, ' ');
-  return words[0].toUpperCase() + words.slice(1) + (f.required ? '' : ' (optional)');
+  return f.label + (f.required ? '' : ' (optional)');
 }
 
 // ---- start ----

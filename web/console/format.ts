@@ -37,6 +37,12 @@ export function fieldOfError(message: string, fields: string[]): string | undefi
   return undefined;
 }
 
+/** "4 Dec 2026, 02:43:10 UTC": a time an incident write-up can quote, in the given time zone, which it names. */
+export function absoluteTime(at: Date, timeZone: string): string {
+  const parts = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' } as const;
+  return new Intl.DateTimeFormat('en-GB', { ...parts, timeZone, timeZoneName: 'short' }).format(at);
+}
+
 export function plural(count: number | bigint, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 || count === 1n ? one : many}`;
 }

@@ -73,7 +73,10 @@ export const cloudwatch: Provider = {
     'Note the access key ID and secret access key.',
     'Use the CloudWatch Logs endpoint for your region as the endpoint.',
   ],
-  credentials: { accessKeyId: 'access key ID of the IAM user', secretAccessKey: 'secret access key of the IAM user' },
+  credentials: {
+    accessKeyId: { label: 'Access key ID', about: 'access key ID of the IAM user' },
+    secretAccessKey: { label: 'Secret access key', about: 'secret access key of the IAM user' },
+  },
   settings: {
     region: {
       kind: 'text',

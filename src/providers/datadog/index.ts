@@ -15,7 +15,7 @@ export const datadog: Provider = {
     'Create a new API key.',
     'Use https://http-intake.logs.datadoghq.com/api/v2/logs as the endpoint (https://http-intake.logs.datadoghq.eu/api/v2/logs for EU).',
   ],
-  credentials: { token: 'the Datadog API key' },
+  credentials: { token: { label: 'API key', about: 'the Datadog API key' } },
   settings: {
     service: { kind: 'text', about: 'Datadog service of the logs (default "auditstream")' },
     source: { kind: 'text', about: 'Datadog source, `ddsource` (default "auditstream")' },

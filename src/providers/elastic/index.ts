@@ -15,7 +15,7 @@ export const elastic: Provider = {
     'Generate an API key with index write permissions.',
     'Use your Elasticsearch endpoint as the endpoint.',
   ],
-  credentials: { token: 'the API key, base64 as Kibana shows it' },
+  credentials: { token: { label: 'API key', about: 'the API key, base64 as Kibana shows it' } },
   settings: {
     index: {
       kind: 'text',

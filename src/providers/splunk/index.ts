@@ -21,7 +21,7 @@ export const splunk: Provider = {
     'Create a new token with the main index (or the index you set below).',
     'Copy the HEC endpoint URL and the token.',
   ],
-  credentials: { token: 'the HEC token' },
+  credentials: { token: { label: 'HEC token', about: 'the HEC token' } },
   settings: {
     index: { kind: 'text', about: 'Splunk index to write to; empty: the HEC token\'s default index' },
     source: { kind: 'text', about: `source of the events (default "${defaultSource}")` },

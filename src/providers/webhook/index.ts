@@ -16,7 +16,7 @@ export const webhook: Provider = {
     'Generate a shared secret (at least 32 random characters) for HMAC signature verification.',
     'Verify the X-Truthlocks-Signature header (t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">) with your secret, and refuse timestamps more than 5 minutes old.',
   ],
-  credentials: { secret: 'the shared secret requests are signed with' },
+  credentials: { secret: { label: 'Shared secret', about: 'the shared secret requests are signed with' } },
   settings: {},
   mergeCredentials: rotateSecret,
   limits: { maxEventsPerRequest: 500, maxBytesPerRequest: 1024 * 1024, maxBytesPerEvent: 256 * 1024 },
