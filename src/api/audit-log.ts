@@ -93,10 +93,14 @@ export class AuditLogApi {
   ) {}
 
   async query(tenantId: string, request: QueryEventsRequest): Promise<QueryEventsResponse> {
-    const { filter, key } = parseEventFilter(request.filter);
+    const { filter, key: filterKey } = parseEventFilter(request.filter);
+    // A cursor belongs to its filter and its order: one made for the other order is refused.
+    const key = request.newestFirst ? `${filterKey}-newest` : filterKey;
     const pageSize = parsePageSize(request.pageSize);
-    const after = parseCursor(request.cursor, key);
-    const page = await this.auditLog.page(tenantId, filter, after, pageSize);
+    const cursor = parseCursor(request.cursor, key);
+    const page = request.newestFirst
+      ? await this.auditLog.pageBackward(tenantId, filter, request.cursor === '' ? undefined : { seq: cursor.seq, chunk: cursor.chunk! }, pageSize)
+      : await this.auditLog.page(tenantId, filter, cursor, pageSize);
     return create(QueryEventsResponseSchema, { events: page.events.map(toEventMessage), nextCursor: encodeCursor(page.next, key), more: page.more });
   }
 

@@ -4,7 +4,7 @@
 //   POST /v1/audit/siem (201) · GET /v1/audit/siem · GET|PATCH|DELETE /v1/audit/siem/{id}
 //   POST /v1/audit/siem/test (a draft) · POST /v1/audit/siem/{id}/test · GET /v1/audit/siem/providers
 //   POST|GET /v1/audit/siem/{id}/backfills · GET /v1/audit/siem/{id}/backfills/{b} · POST …/{b}/cancel
-//   GET /v1/audit/events[?filters] · GET /v1/audit/events/{id} · GET|PATCH /v1/audit/retention
+//   GET /v1/audit/events[?filters][&newest_first=true] · GET /v1/audit/events/{id} · GET|PATCH /v1/audit/retention
 //   POST /v1/audit/exports (201) · GET /v1/audit/exports · GET /v1/audit/exports/{id}
 //   (and the file itself: GET /v1/audit/exports/{id}/download, ./downloads.ts)
 import type { DescMethod, JsonObject, JsonValue } from '@bufbuild/protobuf';
@@ -42,6 +42,8 @@ function eventQuery(query: URLSearchParams): JsonObject {
   if (pageSize !== null) request.page_size = /^\d+$/.test(pageSize) ? Number(pageSize) : pageSize;
   const cursor = query.get('cursor');
   if (cursor !== null) request.cursor = cursor;
+  const newestFirst = query.get('newest_first');
+  if (newestFirst !== null) request.newest_first = newestFirst === 'true' ? true : newestFirst === 'false' ? false : newestFirst;
   return request;
 }
 
@@ -59,7 +61,7 @@ export const restRoutes: RestRoute[] = [
   { method: 'GET', path: '/v1/audit/siem/{id}/backfills', rpc: siem.listBackfills, request: ({ id }) => ({ destinationId: id }) },
   { method: 'GET', path: '/v1/audit/siem/{id}/backfills/{backfill}', rpc: siem.getBackfill, request: ({ id, backfill }) => ({ destinationId: id, id: backfill }) },
   { method: 'POST', path: '/v1/audit/siem/{id}/backfills/{backfill}/cancel', rpc: siem.cancelBackfill, request: ({ id, backfill }) => ({ destinationId: id, id: backfill }) },
-  { method: 'GET', path: '/v1/audit/events', rpc: audit.queryEvents, query: [...eventFilterFields, 'page_size', 'cursor'], request: (_, __, query) => eventQuery(query) },
+  { method: 'GET', path: '/v1/audit/events', rpc: audit.queryEvents, query: [...eventFilterFields, 'page_size', 'cursor', 'newest_first'], request: (_, __, query) => eventQuery(query) },
   { method: 'GET', path: '/v1/audit/events/{id}', rpc: audit.getEvent, request: ({ id }) => ({ id }) },
   { method: 'GET', path: '/v1/audit/retention', rpc: audit.getRetention, request: () => ({}) },
   { method: 'PATCH', path: '/v1/audit/retention', rpc: audit.updateRetention, request: (_, body) => body },

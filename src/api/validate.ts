@@ -341,7 +341,7 @@ export function parseCursor(raw: string, filterKey: string): { seq: number; chun
   if (!whole(decoded.s) || !whole(decoded.c) || typeof decoded.f !== 'string') {
     throw invalid('cursor is not one this service gave: pass next_cursor unchanged, or none to start from the beginning');
   }
-  if (decoded.f !== filterKey) throw invalid('cursor belongs to a query with another filter: repeat that filter, or start again without a cursor');
+  if (decoded.f !== filterKey) throw invalid('cursor belongs to a query with another filter or order: repeat that query, or start again without a cursor');
   return { seq: decoded.s, chunk: decoded.c };
 }
 

@@ -465,6 +465,37 @@ export class AuditLog {
     return { events, next, more: false };
   }
 
+  /**
+   * Matching events before `before` (none: from the newest shown), newest first: at most
+   * `limit`, reading at most the scan budget of events, chunk by chunk down to the floor.
+   * `next` is the last event given (or the first seq of the last chunk read) and its chunk.
+   */
+  async pageBackward(tenantId: string, filter: AuditFilter, before: LogPosition | undefined, limit: number, now = new Date()): Promise<AuditPage> {
+    const { floor } = await this.bounds(tenantId);
+    const shown = await this.shownThrough(tenantId, now);
+    // (A position's chunk is never below 0: read to the start, a cursor stays at chunk 0 and finds nothing more.)
+    const bound = before ?? { seq: shown.seq + 1, chunk: Math.max(0, shown.chunk) };
+    const events: SeqEvent[] = [];
+    let next: LogPosition = bound;
+    let scanned = 0;
+    for (let n = Math.min(bound.chunk, shown.chunk); n >= floor; n -= readWindow) {
+      const numbers = Array.from({ length: Math.min(readWindow, n - floor + 1) }, (_, i) => n - i);
+      for (const chunk of await this.chunks(tenantId, numbers, { remember: false })) {
+        if (!chunk) continue;
+        for (let i = chunk.events.length - 1; i >= 0; i--) {
+          const event = chunk.events[i];
+          if (event.seq >= bound.seq || !matches(event, filter)) continue;
+          events.push(event);
+          if (events.length === limit) return { events, next: { seq: event.seq, chunk: chunk.n }, more: true };
+        }
+        next = { seq: Math.min(bound.seq, chunk.firstSeq), chunk: Math.max(0, chunk.n - 1) };
+        scanned += chunk.events.length;
+        if (scanned >= this.options.scanBudget) return { events, next, more: chunk.n > floor };
+      }
+    }
+    return { events, next, more: false };
+  }
+
   /** Every matching event with a seq in [from, to], in acceptance order, a chunk's worth at a time (bounded memory). */
   async *batches(tenantId: string, filter: AuditFilter, { from = 0, to = Infinity }: SeqRange = {}): AsyncGenerator<SeqEvent[]> {
     const start = from > 0 ? await this.chunkAt(tenantId, from) : (await this.bounds(tenantId)).floor;

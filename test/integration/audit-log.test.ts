@@ -19,11 +19,11 @@ const tenant = tenantsOfThisFile();
 const query = (key: string, body: unknown) => connectJson(key, 'AuditLogService', 'QueryEvents', body);
 
 /** Every page of a query, following next_cursor while `more`. */
-async function queryAll(key: string, filter: unknown = {}, pageSize = 1000): Promise<any[]> {
+async function queryAll(key: string, filter: unknown = {}, pageSize = 1000, newestFirst = false): Promise<any[]> {
   const events: any[] = [];
   let cursor = '';
   for (;;) {
-    const page = await query(key, { filter, pageSize, cursor });
+    const page = await query(key, { filter, pageSize, cursor, newestFirst });
     expect(page.status).toBe(200);
     events.push(...(page.body.events ?? []));
     cursor = page.body.nextCursor;
@@ -80,6 +80,18 @@ describe('querying the audit log', () => {
     const next = await rest(t.key, 'GET', `/v1/audit/events?action=user.logout&page_size=2&cursor=${viaRest.body.nextCursor}`);
     expect(next.body.events.map((e: { id: string }) => e.id)).toEqual(['q-7', 'q-10']);
     expect((await rest(t.key, 'GET', '/v1/audit/events/q-42')).body.event).toMatchObject({ id: 'q-42', action: 'user.login' });
+
+    // Newest first: the same events in reverse, every page and filter, over Connect and REST; a cursor keeps its order.
+    expect((await queryAll(t.key, {}, 700, true)).map((e) => e.id)).toEqual(events.map((e) => e.id).reverse());
+    const newestLogouts = await queryAll(t.key, { action: 'user.logout' }, 300, true);
+    expect(newestLogouts.map((e) => e.id)).toEqual(events.filter((e) => e.action === 'user.logout').map((e) => e.id).reverse());
+    const newest = await rest(t.key, 'GET', '/v1/audit/events?action=user.logout&page_size=2&newest_first=true');
+    const newestIds = events.filter((e) => e.action === 'user.logout').map((e) => e.id).reverse();
+    expect(newest.body.events.map((e: { id: string }) => e.id)).toEqual(newestIds.slice(0, 2));
+    const older = await rest(t.key, 'GET', `/v1/audit/events?action=user.logout&page_size=2&newest_first=true&cursor=${newest.body.nextCursor}`);
+    expect(older.body.events.map((e: { id: string }) => e.id)).toEqual(newestIds.slice(2, 4));
+    const mixed = await rest(t.key, 'GET', `/v1/audit/events?action=user.logout&page_size=2&cursor=${newest.body.nextCursor}`);
+    expect(mixed.status).toBe(400);
   }, 120_000);
 
   it('binds a cursor to its filter, and refuses bad input with what to fix', async () => {
@@ -87,7 +99,7 @@ describe('querying the audit log', () => {
     await publishSettled(t, [{ id: 'c-1' }, { id: 'c-2' }]);
     const page = await query(t.key, { filter: { action: 'test.event' }, pageSize: 1 });
     const misuse = await query(t.key, { filter: { action: 'other' }, cursor: page.body.nextCursor });
-    expect(misuse).toEqual({ status: 400, body: { code: 'invalid_argument', message: 'cursor belongs to a query with another filter: repeat that filter, or start again without a cursor' } });
+    expect(misuse).toEqual({ status: 400, body: { code: 'invalid_argument', message: 'cursor belongs to a query with another filter or order: repeat that query, or start again without a cursor' } });
     expect((await query(t.key, { cursor: 'garbage!' })).body.message).toBe('cursor is not one this service gave: pass next_cursor unchanged, or none to start from the beginning');
     expect((await query(t.key, { pageSize: 1001 })).body.message).toBe('page_size must be 1 to 1000 (got 1001)');
     expect((await query(t.key, { filter: { action: 'a', actionPrefix: 'b' } })).body.message).toBe('give filter.action or filter.action_prefix, not both');
