@@ -348,6 +348,20 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
       if (width === 375) await shot('phone', tab);
       await tab.getByRole('button', { name: 'Add destination' }).click();
     }
+    // Audit > Logs, and an event's details, at both widths.
+    await tab.getByRole('button', { name: 'Cancel' }).click();
+    await tab.getByRole('link', { name: 'Logs' }).click();
+    await tab.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await poll(() => tab.locator('table.events tbody tr').count()).toBeGreaterThan(0);
+    for (const width of [375, 1280]) {
+      await tab.setViewportSize({ width, height: 800 });
+      expect(await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), `horizontal overflow of Logs at ${width}px`).toBeLessThanOrEqual(0);
+      expect(await violations(tab)).toEqual([]);
+      await tab.locator('table.events tbody button.link').first().click();
+      await tab.getByRole('dialog').waitFor();
+      expect(await violations(tab)).toEqual([]);
+      await tab.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+    }
     await keyboard.close();
   }, 60_000);
 
@@ -360,6 +374,89 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     await poll(() => otherPage.locator('li.card').count()).toBe(0);
     await other.close();
   });
+
+  it('Audit > Logs: searches the log with qualifiers or filter fields, newest first or in acceptance order, times in the browser’s zone or UTC, each event whole', async () => {
+    const published = await connectJson(key, 'EventService', 'PublishEvents', {
+      events: [
+        { id: 'logs-1', action: 'user.login', outcome: 'success', actor: { id: 'u-42', ip: '203.0.113.9' }, resource: { type: 'document', id: 'doc-1' } },
+        { id: 'logs-2', action: 'user.logout', outcome: 'failure', actor: { id: 'u-42', ip: '203.0.113.9' } },
+        { id: 'logs-3', action: 'user.login', outcome: 'failure', actor: { id: 'u-7', ip: '198.51.100.4' } },
+      ],
+    });
+    expect(published.status).toBe(200);
+    // A browser in New York: times shown in its zone, switchable to UTC.
+    const york = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'America/New_York' });
+    york.setDefaultTimeout(15_000);
+    await york.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.httpUrl });
+    const tab = await york.newPage();
+    try {
+      await signIn(tab, key);
+      await tab.getByRole('link', { name: 'Logs' }).click();
+      await tab.getByRole('heading', { name: 'Audit log' }).waitFor();
+      expect(await tab.getByRole('link', { name: 'Logs' }).getAttribute('aria-current')).toBe('page');
+      const ids = () => tab.locator('table.events tbody tr').evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.id));
+      const search = async (text: string) => {
+        await tab.getByLabel('Search', { exact: true }).fill(text);
+        await tab.getByRole('button', { name: 'Search', exact: true }).click();
+      };
+      // Newest first by default (the log shows the newest flush once it settled: ask again until it is there).
+      await poll(async () => {
+        await search('action:user.*');
+        await tab.waitForFunction(() => document.getElementById('logs-status')?.textContent !== 'Loading…');
+        return ids();
+      }).toEqual(['logs-3', 'logs-2', 'logs-1']);
+      const first = tab.locator('table.events tbody tr').first();
+      expect(await first.locator('td').allTextContents()).toEqual([
+        expect.stringMatching(new RegExp(`^${absoluteTime.source}, details of event logs-3$`)),
+        'u-7',
+        'user.login',
+        '',
+        'failure',
+        '198.51.100.4',
+      ]);
+      expect(await first.locator('.time').textContent()).toMatch(/ GMT-5$/);
+      expect(await tab.locator('#logs-zone').textContent()).toBe('Times shown in America/New_York');
+      await tab.getByRole('switch', { name: 'Times in UTC' }).check();
+      expect(await first.locator('.time').textContent()).toMatch(/ UTC$/);
+      await shot('logs', tab);
+      // Qualifiers together, in acceptance order.
+      await tab.getByLabel('Order').selectOption('oldest');
+      await search('actor:u-42 outcome:failure');
+      await poll(ids).toEqual(['logs-2']);
+      await search('action:user.login');
+      await poll(ids).toEqual(['logs-1', 'logs-3']);
+      // What cannot be read is said in plain words, next to the box.
+      await search('who:u-42');
+      await poll(() => tab.locator('#logs-search-error').textContent()).toBe('"who:" is not a qualifier; use action: actor: resource: resource_type: outcome: created:');
+      // The filter fields write the search string.
+      await tab.locator('summary', { hasText: 'Filters' }).click();
+      await tab.getByLabel('Actor').fill('u-7');
+      await tab.getByRole('button', { name: 'Apply filters' }).click();
+      expect(await tab.getByLabel('Search', { exact: true }).inputValue()).toBe('actor:u-7');
+      await poll(ids).toEqual(['logs-3']);
+      // The service's own events are there, and filterable.
+      await search('action:siem.destination.created');
+      await poll(async () => (await ids()).length).toBeGreaterThanOrEqual(5); // the five this file's tests created
+      // A row opens the whole event as JSON, which copies.
+      await search('resource:doc-1');
+      await poll(ids).toEqual(['logs-1']);
+      await tab.getByRole('button', { name: 'details of event logs-1' }).click();
+      const dialog = tab.getByRole('dialog');
+      const json = JSON.parse((await dialog.locator('pre.json').textContent())!);
+      expect(json).toMatchObject({ id: 'logs-1', action: 'user.login', outcome: 'success', actor: { id: 'u-42', ip: '203.0.113.9' }, resource: { type: 'document', id: 'doc-1' } });
+      await dialog.getByRole('button', { name: 'Copy JSON' }).click();
+      await poll(() => dialog.locator('.result').textContent()).toBe('Copied.');
+      expect(JSON.parse(await tab.evaluate(() => navigator.clipboard.readText()))).toEqual(json);
+      await shot('logs-event', tab);
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      // At phone width the page itself never scrolls sideways (the table scrolls in its own box).
+      await tab.setViewportSize({ width: 375, height: 800 });
+      expect(await tab.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+      await shot('logs-phone', tab);
+    } finally {
+      await york.close();
+    }
+  }, 60_000);
 
   it('signs out server-side: the old cookie no longer opens anything', async () => {
     const [cookie] = await context.cookies();

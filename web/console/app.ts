@@ -4,8 +4,13 @@
 import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-web';
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { toJsonString } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { AuditLogService } from '../../src/gen/auditstream/v1/audit_pb.js';
 import { DestinationService, type Destination, type ProviderField, type ProviderInfo } from '../../src/gen/auditstream/v1/destinations_pb.js';
+import { AuditEventSchema, type AuditEvent } from '../../src/gen/auditstream/v1/events_pb.js';
 import { absoluteTime, fieldOfError, plural, timeAgo, timeLeft } from './format.js';
+import { formatSearch, parseSearch, SearchError, type SearchFilter } from './search.js';
 
 interface Session {
   tenant: string;
@@ -20,10 +25,9 @@ const withCsrf: Interceptor = (next) => (request) => {
   if (session) request.header.set('x-csrf-token', session.csrfToken);
   return next(request);
 };
-const api = createClient(
-  DestinationService,
-  createConnectTransport({ baseUrl: location.origin, interceptors: [withCsrf], fetch: (input, init) => fetch(input, { ...init, credentials: 'same-origin' }) }),
-);
+const transport = createConnectTransport({ baseUrl: location.origin, interceptors: [withCsrf], fetch: (input, init) => fetch(input, { ...init, credentials: 'same-origin' }) });
+const api = createClient(DestinationService, transport);
+const auditApi = createClient(AuditLogService, transport);
 
 // ---- DOM helpers ----
 
@@ -123,22 +127,243 @@ async function showConsole(): Promise<void> {
   const sidebar = h(
     'nav',
     { class: 'sidebar', 'aria-label': 'Console' },
-    h('ul', {}, h('li', {}, h('span', { class: 'section' }, 'Settings'), h('ul', {}, h('li', {}, h('span', { class: 'section' }, 'Audit'), h('ul', {}, h('li', {}, h('a', { href: '#siem', 'aria-current': 'page' }, 'SIEM'))))))),
+    h(
+      'ul',
+      {},
+      h(
+        'li',
+        {},
+        h('span', { class: 'section' }, 'Settings'),
+        h('ul', {}, h('li', {}, h('span', { class: 'section' }, 'Audit'), h('ul', {}, h('li', {}, h('a', { href: '#siem' }, 'SIEM')), h('li', {}, h('a', { href: '#logs' }, 'Logs'))))),
+      ),
+    ),
   );
   $('#app').replaceChildren(
     h('header', { class: 'topbar' }, h('span', { class: 'brand' }, 'auditstream'), h('div', { class: 'who' }, h('span', {}, `Tenant: ${session!.tenant}`), signOut)),
     h('p', { class: 'offline', id: 'offline', role: 'alert', hidden: true }),
     h('div', { class: 'layout' }, sidebar, h('main', { id: 'main', tabindex: '-1' })),
   );
-  await showList();
+  window.onhashchange = () => void route();
+  await route();
+}
+
+/** The page the address names: #logs, or the SIEM destinations. */
+async function route(): Promise<void> {
+  const logs = location.hash === '#logs';
+  for (const link of document.querySelectorAll<HTMLAnchorElement>('.sidebar a')) {
+    if (link.getAttribute('href') === (logs ? '#logs' : '#siem')) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  document.title = `${logs ? 'Audit log' : 'SIEM destinations'} · auditstream console`;
+  if (logs) showLogs();
+  else await showList();
 }
 
 const present = (children: Child[]) => children.filter((child): child is Node | string => child !== undefined && child !== false);
 
 function page(title: string, ...content: Child[]): HTMLElement {
+  return section('SIEM', title, ...content);
+}
+
+function section(name: string, title: string, ...content: Child[]): HTMLElement {
   const main = $('#main');
-  main.replaceChildren(h('p', { class: 'breadcrumb' }, 'Settings › Audit › SIEM'), h('h1', {}, title), ...present(content));
+  main.replaceChildren(h('p', { class: 'breadcrumb' }, `Settings › Audit › ${name}`), h('h1', {}, title), ...present(content));
   return main;
+}
+
+// ---- Audit > Logs: the tenant's audit log, searched and paged ----
+
+const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+function showLogs(): void {
+  window.clearInterval(poll);
+  const search = h('input', { id: 'logs-search', type: 'search', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'logs-search-about logs-search-error' });
+  const searchError = h('p', { class: 'error', id: 'logs-search-error', role: 'alert' });
+  const utc = h('input', { type: 'checkbox', role: 'switch', id: 'logs-utc' });
+  const zone = h('span', { id: 'logs-zone' });
+  const order = h('select', { id: 'logs-order' }, h('option', { value: 'newest' }, 'Newest first'), h('option', { value: 'oldest' }, 'Oldest first (acceptance order)'));
+  const from = h('input', { type: 'datetime-local', id: 'logs-from', step: '1' });
+  const to = h('input', { type: 'datetime-local', id: 'logs-to', step: '1' });
+  const action = h('input', { type: 'text', id: 'logs-action', autocomplete: 'off', placeholder: 'user.login, or user.* for a prefix' });
+  const actor = h('input', { type: 'text', id: 'logs-actor', autocomplete: 'off' });
+  const resource = h('input', { type: 'text', id: 'logs-resource', autocomplete: 'off' });
+  const outcome = h('select', { id: 'logs-outcome' }, h('option', { value: '' }, 'Any'), h('option', { value: 'success' }, 'Success'), h('option', { value: 'failure' }, 'Failure'), h('option', { value: 'unknown' }, 'Unknown'));
+  const labelled = (id: string, text: string, input: HTMLElement) => h('div', { class: 'field' }, h('label', { for: id }, text), input);
+  const apply = h('button', { type: 'button' }, 'Apply filters');
+  const run = h('button', { type: 'submit', class: 'primary' }, 'Search');
+  const rows = h('tbody');
+  const status = h('p', { class: 'result', id: 'logs-status', role: 'status' });
+  const more = h('button', { type: 'button', hidden: true }, 'Load more');
+  section(
+    'Logs',
+    'Audit log',
+    h('p', {}, "Every audit event of this tenant, the service's own included (destinations degraded and recovered, retention runs, exports)."),
+    h(
+      'form',
+      { class: 'panel logs-search', role: 'search', 'aria-label': 'Search the audit log' },
+      h(
+        'div',
+        { class: 'field' },
+        h('label', { for: 'logs-search' }, 'Search'),
+        search,
+        h('p', { class: 'about', id: 'logs-search-about' }, 'Qualifiers: action:user.login (action:user.* for a prefix), actor:, resource:, resource_type:, outcome:failure, created:>2026-11-01 (or a range, 2026-11-01..2026-11-30).'),
+        searchError,
+      ),
+      h('details', {}, h('summary', {}, 'Filters'), h('div', { class: 'filters' }, labelled('logs-from', 'From (occurred at or after)', from), labelled('logs-to', 'To (occurred before)', to), labelled('logs-action', 'Action', action), labelled('logs-actor', 'Actor', actor), labelled('logs-resource', 'Resource', resource), labelled('logs-outcome', 'Outcome', outcome), apply)),
+      h('div', { class: 'toolbar' }, labelled('logs-order', 'Order', order), h('label', { class: 'switch' }, utc, 'Times in UTC'), zone, run),
+    ),
+    status,
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h('table', { class: 'events' }, h('caption', { class: 'visually-hidden' }, 'Audit events'), h('thead', {}, h('tr', {}, ...['Time', 'Actor', 'Action', 'Resource', 'Outcome', 'IP'].map((name) => h('th', { scope: 'col' }, name)))), rows),
+    ),
+    more,
+  );
+
+  let cursor = '';
+  let filter: SearchFilter = {};
+  /** The events shown, by id: a change of time zone rewrites their times. */
+  const shownEvents = new Map<string, AuditEvent>();
+  const showZone = () => (zone.textContent = `Times shown in ${utc.checked ? 'UTC' : localZone()}`);
+  const when = (event: AuditEvent) => (event.occurredAt ? absoluteTime(timestampDate(event.occurredAt), utc.checked ? 'UTC' : localZone()) : '');
+  const request = () => ({
+    filter: {
+      ...filter,
+      occurredAfter: filter.occurredAfter ? timestampFromDate(filter.occurredAfter) : undefined,
+      occurredBefore: filter.occurredBefore ? timestampFromDate(filter.occurredBefore) : undefined,
+    },
+    pageSize: 100,
+    cursor,
+    newestFirst: order.value === 'newest',
+  });
+
+  async function load(fresh: boolean): Promise<void> {
+    if (fresh) {
+      cursor = '';
+      rows.replaceChildren();
+      shownEvents.clear();
+    }
+    more.hidden = true;
+    status.textContent = 'Loading…';
+    try {
+      const page = await call(() => auditApi.queryEvents(request()));
+      for (const event of page.events) rows.append(row(event));
+      cursor = page.nextCursor;
+      more.hidden = !page.more;
+      const shown = rows.children.length;
+      status.textContent = shown === 0 ? (page.more ? 'No matching events yet in what was read; load more to read on.' : 'No events match.') : `${plural(shown, 'event')} shown${page.more ? '; more to load' : ''}.`;
+      if (shown === 0 && page.more) more.hidden = false;
+    } catch (error) {
+      status.textContent =
+        error instanceof ConnectError && error.code === Code.PermissionDenied ? 'This API key cannot read the audit log: it needs the read scope.' : message(error);
+    }
+  }
+
+  function row(event: AuditEvent): HTMLTableRowElement {
+    shownEvents.set(event.id, event);
+    const open = h('button', { type: 'button', class: 'link' }, h('span', { class: 'time' }, when(event)), h('span', { class: 'visually-hidden' }, `, details of event ${event.id}`));
+    open.addEventListener('click', () => showEvent(event, when(event)));
+    const tr = h(
+      'tr',
+      { 'data-id': event.id },
+      h('td', {}, open),
+      h('td', {}, event.actor?.id ?? ''),
+      h('td', {}, event.action),
+      h('td', {}, [event.resource?.type, event.resource?.id].filter(Boolean).join(' ')),
+      h('td', {}, event.outcome),
+      h('td', {}, event.actor?.ip ?? ''),
+    );
+    return tr;
+  }
+
+  function searchNow(): void {
+    try {
+      filter = parseSearch(search.value, utc.checked);
+    } catch (error) {
+      if (!(error instanceof SearchError)) throw error;
+      searchError.textContent = error.message;
+      search.setAttribute('aria-invalid', 'true');
+      search.focus();
+      return;
+    }
+    searchError.textContent = '';
+    search.removeAttribute('aria-invalid');
+    void load(true);
+  }
+
+  /** The filter fields, written into the search string (one source of truth), then searched. */
+  apply.addEventListener('click', () => {
+    const fields: SearchFilter = {};
+    const moment = (value: string) => (value ? parseSearch(`created:>=${value}`, utc.checked).occurredAfter : undefined);
+    try {
+      fields.occurredAfter = moment(from.value);
+      fields.occurredBefore = moment(to.value);
+    } catch (error) {
+      searchError.textContent = message(error);
+      return;
+    }
+    const actionValue = action.value.trim();
+    if (actionValue.endsWith('*')) fields.actionPrefix = actionValue.slice(0, -1);
+    else if (actionValue) fields.action = actionValue;
+    if (actor.value.trim()) fields.actorId = actor.value.trim();
+    if (resource.value.trim()) fields.resourceId = resource.value.trim();
+    if (outcome.value) fields.outcome = outcome.value as SearchFilter['outcome'];
+    search.value = formatSearch(fields, utc.checked);
+    searchNow();
+  });
+  search.closest('form')!.addEventListener('submit', (event) => {
+    event.preventDefault();
+    searchNow();
+  });
+  search.addEventListener('input', () => {
+    searchError.textContent = '';
+    search.removeAttribute('aria-invalid');
+  });
+  order.addEventListener('change', () => void load(true));
+  utc.addEventListener('change', () => {
+    showZone();
+    for (const time of rows.querySelectorAll<HTMLElement>('button.link .time')) {
+      const event = shownEvents.get(time.closest('tr')!.dataset.id!);
+      if (event) time.textContent = when(event);
+    }
+  });
+  more.addEventListener('click', () => void load(false));
+  showZone();
+  void load(true);
+}
+
+/** One event, whole, as formatted JSON, with a button that copies it. */
+function showEvent(event: AuditEvent, time: string): void {
+  const json = JSON.stringify(JSON.parse(toJsonString(AuditEventSchema, event)), null, 2);
+  const copy = h('button', { type: 'button', class: 'primary' }, 'Copy JSON');
+  const close = h('button', { type: 'button' }, 'Close');
+  const copied = h('p', { class: 'result', role: 'status' });
+  const dialog = h(
+    'dialog',
+    { class: 'event', 'aria-labelledby': 'event-title' },
+    h('h2', { id: 'event-title' }, `${event.action} · ${time}`),
+    h('pre', { class: 'json', tabindex: '0', 'aria-label': `Event ${event.id} as JSON` }, json),
+    copied,
+    h('div', { class: 'actions' }, copy, close),
+  );
+  document.body.append(dialog);
+  const done = () => {
+    dialog.close();
+    dialog.remove();
+  };
+  close.addEventListener('click', done);
+  dialog.addEventListener('cancel', () => dialog.remove());
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(json);
+      copied.textContent = 'Copied.';
+    } catch {
+      copied.textContent = 'This browser did not allow copying: select the JSON and copy it.';
+    }
+  });
+  dialog.showModal();
+  close.focus();
 }
 
 // ---- the list, refreshed every few seconds ----
