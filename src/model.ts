@@ -10,6 +10,20 @@ export type DestinationStatus = (typeof destinationStatuses)[number];
 export const eventOutcomes = ['success', 'failure', 'unknown'] as const;
 export type EventOutcome = (typeof eventOutcomes)[number];
 
+/** Which events of the audit log a query, an export or a backfill is about: every field given must match. */
+export interface AuditFilter {
+  occurredAfter?: Date;
+  occurredBefore?: Date;
+  action?: string;
+  actionPrefix?: string;
+  actorId?: string;
+  resourceType?: string;
+  resourceId?: string;
+  outcome?: EventOutcome;
+  /** The actor or the resource is this id. */
+  subjectId?: string;
+}
+
 /** An audit event as stored and as sent to destinations (JSON-friendly apart from dates). */
 export interface AuditEvent {
   id: string;

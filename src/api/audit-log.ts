@@ -29,9 +29,9 @@ import {
 import { AuditEventSchema, type AuditEvent as AuditEventMessage } from '../gen/auditstream/v1/events_pb.js';
 import { actorOf, type ServiceEvents } from '../audit/self-audit.js';
 import { errorMessage, log } from '../log.js';
-import type { AuditEvent } from '../model.js';
+import type { AuditEvent, AuditFilter } from '../model.js';
 import type { Caller } from '../store/api-keys.js';
-import type { AuditFilter, AuditLog } from '../store/audit-log.js';
+import type { AuditLog } from '../store/audit-log.js';
 import type { ExportStore } from '../store/exports.js';
 import type { ExportDoc } from '../store/mongo.js';
 import type { RetentionStore } from '../store/retention.js';

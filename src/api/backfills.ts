@@ -24,7 +24,8 @@ import {
 import { actorOf, type ServiceEvents } from '../audit/self-audit.js';
 import { errorMessage, log } from '../log.js';
 import type { Caller } from '../store/api-keys.js';
-import type { AuditFilter, AuditLog } from '../store/audit-log.js';
+import type { AuditFilter } from '../model.js';
+import type { AuditLog } from '../store/audit-log.js';
 import type { BackfillStore } from '../store/backfills.js';
 import type { DestinationStore } from '../store/destinations.js';
 import type { BackfillDoc, DestinationDoc } from '../store/mongo.js';

@@ -11,13 +11,13 @@ import type {
   ProviderSettings as SettingsMessage,
   UpdateDestinationRequest,
 } from '../gen/auditstream/v1/destinations_pb.js';
-import { eventOutcomes, maxEventsPerPublish, type AuditEvent, type EventOutcome } from '../model.js';
+import { eventOutcomes, maxEventsPerPublish, type AuditEvent, type AuditFilter, type EventOutcome } from '../model.js';
 import { isProviderName, providerFor, providerNames } from '../providers/index.js';
 import { apiName, credentialFields, credentialsOf, type Credentials, type Provider, type ProviderSettings, type SettingName } from '../providers/provider.js';
 import type { DestinationChanges, NewDestination } from '../store/destinations.js';
 import type { EventFilter as EventFilterMessage } from '../gen/auditstream/v1/audit_pb.js';
 import type { ExportFormat, ExportPreset } from '../audit/export-file.js';
-import type { AuditFilter, LogPosition } from '../store/audit-log.js';
+import type { LogPosition } from '../store/audit-log.js';
 import { retentionBounds } from '../store/retention.js';
 
 export const limits = {

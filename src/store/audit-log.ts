@@ -34,7 +34,7 @@ import { promisify } from 'node:util';
 import { constants, gunzip, gzip } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import { BSON, Binary, type Collection, type Db } from 'mongodb';
-import type { AuditEvent, EventOutcome } from '../model.js';
+import type { AuditEvent, AuditFilter } from '../model.js';
 import { insertNew, type Collections } from './mongo.js';
 
 const gzipAsync = promisify(gzip);
@@ -66,18 +66,6 @@ export interface Chunk {
   events: SeqEvent[];
 }
 
-export interface AuditFilter {
-  occurredAfter?: Date;
-  occurredBefore?: Date;
-  action?: string;
-  actionPrefix?: string;
-  actorId?: string;
-  resourceType?: string;
-  resourceId?: string;
-  outcome?: EventOutcome;
-  /** The actor or the resource is this id. */
-  subjectId?: string;
-}
 
 /** Sequence numbers from `from` to `to`, both included. */
 export interface SeqRange {

@@ -2,10 +2,9 @@
 // exact `_id` or inserts them, in collections kept small by design: on FerretDB 1.24 that is
 // what costs what its own document costs (docs/store.md has the measured cost of each operation).
 import { MongoBulkWriteError, MongoClient, type Collection, type Db, type OptionalUnlessRequiredId } from 'mongodb';
-import type { AuditEvent, Backlog, DeliveryCounters, DestinationStatus } from '../model.js';
+import type { AuditEvent, AuditFilter, Backlog, DeliveryCounters, DestinationStatus } from '../model.js';
 import type { ProviderName } from '../providers/index.js';
 import type { ProviderSettings } from '../providers/provider.js';
-import type { AuditFilter } from './audit-log.js';
 import type { Sealed } from './crypto.js';
 import type { LeaseDoc } from '../ingest/lease.js';
 import type { WorkerBeatDoc } from './workers.js';

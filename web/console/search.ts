@@ -3,16 +3,10 @@
 // the API's EventFilter, and written back from one (what the page's filter fields produce).
 // Pure functions, unit-tested in test/unit/console-search.test.ts.
 
-export interface SearchFilter {
-  occurredAfter?: Date;
-  occurredBefore?: Date;
-  action?: string;
-  actionPrefix?: string;
-  actorId?: string;
-  resourceType?: string;
-  resourceId?: string;
-  outcome?: 'success' | 'failure' | 'unknown';
-}
+import { eventOutcomes as outcomes, type AuditFilter } from '../../src/model.js';
+
+/** What the search string can say: the API's filter, less the data subject (that is the GDPR export's). */
+export type SearchFilter = Omit<AuditFilter, 'subjectId'>;
 
 /** A search string that cannot be read, with what to write instead. */
 export class SearchError extends Error {}
@@ -20,7 +14,6 @@ export class SearchError extends Error {}
 export const qualifiers = ['action', 'actor', 'resource', 'resource_type', 'outcome', 'created'] as const;
 type Qualifier = (typeof qualifiers)[number];
 
-const outcomes = ['success', 'failure', 'unknown'] as const;
 
 /** Splits at spaces outside double quotes: `actor:"Jane Doe" outcome:failure` is two terms. */
 function terms(text: string): string[] {
