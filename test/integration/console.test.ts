@@ -5,9 +5,10 @@
 // without re-typing credentials; disable; delete; a validation error at its field; another
 // tenant seeing nothing; sign-out, CSRF, CSP; keyboard use, axe-core, phone and desktop width.
 // Screenshots of the main states go to .build/screenshots/ on every run.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/stack/local.js';
@@ -457,6 +458,62 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
       await york.close();
     }
   }, 60_000);
+
+  it('Audit > Exports and Retention: exports the Logs page’s results with count and SHA-256, presets with what each needs; retention and its runs', async () => {
+    const downloads = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    downloads.setDefaultTimeout(15_000);
+    const tab = await downloads.newPage();
+    try {
+      await signIn(tab, key);
+      await tab.getByRole('link', { name: 'Logs' }).click();
+      await tab.getByLabel('Search', { exact: true }).fill('actor:u-42');
+      await tab.getByRole('button', { name: 'Search', exact: true }).click();
+      await poll(() => tab.locator('table.events tbody tr').count()).toBe(2);
+      await tab.getByRole('button', { name: 'Export these results' }).click();
+      await tab.getByRole('heading', { name: 'Exports', exact: true }).waitFor();
+      expect(await tab.getByLabel('Events').inputValue()).toBe('actor:u-42');
+      expect(await tab.getByRole('link', { name: 'Exports' }).getAttribute('aria-current')).toBe('page');
+      await tab.getByRole('button', { name: 'Start export' }).click();
+      const job = tab.locator('#exports li.card').first();
+      const jobFact = (term: string) => job.locator('.facts div').filter({ has: tab.locator('dt', { hasText: new RegExp(`^${term}$`) }) }).locator('dd');
+      await poll(() => jobFact('State').textContent(), { timeout: 30_000 }).toBe('ready');
+      expect(await jobFact('Events').textContent()).toBe('2');
+      const sha256 = (await jobFact('SHA-256').textContent())!;
+      expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(await jobFact('Expires').textContent()).toMatch(new RegExp(`^${absoluteTime.source}$`));
+      await shot('exports', tab);
+      const [download] = await Promise.all([tab.waitForEvent('download'), job.getByRole('button', { name: /^Download export/ }).click()]);
+      const file = readFileSync((await download.path())!);
+      expect(createHash('sha256').update(file).digest('hex')).toBe(sha256);
+      expect(gunzipSync(file).toString('utf8').trim().split('\n').map((line) => JSON.parse(line).id)).toEqual(['logs-1', 'logs-2']);
+      // A preset says what it needs, and the API's refusal reads in its words.
+      await tab.getByLabel('Compliance preset').selectOption('soc2');
+      expect(await tab.locator('#export-needs').textContent()).toBe('Needs the audit period: created:2026-01-01..2026-12-31 in Events.');
+      await tab.getByLabel('Events').fill('');
+      await tab.getByRole('button', { name: 'Start export' }).click();
+      await poll(() => tab.locator('#export-error').textContent()).toBe('the soc2 preset exports an audit period: give filter.occurred_after and filter.occurred_before');
+      await tab.getByLabel('Compliance preset').selectOption('gdpr-access');
+      await tab.getByLabel('Data subject (their actor or resource id)').waitFor({ state: 'visible' });
+
+      await tab.getByRole('link', { name: 'Retention' }).click();
+      await tab.getByRole('heading', { name: 'Retention', exact: true }).waitFor();
+      await poll(() => tab.getByLabel('Keep events for (days)').inputValue()).toBe('365');
+      expect(await tab.locator('#retention-runs').textContent()).toMatch(new RegExp(`Next run(${absoluteTime.source}|not scheduled yet)Last run`));
+      await tab.getByLabel('Keep events for (days)').fill('400');
+      await tab.getByRole('switch', { name: 'HIPAA' }).check();
+      await tab.getByRole('button', { name: 'Save' }).click();
+      await poll(() => tab.locator('#retention-error').textContent()).toBe(
+        'HIPAA needs audit records kept six years (§164.316(b)(2)): with hipaa on, retention days must be at least 2190 (got 400)',
+      );
+      await tab.getByRole('switch', { name: 'HIPAA' }).uncheck();
+      await tab.getByRole('button', { name: 'Save' }).click();
+      await poll(() => tab.locator('form .result').textContent()).toBe('Saved.');
+      expect((await connectJson(key, 'AuditLogService', 'GetRetention', {})).body.retention.days).toBe(400);
+      await shot('retention', tab);
+    } finally {
+      await downloads.close();
+    }
+  }, 90_000);
 
   it('signs out server-side: the old cookie no longer opens anything', async () => {
     const [cookie] = await context.cookies();

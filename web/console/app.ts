@@ -6,7 +6,7 @@ import { createConnectTransport } from '@connectrpc/connect-web';
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { toJsonString } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { AuditLogService } from '../../src/gen/auditstream/v1/audit_pb.js';
+import { AuditLogService, type Export, type Retention } from '../../src/gen/auditstream/v1/audit_pb.js';
 import { DestinationService, type Destination, type ProviderField, type ProviderInfo } from '../../src/gen/auditstream/v1/destinations_pb.js';
 import { AuditEventSchema, type AuditEvent } from '../../src/gen/auditstream/v1/events_pb.js';
 import { absoluteTime, fieldOfError, plural, timeAgo, timeLeft } from './format.js';
@@ -134,7 +134,7 @@ async function showConsole(): Promise<void> {
         'li',
         {},
         h('span', { class: 'section' }, 'Settings'),
-        h('ul', {}, h('li', {}, h('span', { class: 'section' }, 'Audit'), h('ul', {}, h('li', {}, h('a', { href: '#siem' }, 'SIEM')), h('li', {}, h('a', { href: '#logs' }, 'Logs'))))),
+        h('ul', {}, h('li', {}, h('span', { class: 'section' }, 'Audit'), h('ul', {}, ...pages.map(([hash, name]) => h('li', {}, h('a', { href: hash }, name)))))),
       ),
     ),
   );
@@ -147,15 +147,26 @@ async function showConsole(): Promise<void> {
   await route();
 }
 
-/** The page the address names: #logs, or the SIEM destinations. */
+/** Settings > Audit: each page's address, name and title. */
+const pages = [
+  ['#siem', 'SIEM', 'SIEM destinations'],
+  ['#logs', 'Logs', 'Audit log'],
+  ['#exports', 'Exports', 'Exports'],
+  ['#retention', 'Retention', 'Retention'],
+] as const;
+
+/** The page the address names (the SIEM destinations by default). */
 async function route(): Promise<void> {
-  const logs = location.hash === '#logs';
+  const [hash, , title] = pages.find(([candidate]) => candidate === location.hash) ?? pages[0];
   for (const link of document.querySelectorAll<HTMLAnchorElement>('.sidebar a')) {
-    if (link.getAttribute('href') === (logs ? '#logs' : '#siem')) link.setAttribute('aria-current', 'page');
+    if (link.getAttribute('href') === hash) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-  document.title = `${logs ? 'Audit log' : 'SIEM destinations'} · auditstream console`;
-  if (logs) showLogs();
+  document.title = `${title} · auditstream console`;
+  window.clearInterval(poll);
+  if (hash === '#logs') showLogs();
+  else if (hash === '#exports') showExports();
+  else if (hash === '#retention') await showRetention();
   else await showList();
 }
 
@@ -194,6 +205,8 @@ function showLogs(): void {
   const rows = h('tbody');
   const status = h('p', { class: 'result', id: 'logs-status', role: 'status' });
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
+  const exportThese = h('button', { type: 'button' }, 'Export these results');
+  exportThese.addEventListener('click', () => showExports(filter));
   section(
     'Logs',
     'Audit log',
@@ -212,7 +225,7 @@ function showLogs(): void {
       h('details', {}, h('summary', {}, 'Filters'), h('div', { class: 'filters' }, labelled('logs-from', 'From (occurred at or after)', from), labelled('logs-to', 'To (occurred before)', to), labelled('logs-action', 'Action', action), labelled('logs-actor', 'Actor', actor), labelled('logs-resource', 'Resource', resource), labelled('logs-outcome', 'Outcome', outcome), apply)),
       h('div', { class: 'toolbar' }, labelled('logs-order', 'Order', order), h('label', { class: 'switch' }, utc, 'Times in UTC'), zone, run),
     ),
-    status,
+    h('div', { class: 'toolbar' }, status, exportThese),
     h(
       'div',
       { class: 'table-wrap' },
@@ -238,7 +251,10 @@ function showLogs(): void {
     newestFirst: order.value === 'newest',
   });
 
+  /** Each load's number: an answer to a load another one has replaced (a new search, another order) is dropped. */
+  let loads = 0;
   async function load(fresh: boolean): Promise<void> {
+    const mine = ++loads;
     if (fresh) {
       cursor = '';
       rows.replaceChildren();
@@ -248,6 +264,7 @@ function showLogs(): void {
     status.textContent = 'Loading…';
     try {
       const page = await call(() => auditApi.queryEvents(request()));
+      if (mine !== loads) return;
       for (const event of page.events) rows.append(row(event));
       cursor = page.nextCursor;
       more.hidden = !page.more;
@@ -255,6 +272,7 @@ function showLogs(): void {
       status.textContent = shown === 0 ? (page.more ? 'No matching events yet in what was read; load more to read on.' : 'No events match.') : `${plural(shown, 'event')} shown${page.more ? '; more to load' : ''}.`;
       if (shown === 0 && page.more) more.hidden = false;
     } catch (error) {
+      if (mine !== loads) return;
       status.textContent =
         error instanceof ConnectError && error.code === Code.PermissionDenied ? 'This API key cannot read the audit log: it needs the read scope.' : message(error);
     }
@@ -331,6 +349,214 @@ function showLogs(): void {
   more.addEventListener('click', () => void load(false));
   showZone();
   void load(true);
+}
+
+// ---- Audit > Exports: files of the audit log, plain or for a compliance preset ----
+
+const presets = [
+  ['', 'None: the events as they are'],
+  ['soc2', 'SOC 2: every event of an audit period, with a delivery report per destination'],
+  ['hipaa', 'HIPAA: who, what, when, where and outcome of every event (CSV)'],
+  ['gdpr-access', 'GDPR access: every event of one data subject, others pseudonymised'],
+] as const;
+
+/** The exports page; `filter`: "Export these results" from Logs, written into the form. */
+function showExports(filter: SearchFilter = {}): void {
+  if (location.hash !== '#exports') history.replaceState(null, '', '#exports');
+  for (const link of document.querySelectorAll<HTMLAnchorElement>('.sidebar a')) {
+    if (link.getAttribute('href') === '#exports') link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  const zone = localZone();
+  const search = h('input', { id: 'export-search', type: 'search', autocomplete: 'off', spellcheck: 'false', value: formatSearch(filter, false), 'aria-describedby': 'export-search-about' });
+  const preset = h('select', { id: 'export-preset' }, ...presets.map(([value, text]) => h('option', { value }, text)));
+  const subject = h('input', { id: 'export-subject', type: 'text', autocomplete: 'off' });
+  const subjectField = h('div', { class: 'field', hidden: true }, h('label', { for: 'export-subject' }, 'Data subject (their actor or resource id)'), subject);
+  const format = h('select', { id: 'export-format' }, h('option', { value: 'ndjson' }, 'NDJSON (one JSON event per line)'), h('option', { value: 'csv' }, 'CSV'));
+  const gzip = h('input', { type: 'checkbox', role: 'switch', id: 'export-gzip', checked: true });
+  const needs = h('p', { class: 'about', id: 'export-needs' });
+  const start = h('button', { type: 'submit', class: 'primary' }, 'Start export');
+  const error = h('p', { class: 'error', role: 'alert', id: 'export-error' });
+  const list = h('ul', { class: 'exports', id: 'exports', 'aria-label': 'Recent exports' });
+  const form = h(
+    'form',
+    { class: 'panel', novalidate: true, 'aria-label': 'New export' },
+    h('div', { class: 'field' }, h('label', { for: 'export-search' }, 'Events'), search, h('p', { class: 'about', id: 'export-search-about' }, `The Logs page's search (dates in ${zone}); empty: every event.`)),
+    h('div', { class: 'field' }, h('label', { for: 'export-preset' }, 'Compliance preset'), preset, needs),
+    subjectField,
+    h('div', { class: 'field' }, h('label', { for: 'export-format' }, 'Format'), format),
+    h('label', { class: 'switch' }, gzip, 'Compressed (gzip)'),
+    error,
+    h('div', { class: 'actions' }, start),
+  );
+  const describe = () => {
+    subjectField.hidden = preset.value !== 'gdpr-access';
+    format.disabled = preset.value !== '';
+    needs.textContent =
+      preset.value === 'soc2'
+        ? 'Needs the audit period: created:2026-01-01..2026-12-31 in Events.'
+        : preset.value === 'hipaa'
+          ? 'Always CSV; with resource: in Events, the access report of that one record.'
+          : preset.value === 'gdpr-access'
+            ? 'Needs the data subject below.'
+            : '';
+  };
+  preset.addEventListener('change', describe);
+  describe();
+  section('Exports', 'Exports', h('p', {}, 'A file of the audit log to download, with its event count and SHA-256 to check it by. Files are kept for a day.'), form, h('h2', {}, 'Recent exports'), list);
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    error.textContent = '';
+    let chosen: SearchFilter;
+    try {
+      chosen = parseSearch(search.value, false);
+    } catch (problem) {
+      error.textContent = message(problem);
+      return;
+    }
+    start.disabled = true;
+    try {
+      await call(() =>
+        auditApi.createExport({
+          filter: {
+            ...chosen,
+            occurredAfter: chosen.occurredAfter ? timestampFromDate(chosen.occurredAfter) : undefined,
+            occurredBefore: chosen.occurredBefore ? timestampFromDate(chosen.occurredBefore) : undefined,
+            subjectId: preset.value === 'gdpr-access' ? subject.value.trim() : undefined,
+          },
+          format: preset.value ? '' : format.value,
+          gzip: gzip.checked,
+          preset: preset.value,
+        }),
+      );
+      announce('Export started.');
+      await refreshExports();
+    } catch (problem) {
+      error.textContent = message(problem);
+    } finally {
+      start.disabled = false;
+    }
+  });
+
+  async function refreshExports(): Promise<void> {
+    let exports;
+    try {
+      ({ exports } = await call(() => auditApi.listExports({})));
+    } catch (problem) {
+      if (!list.isConnected) return;
+      list.replaceChildren(h('li', { class: 'error' }, message(problem)));
+      return;
+    }
+    if (!list.isConnected) return;
+    list.replaceChildren(...exports.map((job) => exportItem(job)));
+    if (exports.length === 0) list.append(h('li', {}, 'No exports yet.'));
+  }
+
+  function exportItem(job: Export): HTMLElement {
+    const when = (value: Timestamp | undefined) => (value ? absolute(timestampDate(value)) : '');
+    const facts: [string, string][] = [
+      ['State', job.state],
+      ['Started', when(job.createdAt)],
+      ...(job.state === 'ready'
+        ? ([
+            ['Events', String(job.eventCount)],
+            ['SHA-256', job.sha256],
+            ['Expires', when(job.expiresAt)],
+          ] as [string, string][])
+        : []),
+      ...(job.failure ? ([['Why it failed', job.failure]] as [string, string][]) : []),
+    ];
+    const download = h('button', { type: 'button', class: 'primary', hidden: job.state !== 'ready' }, 'Download');
+    download.setAttribute('aria-label', `Download export ${job.id}`);
+    download.addEventListener('click', async () => {
+      // The file needs the session's CSRF token, which a plain link cannot send: fetched, then saved.
+      const answer = await fetch(job.downloadPath, { credentials: 'same-origin', headers: { 'x-csrf-token': session!.csrfToken } });
+      if (!answer.ok) {
+        announce(`The download failed: ${(await answer.json().catch(() => ({ message: answer.statusText }))).message}`);
+        return;
+      }
+      const url = URL.createObjectURL(await answer.blob());
+      const link = h('a', { href: url, download: /filename="([^"]+)"/.exec(answer.headers.get('content-disposition') ?? '')?.[1] ?? `${job.id}` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      URL.revokeObjectURL(url);
+    });
+    return h(
+      'li',
+      { class: 'card', 'data-id': job.id },
+      h('h3', {}, `${job.preset ? presets.find(([value]) => value === job.preset)?.[1].split(':')[0] : job.format.toUpperCase()} export ${job.id}`),
+      h('dl', { class: 'facts' }, ...facts.map(([term, value]) => h('div', {}, h('dt', {}, term), h('dd', {}, value)))),
+      h('div', { class: 'actions' }, download),
+    );
+  }
+
+  poll = window.setInterval(() => void refreshExports(), 2_000);
+  void refreshExports();
+}
+
+// ---- Audit > Retention ----
+
+async function showRetention(): Promise<void> {
+  const days = h('input', { type: 'number', id: 'retention-days', min: '1', max: '3650', step: '1', required: true });
+  const hold = h('input', { type: 'checkbox', role: 'switch', id: 'retention-hold' });
+  const hipaa = h('input', { type: 'checkbox', role: 'switch', id: 'retention-hipaa' });
+  const save = h('button', { type: 'submit', class: 'primary' }, 'Save');
+  const result = h('p', { class: 'result', role: 'status' });
+  const error = h('p', { class: 'error', role: 'alert', id: 'retention-error' });
+  const runs = h('dl', { class: 'facts', id: 'retention-runs' });
+  const form = h(
+    'form',
+    { class: 'panel', novalidate: true, 'aria-label': 'Retention' },
+    h('div', { class: 'field' }, h('label', { for: 'retention-days' }, 'Keep events for (days)'), days, h('p', { class: 'about' }, '1 to 3,650. Events are deleted this many days after they were accepted.')),
+    h('label', { class: 'switch' }, hold, 'Legal hold'),
+    h('p', { class: 'about' }, 'While on, nothing is deleted, whatever the days say.'),
+    h('label', { class: 'switch' }, hipaa, 'HIPAA'),
+    h('p', { class: 'about' }, 'While on, days cannot go below 2,190: HIPAA §164.316(b)(2) keeps documentation six years.'),
+    error,
+    h('div', { class: 'actions' }, save),
+    result,
+  );
+  section('Retention', 'Retention', h('p', {}, 'How long the audit log keeps events. Changing it needs an API key with the manage scope.'), form, h('h2', {}, 'Runs'), runs);
+  const show = (retention: Retention | undefined) => {
+    if (!retention) return;
+    days.value = String(retention.days);
+    hold.checked = retention.legalHold;
+    hipaa.checked = retention.hipaa;
+    const last = retention.lastRun;
+    const facts: [string, string][] = [
+      ['Next run', retention.nextRunAt ? absolute(timestampDate(retention.nextRunAt)) : 'not scheduled yet'],
+      ['Last run', last?.at ? absolute(timestampDate(last.at)) : 'none yet'],
+      ...(last?.at
+        ? ([
+            ['Deleted then', last.held ? 'nothing: a legal hold was on' : `${plural(last.deleted, 'event')} accepted before ${last.cutoff ? absolute(timestampDate(last.cutoff)) : '—'}`],
+          ] as [string, string][])
+        : []),
+    ];
+    runs.replaceChildren(...facts.map(([term, value]) => h('div', {}, h('dt', {}, term), h('dd', {}, value))));
+  };
+  try {
+    show((await call(() => auditApi.getRetention({}))).retention);
+  } catch (problem) {
+    error.textContent = message(problem);
+  }
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    error.textContent = '';
+    result.textContent = '';
+    save.disabled = true;
+    try {
+      const answer = await call(() => auditApi.updateRetention({ days: Number(days.value), legalHold: hold.checked, hipaa: hipaa.checked }));
+      show(answer.retention);
+      result.textContent = 'Saved.';
+    } catch (problem) {
+      error.textContent =
+        problem instanceof ConnectError && problem.code === Code.PermissionDenied ? `${message(problem)}. Changing retention needs an API key with the manage scope.` : message(problem);
+    } finally {
+      save.disabled = false;
+    }
+  });
 }
 
 /** One event, whole, as formatted JSON, with a button that copies it. */
