@@ -472,6 +472,7 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
       await tab.getByRole('button', { name: 'Export these results' }).click();
       await tab.getByRole('heading', { name: 'Exports', exact: true }).waitFor();
       expect(await tab.getByLabel('Events').inputValue()).toBe('actor:u-42');
+      expect(await tab.getByLabel('Data subject (their actor or resource id)').isVisible()).toBe(false); // only GDPR access asks for it
       expect(await tab.getByRole('link', { name: 'Exports' }).getAttribute('aria-current')).toBe('page');
       await tab.getByRole('button', { name: 'Start export' }).click();
       const job = tab.locator('#exports li.card').first();
