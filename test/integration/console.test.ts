@@ -349,6 +349,12 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
       if (width === 375) await shot('phone', tab);
       await tab.getByRole('button', { name: 'Add destination' }).click();
     }
+    // Every provider's form at phone width: its setup steps (long URLs among them) wrap.
+    await tab.setViewportSize({ width: 375, height: 800 });
+    for (const provider of ['splunk', 'datadog', 'elastic', 'cloudwatch', 'webhook']) {
+      await tab.getByLabel('Provider').selectOption(provider);
+      expect(await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), `horizontal overflow of the ${provider} form at 375px`).toBeLessThanOrEqual(0);
+    }
     // Audit > Logs, and an event's details, at both widths.
     await tab.getByRole('button', { name: 'Cancel' }).click();
     await tab.getByRole('link', { name: 'Logs' }).click();
@@ -362,6 +368,16 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
       await tab.getByRole('dialog').waitFor();
       expect(await violations(tab)).toEqual([]);
       await tab.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+    }
+    // Audit > Exports and Retention, at both widths.
+    for (const [link, heading] of [['Exports', 'Exports'], ['Retention', 'Retention']]) {
+      await tab.getByRole('link', { name: link }).click();
+      await tab.getByRole('heading', { name: heading, exact: true }).waitFor();
+      for (const width of [375, 1280]) {
+        await tab.setViewportSize({ width, height: 800 });
+        expect(await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), `horizontal overflow of ${link} at ${width}px`).toBeLessThanOrEqual(0);
+        expect(await violations(tab)).toEqual([]);
+      }
     }
     await keyboard.close();
   }, 60_000);
