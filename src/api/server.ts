@@ -47,6 +47,8 @@ export interface ApiDependencies {
   dependencies: Pick<DependencyMonitor, 'current'>;
   /** Whether this process leads the store, and which does: calls that write are answered there. */
   leadership: Leadership;
+  /** Whether this process has joined the store's API processes (leads or knows the leader): not ready before. */
+  joined: () => boolean;
 }
 
 export interface ApiServer {
@@ -219,7 +221,8 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
       } else if (path === '/metrics') {
         await serveMetrics(res);
       } else if (path === '/readyz') {
-        sendJson(res, ...readiness(deps.dependencies.current()));
+        if (!deps.joined()) sendJson(res, 503, { status: 'starting', reason: "joining the store's API processes (src/ingest/lease.ts)" });
+        else sendJson(res, ...readiness(deps.dependencies.current()));
       } else if (!(await serveConsole(req, res, path)) && !(await serveDownload(req, res, path)) && !(await serveRest(req, res, path))) {
         sendJson(res, 404, { code: 'not_found', message: `no such path ${path}` });
       }
