@@ -20,6 +20,8 @@ export interface AuditFilter {
   resourceType?: string;
   resourceId?: string;
   outcome?: EventOutcome;
+  /** Any of these outcomes (what excluding one leaves). */
+  outcomes?: EventOutcome[];
   /** The actor or the resource is this id. */
   subjectId?: string;
 }

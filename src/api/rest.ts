@@ -28,14 +28,15 @@ export interface RestRoute {
 const siem = DestinationService.method;
 const audit = AuditLogService.method;
 
-const eventFilterFields = ['occurred_after', 'occurred_before', 'action', 'action_prefix', 'actor_id', 'resource_type', 'resource_id', 'outcome', 'subject_id'] as const;
+const eventFilterFields = ['occurred_after', 'occurred_before', 'action', 'action_prefix', 'actor_id', 'resource_type', 'resource_id', 'outcome', 'subject_id', 'outcomes'] as const;
 
 /** The query string of GET /v1/audit/events as QueryEvents' JSON: `?action_prefix=user.&page_size=50&cursor=…`. */
 function eventQuery(query: URLSearchParams): JsonObject {
   const filter: JsonObject = {};
   for (const field of eventFilterFields) {
     const value = query.get(field);
-    if (value !== null) filter[field] = value;
+    // outcomes: comma-separated, ?outcomes=failure,unknown
+    if (value !== null) filter[field] = field === 'outcomes' ? value.split(',') : value;
   }
   const request: JsonObject = { filter };
   const pageSize = query.get('page_size');

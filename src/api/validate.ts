@@ -314,10 +314,15 @@ export function parseEventFilter(message: EventFilterMessage | undefined): { fil
   if (resourceId) filter.resourceId = resourceId;
   const subjectId = text(message?.subjectId, 'subject_id');
   if (subjectId) filter.subjectId = subjectId;
-  if (message?.outcome) {
-    const outcome = message.outcome.trim().toLowerCase() as EventOutcome;
-    if (!eventOutcomes.includes(outcome)) throw invalid(`filter.outcome must be one of ${eventOutcomes.join(', ')} (got "${message.outcome.slice(0, 40)}")`);
-    filter.outcome = outcome;
+  const outcomeOf = (value: string, field: string) => {
+    const outcome = value.trim().toLowerCase() as EventOutcome;
+    if (!eventOutcomes.includes(outcome)) throw invalid(`${field} must be one of ${eventOutcomes.join(', ')} (got "${value.slice(0, 40)}")`);
+    return outcome;
+  };
+  if (message?.outcome) filter.outcome = outcomeOf(message.outcome, 'filter.outcome');
+  if (message?.outcomes.length) {
+    if (filter.outcome) throw invalid('give filter.outcome or filter.outcomes, not both');
+    filter.outcomes = [...new Set(message.outcomes.map((value, i) => outcomeOf(value, `filter.outcomes[${i}]`)))].sort();
   }
   const key = createHash('sha256').update(JSON.stringify(filter)).digest('base64url').slice(0, 16);
   return { filter, key };

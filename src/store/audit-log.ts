@@ -185,6 +185,7 @@ export function matches(event: AuditEvent, filter: AuditFilter): boolean {
   if (filter.resourceType && event.resource?.type !== filter.resourceType) return false;
   if (filter.resourceId && event.resource?.id !== filter.resourceId) return false;
   if (filter.outcome && event.outcome !== filter.outcome) return false;
+  if (filter.outcomes && !filter.outcomes.includes(event.outcome)) return false;
   if (filter.subjectId && event.actor?.id !== filter.subjectId && event.resource?.id !== filter.subjectId) return false;
   return true;
 }

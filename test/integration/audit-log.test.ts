@@ -67,6 +67,7 @@ describe('querying the audit log', () => {
     await expect_({ action: 'key.rotated' }, (e) => e.action === 'key.rotated');
     await expect_({ actionPrefix: 'user.' }, (e) => e.action.startsWith('user.'));
     await expect_({ actorId: 'u-3', outcome: 'failure' }, (e) => e.actor.id === 'u-3' && e.outcome === 'failure');
+    await expect_({ outcomes: ['failure', 'unknown'] }, (e) => e.outcome !== 'success');
     await expect_({ resourceType: 'document', resourceId: 'd-2' }, (e) => e.resource.id === 'd-2');
     await expect_(
       { occurredAfter: new Date(at + 100 * 60_000).toISOString(), occurredBefore: new Date(at + 200 * 60_000).toISOString() },
@@ -104,6 +105,8 @@ describe('querying the audit log', () => {
     expect((await query(t.key, { pageSize: 1001 })).body.message).toBe('page_size must be 1 to 1000 (got 1001)');
     expect((await query(t.key, { filter: { action: 'a', actionPrefix: 'b' } })).body.message).toBe('give filter.action or filter.action_prefix, not both');
     expect((await query(t.key, { filter: { outcome: 'maybe' } })).body.message).toBe('filter.outcome must be one of success, failure, unknown (got "maybe")');
+    expect((await query(t.key, { filter: { outcome: 'success', outcomes: ['failure'] } })).body.message).toBe('give filter.outcome or filter.outcomes, not both');
+    expect((await query(t.key, { filter: { outcomes: ['failure', 'maybe'] } })).body.message).toBe('filter.outcomes[1] must be one of success, failure, unknown (got "maybe")');
     expect((await connectJson(t.key, 'AuditLogService', 'GetEvent', { id: 'nope' })).status).toBe(404);
   });
 

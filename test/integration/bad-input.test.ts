@@ -237,7 +237,7 @@ describe('the wire', () => {
     const misspelt = await rest(key, 'GET', '/v1/audit/events?actor_idd=x&page_size=5');
     expect(misspelt.status).toBe(400);
     expect(misspelt.body.message).toBe(
-      'unknown query parameter "actor_idd" on GET /v1/audit/events: it takes occurred_after, occurred_before, action, action_prefix, actor_id, resource_type, resource_id, outcome, subject_id, page_size, cursor, newest_first',
+      'unknown query parameter "actor_idd" on GET /v1/audit/events: it takes occurred_after, occurred_before, action, action_prefix, actor_id, resource_type, resource_id, outcome, subject_id, outcomes, page_size, cursor, newest_first',
     );
     const onCreate = await rest(key, 'POST', '/v1/audit/siem?dry_run=1', { provider: 'webhook', endpoint, secret: 's3cr3t-value' });
     expect(onCreate.status).toBe(400);

@@ -355,11 +355,35 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
       await tab.getByLabel('Provider').selectOption(provider);
       expect(await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), `horizontal overflow of the ${provider} form at 375px`).toBeLessThanOrEqual(0);
     }
-    // Audit > Logs, and an event's details, at both widths.
+    // A card's dialogs at phone width: no sideways scroll, nothing for axe.
     await tab.getByRole('button', { name: 'Cancel' }).click();
+    const firstCard = tab.locator('li.card').first();
+    for (const [button, close] of [['Backfill', 'Close'], ['Delete', 'Cancel']]) {
+      await firstCard.getByRole('button', { name: new RegExp(`^${button} `) }).click();
+      const dialog = tab.getByRole('dialog');
+      await dialog.waitFor();
+      expect(await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), `horizontal overflow of the ${button} dialog at 375px`).toBeLessThanOrEqual(0);
+      expect(await violations(tab)).toEqual([]);
+      await dialog.getByRole('button', { name: close, exact: true }).click();
+    }
+    // Audit > Logs by keyboard: Tab to the search box, type, Enter; Tab to a row, Enter opens it, Escape closes it.
     await tab.getByRole('link', { name: 'Logs' }).click();
     await tab.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await tab.setViewportSize({ width: 1280, height: 800 });
+    const tabUntil = async (done: () => Promise<boolean>) => {
+      for (let i = 0; i < 60 && !(await done()); i++) await tab.keyboard.press('Tab');
+      expect(await done()).toBe(true);
+    };
+    await tabUntil(() => tab.evaluate(() => document.activeElement?.id === 'logs-search'));
+    await tab.keyboard.type('action:siem.*');
+    await tab.keyboard.press('Enter');
     await poll(() => tab.locator('table.events tbody tr').count()).toBeGreaterThan(0);
+    await tabUntil(() => tab.evaluate(() => document.activeElement?.classList.contains('link') ?? false));
+    await tab.keyboard.press('Enter');
+    await tab.getByRole('dialog').waitFor();
+    await tab.keyboard.press('Escape');
+    await tab.getByRole('dialog').waitFor({ state: 'detached' });
+    // Audit > Logs, and an event's details, at both widths.
     for (const width of [375, 1280]) {
       await tab.setViewportSize({ width, height: 800 });
       expect(await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), `horizontal overflow of Logs at ${width}px`).toBeLessThanOrEqual(0);
@@ -442,6 +466,8 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
       await poll(ids).toEqual(['logs-2']);
       await search('action:user.login');
       await poll(ids).toEqual(['logs-1', 'logs-3']);
+      await search('actor:u-42 -outcome:success');
+      await poll(ids).toEqual(['logs-2']);
       // What cannot be read is said in plain words, next to the box.
       await search('who:u-42');
       await poll(() => tab.locator('#logs-search-error').textContent()).toBe('"who:" is not a qualifier; use action: actor: resource: resource_type: outcome: created:');

@@ -24,6 +24,13 @@ describe('the Logs search string', () => {
       resourceType: 'document',
     });
     expect(utc('action:siem.destination.*')).toEqual({ actionPrefix: 'siem.destination.' });
+    // GitHub's example, excluding an outcome: every other one.
+    expect(utc('action:user.login actor:u-42 created:>2026-11-01 -outcome:success')).toEqual({
+      action: 'user.login',
+      actorId: 'u-42',
+      occurredAfter: new Date('2026-11-02T00:00:00Z'),
+      outcomes: ['failure', 'unknown'],
+    });
     expect(utc('actor:"Jane Doe"  ')).toEqual({ actorId: 'Jane Doe' });
     expect(utc('')).toEqual({});
   });
@@ -45,7 +52,9 @@ describe('the Logs search string', () => {
     expect(refused('user.login')).toBe('"user.login" has no qualifier: write one of action: actor: resource: resource_type: outcome: created: before it, e.g. action:user.login');
     expect(refused('who:u-1')).toBe('"who:" is not a qualifier; use action: actor: resource: resource_type: outcome: created:');
     expect(refused('outcome:maybe')).toBe('"outcome:maybe": an outcome is success, failure, unknown');
-    expect(refused('-outcome:success')).toBe('"-outcome:success": excluding is not supported; ask for what you want instead, e.g. outcome:failure');
+    expect(refused('-actor:u-1')).toBe('"-actor:u-1": only an outcome can be excluded (-outcome:success); ask for what you want instead');
+    expect(refused('-outcome:maybe')).toBe('"-outcome:maybe": an outcome is success, failure, unknown');
+    expect(refused('outcome:failure -outcome:success')).toBe('"outcome:" is given twice; give it once');
     expect(refused('created:>last-week')).toBe('"last-week" is not a date: write 2026-11-01, or 2026-11-01T09:30');
     expect(refused('created:2026-02-31')).toBe('"2026-02-31" is not a date');
     expect(refused('actor:u-1 actor:u-2')).toBe('"actor:" is given twice; give it once');
@@ -66,5 +75,6 @@ describe('the Logs search string', () => {
     expect(text).toBe('action:user.* actor:"Jane Doe" outcome:success created:2026-11-01T09:30..2026-11-02T00:00');
     expect(utc(text)).toEqual(filter);
     expect(formatSearch({ occurredBefore: new Date('2026-11-02T00:00:00Z') }, true)).toBe('created:<2026-11-02T00:00');
+    expect(formatSearch({ outcomes: ['failure', 'unknown'] }, true)).toBe('-outcome:success');
   });
 });

@@ -82,7 +82,14 @@ export function parseSearch(text: string, utc: boolean): SearchFilter {
   const seen = new Set<Qualifier>();
   for (const term of terms(text.trim())) {
     if (term.startsWith('-')) {
-      throw new SearchError(`"${term}": excluding is not supported; ask for what you want instead, e.g. outcome:failure`);
+      // Excluding: an outcome (one of three) is the only qualifier the log can leave out.
+      const excluded = /^-outcome:(.+)$/i.exec(term)?.[1].toLowerCase();
+      if (!excluded) throw new SearchError(`"${term}": only an outcome can be excluded (-outcome:success); ask for what you want instead`);
+      if (!outcomes.includes(excluded as (typeof outcomes)[number])) throw new SearchError(`"${term}": an outcome is ${outcomes.join(', ')}`);
+      if (seen.has('outcome')) throw new SearchError('"outcome:" is given twice; give it once');
+      seen.add('outcome');
+      filter.outcomes = outcomes.filter((outcome) => outcome !== excluded);
+      continue;
     }
     const colon = term.indexOf(':');
     if (colon <= 0) throw new SearchError(`"${term}" has no qualifier: write one of ${qualifiers.map((q) => `${q}:`).join(' ')} before it, e.g. action:${term}`);
@@ -144,6 +151,7 @@ export function formatSearch(filter: SearchFilter, utc: boolean): string {
   if (filter.resourceType) parts.push(`resource_type:${quoted(filter.resourceType)}`);
   if (filter.resourceId) parts.push(`resource:${quoted(filter.resourceId)}`);
   if (filter.outcome) parts.push(`outcome:${filter.outcome}`);
+  if (filter.outcomes?.length === outcomes.length - 1) parts.push(`-outcome:${outcomes.find((outcome) => !filter.outcomes!.includes(outcome))}`);
   if (filter.occurredAfter && filter.occurredBefore) parts.push(`created:${written(filter.occurredAfter, utc)}..${written(filter.occurredBefore, utc)}`);
   else if (filter.occurredAfter) parts.push(`created:>=${written(filter.occurredAfter, utc)}`);
   else if (filter.occurredBefore) parts.push(`created:<${written(filter.occurredBefore, utc)}`);
