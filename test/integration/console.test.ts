@@ -366,6 +366,20 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
       expect(await violations(tab)).toEqual([]);
       await dialog.getByRole('button', { name: close, exact: true }).click();
     }
+    // The offline state (banner, stale list) at both widths, and a degraded card beside it.
+    webhook.respondWith(() => ({ status: 503, body: 'maintenance' }));
+    await publish([{ id: 'console-axe-degraded' }]);
+    await poll(() => tab.locator('li.card .badge.degraded').count(), { timeout: 20_000 }).toBeGreaterThan(0);
+    await tab.route('**/auditstream.v1.DestinationService/**', (route) => route.abort('connectionrefused'));
+    await tab.locator('#offline').waitFor({ state: 'visible' });
+    for (const width of [375, 1280]) {
+      await tab.setViewportSize({ width, height: 800 });
+      expect(await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), `horizontal overflow offline at ${width}px`).toBeLessThanOrEqual(0);
+      expect(await violations(tab)).toEqual([]);
+    }
+    await tab.unroute('**/auditstream.v1.DestinationService/**');
+    await tab.locator('#offline').waitFor({ state: 'hidden' });
+    webhook.respondWith(() => ({ status: 200 }));
     // Audit > Logs by keyboard: Tab to the search box, type, Enter; Tab to a row, Enter opens it, Escape closes it.
     await tab.getByRole('link', { name: 'Logs' }).click();
     await tab.getByRole('heading', { name: 'Audit log' }).waitFor();
