@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     lines.push(`  REST:         ${service.httpUrl}/v1/audit/siem`);
     lines.push(`  Connect:      ${service.httpUrl}  (JSON, binary, gRPC-Web)`);
     lines.push(`  gRPC:         ${service.grpcUrl!.replace('http://', '')}  (h2c)`);
-    lines.push(`  Console:      ${service.httpUrl}/console/  (Settings > Audit > SIEM; sign in with a manage API key)`);
+    lines.push(`  Console:      ${service.httpUrl}/console/  (Settings > Audit: SIEM, Logs, Exports, Retention; sign in with a manage API key)`);
   }
   if (stack?.temporalAddress) lines.push(`  Temporal:     ${stack.temporalAddress}  (frontend: temporal workflow list --address ${stack.temporalAddress})`);
   if (stack?.temporalUiUrl) lines.push(`  Temporal UI:  ${stack.temporalUiUrl}/namespaces/${config.temporalNamespace}/workflows`);
