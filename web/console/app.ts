@@ -155,15 +155,20 @@ const pages = [
   ['#retention', 'Retention', 'Retention'],
 ] as const;
 
-/** The page the address names (the SIEM destinations by default). */
-async function route(): Promise<void> {
-  const [hash, , title] = pages.find(([candidate]) => candidate === location.hash) ?? pages[0];
+/** Makes `hash` the current page: its link marked, its title, the previous page's refresh stopped. */
+function enter(hash: (typeof pages)[number][0]): void {
   for (const link of document.querySelectorAll<HTMLAnchorElement>('.sidebar a')) {
     if (link.getAttribute('href') === hash) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-  document.title = `${title} · auditstream console`;
+  document.title = `${pages.find(([candidate]) => candidate === hash)![2]} · auditstream console`;
   window.clearInterval(poll);
+}
+
+/** The page the address names (the SIEM destinations by default). */
+async function route(): Promise<void> {
+  const [hash] = pages.find(([candidate]) => candidate === location.hash) ?? pages[0];
+  enter(hash);
   if (hash === '#logs') showLogs();
   else if (hash === '#exports') showExports();
   else if (hash === '#retention') await showRetention();
@@ -187,7 +192,6 @@ function section(name: string, title: string, ...content: Child[]): HTMLElement 
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 function showLogs(): void {
-  window.clearInterval(poll);
   const search = h('input', { id: 'logs-search', type: 'search', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'logs-search-about logs-search-error' });
   const searchError = h('p', { class: 'error', id: 'logs-search-error', role: 'alert' });
   const utc = h('input', { type: 'checkbox', role: 'switch', id: 'logs-utc' });
@@ -362,11 +366,9 @@ const presets = [
 
 /** The exports page; `filter`: "Export these results" from Logs, written into the form. */
 function showExports(filter: SearchFilter = {}): void {
+  // From Logs' "Export these results" the address changes without a navigation (and so without route()).
   if (location.hash !== '#exports') history.replaceState(null, '', '#exports');
-  for (const link of document.querySelectorAll<HTMLAnchorElement>('.sidebar a')) {
-    if (link.getAttribute('href') === '#exports') link.setAttribute('aria-current', 'page');
-    else link.removeAttribute('aria-current');
-  }
+  enter('#exports');
   const zone = localZone();
   const search = h('input', { id: 'export-search', type: 'search', autocomplete: 'off', spellcheck: 'false', value: formatSearch(filter, false), 'aria-describedby': 'export-search-about' });
   const preset = h('select', { id: 'export-preset' }, ...presets.map(([value, text]) => h('option', { value }, text)));
@@ -573,13 +575,6 @@ function showEvent(event: AuditEvent, time: string): void {
     copied,
     h('div', { class: 'actions' }, copy, close),
   );
-  document.body.append(dialog);
-  const done = () => {
-    dialog.close();
-    dialog.remove();
-  };
-  close.addEventListener('click', done);
-  dialog.addEventListener('cancel', () => dialog.remove());
   copy.addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText(json);
@@ -588,8 +583,21 @@ function showEvent(event: AuditEvent, time: string): void {
       copied.textContent = 'This browser did not allow copying: select the JSON and copy it.';
     }
   });
+  openDialog(dialog, close);
+}
+
+/** Shows a modal dialog, closed and removed by `closer` or Escape, with the focus on `focus`; returns what closes it. */
+function openDialog(dialog: HTMLDialogElement, closer: HTMLButtonElement, focus: HTMLElement = closer): () => void {
+  const close = () => {
+    dialog.close();
+    dialog.remove();
+  };
+  closer.addEventListener('click', close);
+  dialog.addEventListener('cancel', () => dialog.remove());
+  document.body.append(dialog);
   dialog.showModal();
-  close.focus();
+  focus.focus();
+  return close;
 }
 
 // ---- the list, refreshed every few seconds ----
@@ -768,13 +776,6 @@ function confirmDelete(d: Destination): void {
     h('p', { class: 'result', role: 'status' }),
     h('div', { class: 'actions' }, confirm, cancel),
   );
-  document.body.append(dialog);
-  const close = () => {
-    dialog.close();
-    dialog.remove();
-  };
-  cancel.addEventListener('click', close);
-  dialog.addEventListener('cancel', () => dialog.remove());
   confirm.addEventListener('click', async () => {
     confirm.disabled = cancel.disabled = true;
     $('.result', dialog).textContent = 'Flushing buffered events…';
@@ -789,8 +790,7 @@ function confirmDelete(d: Destination): void {
       confirm.disabled = cancel.disabled = false;
     }
   });
-  dialog.showModal();
-  cancel.focus();
+  const close = openDialog(dialog, cancel);
 }
 
 // ---- backfill: replay part of the audit log, counted before it is confirmed ----
@@ -861,15 +861,7 @@ function showBackfill(d: Destination): void {
       confirm.disabled = false;
     }
   });
-  const close = () => {
-    dialog.close();
-    dialog.remove();
-  };
-  cancel.addEventListener('click', close);
-  dialog.addEventListener('cancel', () => dialog.remove());
-  document.body.append(dialog);
-  dialog.showModal();
-  choice.focus();
+  openDialog(dialog, cancel, choice);
 }
 
 /** Shows a backfill's progress until it ends. */
