@@ -46,7 +46,11 @@ async function rotate(collections: Collections, leaseTtlMs: number, cipher: () =
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const done = await collections.keyRotations.findOne({ _id: request._id });
-    if (done?.result) return done.result;
+    if (done?.result) {
+      // Answered requests leave, so the leader's look for new ones reads a collection of those pending only.
+      await collections.keyRotations.deleteOne({ _id: request._id });
+      return done.result;
+    }
     await sleep(250);
   }
   throw new Error(

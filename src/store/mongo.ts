@@ -203,7 +203,7 @@ export interface RejectionDoc {
   at: Date;
 }
 
-/** `npm run admin -- rotate-key` asks the leading API process to re-seal every destination's credentials. */
+/** `npm run admin -- rotate-key` asks the leading API process to re-seal every destination's credentials (removed once answered). */
 export interface KeyRotationDoc {
   _id: string;
   requestedAt: Date;

@@ -46,6 +46,8 @@ describe('credential key rotation', () => {
     const after = await db.collection('destinations').findOne({ _id: id as never });
     expect(after!.credentials.keyVersion).toBe(version);
     expect(after!.credentials.data).not.toBe(before!.credentials.data);
+    // The running leader did it, on request; the answered request is gone (the collection holds pending ones only).
+    expect(await db.collection('key_rotations').countDocuments({})).toBe(0);
 
     await t.publish([{ id: 'after-rotation' }]);
     await receiver.waitForEvents(1);
