@@ -31,12 +31,12 @@ export function answeredAnywhere(method: string): boolean {
 
 const retry = 'retry the call (a publish with the same event ids: an id is stored once)';
 
-/** Whether an error is the connection's to the leader, not an answer of the leader. */
+/** Whether an error is the connection's to the leader (a Node system or HTTP/2 error behind it), not an answer of the leader. */
 function noAnswer(error: unknown): boolean {
   for (let cause = (error as { cause?: unknown }).cause; cause; cause = (cause as { cause?: unknown }).cause) {
-    if (typeof (cause as { code?: unknown }).code === 'string') return true; // a Node system or HTTP/2 error
+    if (typeof (cause as { code?: unknown }).code === 'string') return true;
   }
-  return error instanceof ConnectError && error.code === Code.Unavailable && /ECONN|EPIPE|socket|stream/i.test(error.rawMessage);
+  return false;
 }
 
 /**
