@@ -205,7 +205,8 @@ describe('the ingest lease', () => {
     const remote = await anotherApi({ MONGODB_DATABASE: database, AUDITSTREAM_INGEST_LEASE_TTL: '3s' });
     const second = await startServiceProcess(remote.env, remote.log);
     started.push(second);
-    const lease = await eventually(() => leases.findOne({ _id: 'ingest' as never }), (doc) => doc?.holder !== 'silent', 10_000);
+    // A takeover removes the stale lease, then inserts its own: wait for the new one, not the moment between.
+    const lease = await eventually(() => leases.findOne({ _id: 'ingest' as never }), (doc) => doc !== null && doc.holder !== 'silent', 10_000);
     expect(lease?.pid).toBe(second.child.pid);
     await second.stop();
     await mongo.db(database).dropDatabase();
