@@ -7,8 +7,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeliveryConfig } from '../src/config.js';
-import { serviceActor, statusChangeEvent, type ServiceEvents } from '../src/audit/self-audit.js';
-import type { AuditLog, Chunk, SeqEvent } from '../src/store/audit-log.js';
+import { isAboutDestination, serviceActor, statusChangeEvent, type ServiceEvents } from '../src/audit/self-audit.js';
+import { subscriptionMatcher } from '../src/subscription/filter.js';
+import { receivedBy, type AuditLog, type Chunk, type SeqEvent } from '../src/store/audit-log.js';
 import type { BackfillStore } from '../src/store/backfills.js';
 import { log } from '../src/log.js';
 import { deliveryLag, eventCounters } from '../src/metrics.js';
@@ -164,7 +165,7 @@ export function createDeliveryActivities({ collections, destinations, http, deli
         }
         for (const chunk of chunks) {
           if (!chunk || total >= budget) continue;
-          const portion = portionOf(chunk, range, budget - total);
+          const portion = portionOf(chunk, range, budget - total, input.destinationId);
           portions.push(portion);
           total += portion.events.length;
         }
@@ -281,8 +282,9 @@ export function createDeliveryActivities({ collections, destinations, http, deli
 
     /**
      * One delivery of a backfill: the next events of its range, read from the audit log, marked
-     * as replays, through the same provider path as live events. Events about this destination
-     * itself are skipped, as they are live.
+     * as replays, through the same provider path as live events. Only what the destination's
+     * filters (when the job began) let through goes; events about this destination itself are
+     * skipped, as they are live.
      */
     async replay(input: ReplayInput): Promise<ReplayProgress> {
       const job = await backfills.byId(input.backfillId);
@@ -296,7 +298,8 @@ export function createDeliveryActivities({ collections, destinations, http, deli
           const read = await auditLog.read(input.tenantId, job.filter, { from: input.fromSeq, to: input.lastSeq }, budget);
           // Read to the end of the range unless the budget stopped it.
           readThrough = read.length < budget ? input.lastSeq : read[read.length - 1].seq;
-          events = read.filter((event) => !aboutItself(event, input.destinationId)).map((event) => ({ ...event, replayOf: job._id }));
+          const receives = subscriptionMatcher(job.receives);
+          events = read.filter((event) => receives(event) && !isAboutDestination(event, input.destinationId)).map((event) => ({ ...event, replayOf: job._id }));
           return events;
         },
         async (confirmed, report) => {
@@ -354,7 +357,9 @@ export function createDeliveryActivities({ collections, destinations, http, deli
         const numbers = Array.from({ length: Math.max(0, head - from) }, (_, i) => from + i);
         for (const chunk of await auditLog.chunks(input.tenantId, numbers)) {
           if (!chunk?.destinations.includes(input.destinationId)) continue;
-          addPending(state.pending, state.settled, { lo: chunk.firstSeq, hi: chunk.lastSeq, count: chunk.events.length, at: chunk.at.getTime(), firstChunk: chunk.n, lastChunk: chunk.n });
+          const count = chunk.events.filter(receivedBy(chunk, input.destinationId)).length;
+          if (count === 0) continue;
+          addPending(state.pending, state.settled, { lo: chunk.firstSeq, hi: chunk.lastSeq, count, at: chunk.at.getTime(), firstChunk: chunk.n, lastChunk: chunk.n });
         }
       }
       state.knownChunk = head - 1;
@@ -367,11 +372,15 @@ export function createDeliveryActivities({ collections, destinations, http, deli
   };
 }
 
-/** The part of `chunk` a delivery of `range` sends: its events from where the range resumes, at most `room`. */
-function portionOf(chunk: Chunk, range: PendingRange, room: number): Portion {
+/**
+ * The part of `chunk` a delivery of `range` sends: the events the destination receives (its
+ * filters when the chunk was accepted) from where the range resumes, at most `room`.
+ */
+function portionOf(chunk: Chunk, range: PendingRange, room: number, destinationId: string): Portion {
   const from = Math.max(range.lo, chunk.firstSeq);
   const to = Math.min(range.hi, chunk.lastSeq);
-  const events = chunk.events.filter((event) => event.seq >= from && event.seq <= to);
+  const receives = receivedBy(chunk, destinationId);
+  const events = chunk.events.filter((event) => event.seq >= from && event.seq <= to && receives(event));
   if (events.length <= room) return { chunk: chunk.n, lo: from, hi: to, next: chunk.n + 1, events };
   const taken = events.slice(0, room);
   return { chunk: chunk.n, lo: from, hi: taken[taken.length - 1].seq, next: chunk.n, events: taken };
@@ -382,11 +391,6 @@ function observeLag(provider: string, confirmed: AuditEvent[], report: DeliveryR
   const rejected = new Set(report.rejected.map((rejection) => rejection.eventId));
   const now = Date.now();
   for (const event of confirmed) if (!rejected.has(event.id)) deliveryLag.observe({ provider }, (now - event.receivedAt.getTime()) / 1000);
-}
-
-/** The service's own event about this destination: never sent to it, live or replayed. */
-function aboutItself(event: AuditEvent, destinationId: string): boolean {
-  return event.id.startsWith('auditstream-') && event.resource?.type === 'siem_destination' && event.resource.id === destinationId;
 }
 
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;

@@ -21,7 +21,8 @@ import {
   type ListBackfillsResponse,
   ListBackfillsResponseSchema,
 } from '../gen/auditstream/v1/destinations_pb.js';
-import { actorOf, type ServiceEvents } from '../audit/self-audit.js';
+import { actorOf, isAboutDestination, type ServiceEvents } from '../audit/self-audit.js';
+import { subscriptionMatcher } from '../subscription/filter.js';
 import { errorMessage, log } from '../log.js';
 import type { Caller } from '../store/api-keys.js';
 import type { AuditFilter } from '../model.js';
@@ -119,21 +120,20 @@ export class BackfillsApi {
     throw invalid(`gap must be "disabled" or "failed" (got "${gap.slice(0, 40)}")`);
   }
 
-  /** Events the backfill sends: those of its range, less the service's own about this destination. */
-  private async count(tenantId: string, destinationId: string, scope: Scope): Promise<number> {
-    const range = { from: scope.fromSeq, to: scope.lastSeq };
-    const all = await this.auditLog.count(tenantId, scope.filter, range);
-    let own = 0;
-    for await (const event of this.auditLog.stream(tenantId, { ...scope.filter, resourceType: 'siem_destination', resourceId: destinationId }, range)) {
-      if (event.id.startsWith('auditstream-')) own++;
+  /** Events the backfill sends: those of its range the destination's filters let through, less the service's own about it. */
+  private async count(tenantId: string, doc: DestinationDoc, scope: Scope): Promise<number> {
+    const receives = subscriptionMatcher(doc.filters);
+    let count = 0;
+    for await (const event of this.auditLog.stream(tenantId, scope.filter, { from: scope.fromSeq, to: scope.lastSeq })) {
+      if (receives(event) && !isAboutDestination(event, doc._id)) count++;
     }
-    return all - own;
+    return count;
   }
 
   async create(caller: Caller, request: BackfillDestinationRequest): Promise<BackfillDestinationResponse> {
     const doc = await this.destination(caller.tenantId, request.id);
     const scope = await this.scopeOf(caller, doc, request);
-    const total = scope.lastSeq < scope.fromSeq ? 0 : await this.count(caller.tenantId, doc._id, scope);
+    const total = scope.lastSeq < scope.fromSeq ? 0 : await this.count(caller.tenantId, doc, scope);
     if (request.dryRun) return create(BackfillDestinationResponseSchema, { count: BigInt(total) });
     const running = await this.backfills.running(caller.tenantId, doc._id);
     if (running) throw new ConnectError(`backfill ${running._id} is still running for this destination: wait for it or cancel it`, Code.FailedPrecondition);
@@ -143,6 +143,7 @@ export class BackfillsApi {
       destinationId: doc._id,
       scope: scope.scope,
       filter: scope.filter,
+      ...(doc.filters?.length ? { receives: doc.filters } : {}),
       fromSeq: scope.fromSeq,
       lastSeq: scope.lastSeq,
       total,

@@ -35,8 +35,10 @@ export interface Owed {
 }
 
 /**
- * `head`: the tenant's last sequence number handed out; `dispatched`: whether new events of
- * the tenant go to this destination. Without a record, nothing is known of it yet.
+ * `head`: the tenant's last sequence number handed out; `dispatched`: whether every new event
+ * of the tenant goes to this destination — not so for a filtered one, which is owed only those
+ * its filters let through, unknown without reading them: it counts its record alone. Without a
+ * record, nothing is known of it yet.
  */
 export function owedOf(state: DeliveryStateDoc | null, head: number | undefined, dispatched: boolean): Owed {
   if (!state) return { events: 0 };

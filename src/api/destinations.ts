@@ -1,6 +1,6 @@
 // The destination handlers, shared by gRPC, gRPC-Web, Connect and the REST aliases.
-import { create } from '@bufbuild/protobuf';
-import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { create, fromJson } from '@bufbuild/protobuf';
+import { ListValueSchema, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import {
   type CreateDestinationRequest,
@@ -41,6 +41,7 @@ import type { DestinationSnapshot } from '../../workflows/state.js';
 import type { DeleteResult } from '../../workflows/messages.js';
 import type { DependencyMonitor } from './dependencies.js';
 import { owedOf, viewDuringOutage } from './delivery-status.js';
+import { filtersAsJson, type SubscriptionFilter } from '../subscription/filter.js';
 import { invalid, parseDestinationChanges, parseDestinationId, parseNewDestination } from './validate.js';
 
 export interface DestinationsApiOptions {
@@ -92,16 +93,25 @@ export function toDestinationMessage(doc: DestinationDoc, delivery: DeliveryView
     updatedAt: date(doc.updatedAt),
     lastDeliveredAt: date(delivery.lastDeliveredAt),
     lastErrorAt: date(delivery.lastErrorAt),
+    filters: fromJson(ListValueSchema, filtersAsJson(doc.filters ?? [])),
   });
 }
 
-/** The providers' own declarations, as the API validates them (see ListProviders in the proto). */
+/**
+ * Filters in an audit event's metadata: their JSON as text, since field names such as
+ * "actor.type" cannot be keys of a stored document.
+ */
+function filtersText(filters: SubscriptionFilter[]): string {
+  return JSON.stringify(filtersAsJson(filters));
+}
+
 /** A setting's label: its API name in words ("log_group" → "Log group"). */
 function labelOf(name: string): string {
   const words = name.replace(/_/g, ' ');
   return words[0].toUpperCase() + words.slice(1);
 }
 
+/** The providers' own declarations, as the API validates them (see ListProviders in the proto). */
 export function describeProviders(): ListProvidersResponse {
   return create(ListProvidersResponseSchema, {
     providers: allProviders().map((provider) => ({
@@ -178,9 +188,14 @@ export class DestinationsApi {
       await this.store.remove(doc);
       throw unavailable('creating the destination', error);
     }
-    const effectiveAfterSeq = existedAfter ?? (await this.tenants.setDispatched(tenantId, doc._id, true));
+    const effectiveAfterSeq = existedAfter ?? (await this.tenants.setDispatched(tenantId, doc._id, true, doc.filters));
     log.info('destination created', { tenantId, destinationId: doc._id, provider: doc.provider });
-    await this.audited(actorOf(caller), 'created', doc, { endpoint: doc.endpoint, enabled: doc.enabled, effectiveAfterSeq });
+    await this.audited(actorOf(caller), 'created', doc, {
+      endpoint: doc.endpoint,
+      enabled: doc.enabled,
+      effectiveAfterSeq,
+      ...(doc.filters?.length ? { filters: filtersText(doc.filters) } : {}),
+    });
     return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc, initialDelivery) });
   }
 
@@ -228,7 +243,8 @@ export class DestinationsApi {
   private shown(read: TenantDeliveries, index: number): Destination {
     const doc = read.docs[index];
     const state = read.states[index];
-    const owed = owedOf(state, read.tenant?.seq, read.tenant?.destinations.includes(doc._id) ?? false);
+    const dispatchedAll = (read.tenant?.destinations.includes(doc._id) ?? false) && !read.tenant?.filters?.[doc._id];
+    const owed = owedOf(state, read.tenant?.seq, dispatchedAll);
     return toDestinationMessage(doc, viewDuringOutage(state ?? initialDelivery, owed, this.dependencies.current(), doc.enabled));
   }
 
@@ -242,8 +258,10 @@ export class DestinationsApi {
     const updated = await this.store.update(existing, changes, (current, change) =>
       (provider.mergeCredentials ?? replaceCredentials)(current, change, now),
     );
-    // The events after this seq are sent live or not as `enabled` now says: where a disabled period's gap begins and ends.
-    const effectiveAfterSeq = updated.enabled !== existing.enabled ? await this.tenants.setDispatched(tenantId, updated._id, updated.enabled) : undefined;
+    // The events after this seq are sent live or not as `enabled` now says (where a disabled
+    // period's gap begins and ends), and chosen by the filters now given.
+    const dispatchChanged = updated.enabled !== existing.enabled || (updated.enabled && changes.filters !== undefined);
+    const effectiveAfterSeq = dispatchChanged ? await this.tenants.setDispatched(tenantId, updated._id, updated.enabled, updated.filters) : undefined;
     let state: DestinationSnapshot;
     try {
       state = await this.workflows.reconfigure(updated);
@@ -252,7 +270,13 @@ export class DestinationsApi {
     }
     log.info('destination updated', { tenantId, destinationId: updated._id, enabled: updated.enabled });
     const changed = Object.keys(changes).map((field) => (field === 'credentials' ? `credentials (${Object.keys(changes.credentials!).map(apiName).join(', ')})` : field));
-    await this.audited(actorOf(caller), 'updated', updated, { changed, enabled: updated.enabled, endpoint: updated.endpoint, ...(effectiveAfterSeq === undefined ? {} : { effectiveAfterSeq }) });
+    await this.audited(actorOf(caller), 'updated', updated, {
+      changed,
+      enabled: updated.enabled,
+      endpoint: updated.endpoint,
+      ...(changes.filters === undefined ? {} : { filters: filtersText(changes.filters), previousFilters: filtersText(existing.filters ?? []) }),
+      ...(effectiveAfterSeq === undefined ? {} : { effectiveAfterSeq }),
+    });
     // The workflow's answer to the update is newer than what it last mirrored.
     return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated, deliveryViewOf(state)) });
   }

@@ -19,6 +19,10 @@ import type { EventFilter as EventFilterMessage } from '../gen/auditstream/v1/au
 import type { ExportFormat, ExportPreset } from '../audit/export-file.js';
 import type { LogPosition } from '../store/audit-log.js';
 import { retentionBounds } from '../store/retention.js';
+import { errorMessage } from '../log.js';
+import { toJson } from '@bufbuild/protobuf';
+import { ListValueSchema, type ListValue } from '@bufbuild/protobuf/wkt';
+import { parseSubscriptionFilters, SubscriptionFilterError, type SubscriptionFilter } from '../subscription/filter.js';
 
 export const limits = {
   name: 200,
@@ -140,7 +144,25 @@ export function parseNewDestination(request: CreateDestinationRequest, allowInse
     enabled: request.enabled ?? true,
     settings: parseSettings(request.settings, provider, endpoint),
     credentials,
+    filters: request.filters ? parseFilters(request.filters) : [],
   };
+}
+
+/** A destination's filters (CloudEvents Subscriptions API dialects: src/subscription/filter.ts). */
+export function parseFilters(message: ListValue): SubscriptionFilter[] {
+  let json: unknown;
+  try {
+    json = toJson(ListValueSchema, message);
+  } catch (error) {
+    // Only a binary request can carry this: a google.protobuf.Value with none of its kinds set.
+    throw invalid(`filters: ${errorMessage(error)}: set one of its kinds (struct_value for an expression, string_value for a value)`);
+  }
+  try {
+    return parseSubscriptionFilters(json);
+  } catch (error) {
+    if (error instanceof SubscriptionFilterError) throw invalid(error.message);
+    throw error;
+  }
 }
 
 export function parseDestinationChanges(
@@ -153,6 +175,7 @@ export function parseDestinationChanges(
   if (request.name !== undefined) changes.name = required(request.name, 'name', limits.name).trim();
   if (request.endpoint !== undefined) changes.endpoint = parseEndpoint(request.endpoint, allowInsecure);
   if (request.enabled !== undefined) changes.enabled = request.enabled;
+  if (request.filters !== undefined) changes.filters = parseFilters(request.filters);
   if (request.settings !== undefined) {
     changes.settings = parseSettings(request.settings, provider, changes.endpoint ?? currentEndpoint);
   }

@@ -45,6 +45,11 @@ const statusActions: Record<string, string> = { degraded: 'siem.destination.degr
  * A destination's status change as an event of its tenant's audit log: the reason (already
  * scrubbed of credentials) and, while degraded, when the buffered events will be dropped.
  */
+/** The service's own event about this destination: never sent to it, live or replayed. */
+export function isAboutDestination(event: AuditEvent, destinationId: string): boolean {
+  return event.id.startsWith('auditstream-') && event.resource?.type === 'siem_destination' && event.resource.id === destinationId;
+}
+
 export function statusChangeEvent(destinationId: string, provider: string | undefined, change: StatusChange): ServiceEvent {
   const metadata: Record<string, unknown> = {
     provider: provider ?? 'unknown',

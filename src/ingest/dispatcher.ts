@@ -60,7 +60,8 @@ export class Dispatcher implements Announcer {
     for (const destinationId of flush.destinations) {
       const queue = this.queues.get(destinationId) ?? { ranges: [], flushes: new Set<string>(), running: false };
       this.queues.set(destinationId, queue);
-      queue.ranges.push(range);
+      // A filtered destination is owed only the events its filters let through.
+      queue.ranges.push({ ...range, count: flush.counts?.[destinationId] ?? flush.count });
       queue.flushes.add(flush._id);
       if (!queue.running) {
         queue.running = true;

@@ -20,6 +20,7 @@ import { splitIntoChunks, type AuditLog, type NewChunk } from '../store/audit-lo
 import type { OutboxDoc } from '../store/mongo.js';
 import type { Outbox } from '../store/outbox.js';
 import type { TenantStore } from '../store/tenants.js';
+import { subscriptionMatcher, type SubscriptionFilter } from '../subscription/filter.js';
 
 export interface PublishResult {
   id: string;
@@ -187,11 +188,22 @@ export class Publisher {
       destinations: allocation.destinations.filter((destination) => !exclude.includes(destination)),
       createdAt: at,
     };
+    // Each chunk keeps the filters its destinations had now: what each of them receives of it, whenever it is read.
+    const filters = Object.fromEntries(entry.destinations.flatMap((id) => (allocation.filters[id]?.length ? [[id, allocation.filters[id]]] : [])));
     const chunks: NewChunk[] = [];
     let seq = allocation.firstSeq;
     for (const [index, group] of groups.entries()) {
       const seqs = group.map(() => seq++);
-      chunks.push({ n: entry.firstChunk + index, firstSeq: seqs[0], lastSeq: seqs[seqs.length - 1], at, destinations: entry.destinations, events: group, seqs });
+      chunks.push({
+        n: entry.firstChunk + index,
+        firstSeq: seqs[0],
+        lastSeq: seqs[seqs.length - 1],
+        at,
+        destinations: entry.destinations,
+        ...(Object.keys(filters).length > 0 ? { filters } : {}),
+        events: group,
+        seqs,
+      });
     }
     this.underWay.add(entry._id);
     try {
@@ -207,8 +219,9 @@ export class Publisher {
         }
         entry.count -= duplicates.size;
       }
+      const announced = { ...entry, ...receivers(entry.destinations, filters, unique.filter((_, index) => !duplicates.has(index))) };
       if (entry.count === 0) await this.outbox.remove([entry._id]);
-      else this.announcer.announce(entry);
+      else this.announcer.announce(announced);
       return results;
     } catch (error) {
       this.unfinished.set(tenantId, entry);
@@ -237,8 +250,32 @@ export class Publisher {
     }
     const first = chunks[0];
     const last = chunks[chunks.length - 1];
-    const count = chunks.reduce((sum, chunk) => sum + chunk.events.length, 0);
-    log.info('finishing an interrupted flush', { tenantId: entry.tenantId, firstChunk: first.n, events: count });
-    this.announcer.announce({ ...entry, firstSeq: first.firstSeq, lastSeq: last.lastSeq, firstChunk: first.n, lastChunk: last.n, count });
+    const events = chunks.flatMap((chunk) => chunk.events);
+    log.info('finishing an interrupted flush', { tenantId: entry.tenantId, firstChunk: first.n, events: events.length });
+    this.announcer.announce({
+      ...entry,
+      firstSeq: first.firstSeq,
+      lastSeq: last.lastSeq,
+      firstChunk: first.n,
+      lastChunk: last.n,
+      count: events.length,
+      ...receivers(entry.destinations, first.filters ?? {}, events),
+    });
   }
+}
+
+/**
+ * Which of a flush's destinations receive any of its events, and how many the filtered ones
+ * receive (the count their workflows owe; the others receive them all). A destination whose
+ * filters leave none is not told about the flush at all.
+ */
+function receivers(destinations: string[], filters: Record<string, SubscriptionFilter[]>, events: AuditEvent[]): Pick<OutboxDoc, 'destinations' | 'counts'> {
+  const counts: Record<string, number> = {};
+  for (const id of destinations) {
+    if (!filters[id]) continue;
+    const receives = subscriptionMatcher(filters[id]);
+    counts[id] = events.reduce((count, event) => count + (receives(event) ? 1 : 0), 0);
+  }
+  if (Object.keys(counts).length === 0) return { destinations };
+  return { destinations: destinations.filter((id) => counts[id] !== 0), counts };
 }

@@ -36,6 +36,7 @@ import { LRUCache } from 'lru-cache';
 import { BSON, Binary, type Collection, type Db } from 'mongodb';
 import type { AuditEvent, AuditFilter } from '../model.js';
 import { insertNew, type Collections } from './mongo.js';
+import { subscriptionMatcher, type SubscriptionFilter } from '../subscription/filter.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -51,6 +52,8 @@ export interface ChunkDoc {
   at: Date;
   /** The destinations its events go to (enabled when the flush took its numbers, less those excluded). */
   destinations: string[];
+  /** The filters of those destinations that had some when the flush took its numbers: which events each receives. */
+  filters?: Record<string, SubscriptionFilter[]>;
   payload: Binary;
 }
 
@@ -63,6 +66,7 @@ export interface Chunk {
   lastSeq: number;
   at: Date;
   destinations: string[];
+  filters?: Record<string, SubscriptionFilter[]>;
   events: SeqEvent[];
 }
 
@@ -171,8 +175,14 @@ async function decode(doc: ChunkDoc): Promise<Chunk> {
     lastSeq: doc.lastSeq,
     at: doc.at,
     destinations: doc.destinations,
+    ...(doc.filters ? { filters: doc.filters } : {}),
     events: events.map((event, index) => ({ ...event, seq: seqs[index] })),
   };
+}
+
+/** Which of a chunk's events a destination receives: its filters when the chunk's flush took its numbers. */
+export function receivedBy(chunk: Chunk, destinationId: string): (event: AuditEvent) => boolean {
+  return subscriptionMatcher(chunk.filters?.[destinationId]);
 }
 
 /** Whether an event passes a filter (the same rules on every store: chunks are filtered here, not in the database). */
@@ -191,15 +201,7 @@ export function matches(event: AuditEvent, filter: AuditFilter): boolean {
 }
 
 /** A chunk to write: numbered, with its events and their seqs. */
-export interface NewChunk {
-  n: number;
-  firstSeq: number;
-  lastSeq: number;
-  at: Date;
-  destinations: string[];
-  events: AuditEvent[];
-  seqs: number[];
-}
+export type NewChunk = Omit<Chunk, 'events'> & { events: AuditEvent[]; seqs: number[] };
 
 export class AuditLog {
   private readonly cache: LRUCache<string, Chunk> | undefined;
@@ -245,6 +247,7 @@ export class AuditLog {
       count: chunk.events.length,
       at: chunk.at,
       destinations: chunk.destinations,
+      ...(chunk.filters ? { filters: chunk.filters } : {}),
       payload: await encode(chunk.events, chunk.seqs),
     };
   }

@@ -13,6 +13,7 @@ import type { CredentialCipher } from './crypto.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { maskSecret } from '../providers/secrets.js';
 import type { Collections, DeliveryStateDoc, DestinationDoc } from './mongo.js';
+import type { SubscriptionFilter } from '../subscription/filter.js';
 import type { Interval } from '../../workflows/ranges.js';
 import type { DestinationSnapshot, DestinationState, StateRecord } from '../../workflows/state.js';
 
@@ -23,6 +24,8 @@ export interface NewDestination {
   enabled: boolean;
   settings: ProviderSettings;
   credentials: Credentials;
+  /** Which of the tenant's events it receives (absent or empty: all). */
+  filters?: SubscriptionFilter[];
 }
 
 export interface DestinationChanges {
@@ -30,6 +33,7 @@ export interface DestinationChanges {
   endpoint?: string;
   enabled?: boolean;
   settings?: ProviderSettings;
+  filters?: SubscriptionFilter[];
   /** The credential fields given; the others keep their value (see `update`). */
   credentials?: Credentials;
 }
@@ -137,6 +141,7 @@ export class DestinationStore {
       endpoint: input.endpoint,
       enabled: input.enabled,
       settings: input.settings,
+      ...(input.filters?.length ? { filters: input.filters } : {}),
       credentials: this.sealCredentials(tenantId, id, input.credentials),
       credentialHints: hintsOf(input.credentials),
       createdAt: now,
@@ -182,6 +187,7 @@ export class DestinationStore {
     if (changes.endpoint !== undefined) fields.endpoint = changes.endpoint;
     if (changes.enabled !== undefined) fields.enabled = changes.enabled;
     if (changes.settings !== undefined) fields.settings = changes.settings;
+    if (changes.filters !== undefined) fields.filters = changes.filters;
     if (changes.credentials !== undefined) {
       const merged = mergeCredentials(this.openCredentials(existing), changes.credentials);
       fields.credentials = this.sealCredentials(existing.tenantId, existing._id, merged);

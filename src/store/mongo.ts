@@ -6,6 +6,7 @@ import type { AuditEvent, AuditFilter, Backlog, DeliveryCounters, DestinationSta
 import type { ProviderName } from '../providers/index.js';
 import type { ProviderSettings } from '../providers/provider.js';
 import type { Sealed } from './crypto.js';
+import type { SubscriptionFilter } from '../subscription/filter.js';
 import type { LeaseDoc } from '../ingest/lease.js';
 import type { WorkerBeatDoc } from './workers.js';
 
@@ -20,6 +21,8 @@ export interface DestinationDoc {
   settings: ProviderSettings;
   credentials: Sealed;
   credentialHints: Record<string, string>;
+  /** Which of the tenant's events it receives (absent or empty: all); the tenant's document holds the copy flushes apply. */
+  filters?: SubscriptionFilter[];
   createdAt: Date;
   updatedAt: Date;
   /** Set while a delete flushes: the destination is gone for the API from then on. */
@@ -65,7 +68,10 @@ export interface TenantDoc {
   seq: number;
   /** Chunks of the audit log taken so far: the next flush's first chunk is this number. */
   chunks: number;
+  /** The destinations new events are dispatched to. */
   destinations: string[];
+  /** The filters of those that have some, by destination id: changed under the same lock as numbers are taken. */
+  filters?: Record<string, SubscriptionFilter[]>;
 }
 
 /** Per tenant: the first chunk of the audit log retention has left (written by retention only). */
@@ -86,8 +92,10 @@ export interface OutboxDoc {
   firstChunk: number;
   lastChunk: number;
   count: number;
-  /** The destinations enabled when the flush's sequence numbers were allocated, less those it excludes. */
+  /** The destinations enabled when the flush's sequence numbers were allocated, less those it excludes and those whose filters left none of its events. */
   destinations: string[];
+  /** The events each filtered destination receives, where fewer than `count`. */
+  counts?: Record<string, number>;
   createdAt: Date;
 }
 
@@ -172,6 +180,8 @@ export interface BackfillDoc {
   /** What was asked: a time range, or the gap of the destination's last disabled period or failure. */
   scope: 'time_range' | 'disabled' | 'failed';
   filter: AuditFilter;
+  /** The destination's filters when the job was created: it replays only what they let through. */
+  receives?: SubscriptionFilter[];
   fromSeq: number;
   lastSeq: number;
   /** Events it replays, counted when it was created. */

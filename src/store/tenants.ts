@@ -3,7 +3,9 @@
 // per call, which MongoDB makes atomic and FerretDB does not: calls are serialised per tenant
 // here, in the one API process that holds the store's ingest lease (src/ingest/lease.ts).
 import { KeyedMutex } from '../keyed-mutex.js';
+import type { UpdateFilter } from 'mongodb';
 import type { Collections, TenantDoc } from './mongo.js';
+import type { SubscriptionFilter } from '../subscription/filter.js';
 
 export interface Allocation {
   firstSeq: number;
@@ -12,6 +14,8 @@ export interface Allocation {
   firstChunk: number;
   /** The destinations enabled at the moment the sequence numbers were taken. */
   destinations: string[];
+  /** The filters of those that had some at that moment. */
+  filters: Record<string, SubscriptionFilter[]>;
 }
 
 export class TenantStore {
@@ -28,7 +32,7 @@ export class TenantStore {
         { upsert: true, returnDocument: 'after' },
       );
       const tenant = doc as TenantDoc;
-      return { firstSeq: tenant.seq - count + 1, lastSeq: tenant.seq, firstChunk: tenant.chunks - chunks, destinations: tenant.destinations ?? [] };
+      return { firstSeq: tenant.seq - count + 1, lastSeq: tenant.seq, firstChunk: tenant.chunks - chunks, destinations: tenant.destinations ?? [], filters: tenant.filters ?? {} };
     });
   }
 
@@ -38,15 +42,19 @@ export class TenantStore {
   }
 
   /**
-   * Starts or stops dispatching the tenant's new events to a destination; answers the tenant's
-   * last sequence number at that moment. Taken under the same lock as the numbers of new
-   * events, it is exact: every event up to it was dispatched as before, every later one as now.
+   * Starts or stops dispatching the tenant's new events to a destination, or changes which of
+   * them it receives (its filters; none: all); answers the tenant's last sequence number at that
+   * moment. Taken under the same lock as the numbers of new events, it is exact: every event up
+   * to it was dispatched as before, every later one as now.
    */
-  setDispatched(tenantId: string, destinationId: string, dispatched: boolean): Promise<number> {
+  setDispatched(tenantId: string, destinationId: string, dispatched: boolean, filters: SubscriptionFilter[] = []): Promise<number> {
     return this.mutex.run(tenantId, async () => {
-      const update = dispatched
-        ? { $addToSet: { destinations: destinationId }, $setOnInsert: { seq: 0, chunks: 0 } }
-        : { $pull: { destinations: destinationId } };
+      const filtersPath = `filters.${destinationId}`;
+      const filtersChange: UpdateFilter<TenantDoc> =
+        dispatched && filters.length > 0 ? { $set: { [filtersPath]: filters } } : { $unset: { [filtersPath]: '' as const } };
+      const update: UpdateFilter<TenantDoc> = dispatched
+        ? { $addToSet: { destinations: destinationId }, $setOnInsert: { seq: 0, chunks: 0 }, ...filtersChange }
+        : { $pull: { destinations: destinationId }, ...filtersChange };
       const doc = await this.collections.tenants.findOneAndUpdate({ _id: tenantId }, update, { upsert: dispatched, returnDocument: 'after' });
       return doc?.seq ?? 0;
     });

@@ -302,6 +302,33 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     await dialog.getByRole('button', { name: 'Close' }).click();
   });
 
+  it('sets a destination’s filters in its form, shows them on its card, and says under the field what is wrong with them', async () => {
+    const name = 'Webhook (renamed)';
+    const save = async (filters: string) => {
+      await card(name).getByRole('button', { name: `Edit ${name}` }).click();
+      await page.getByLabel('Filters (optional)').fill(filters);
+      await page.getByRole('button', { name: 'Save' }).click();
+    };
+    await save('[{"prefix": {"action": "console.kept"}');
+    await poll(() => page.locator('#f-filters-error').textContent()).toMatch(/^filters are not JSON \(.+\): write a list such as \[\{"prefix": \{"action": "user\."\}\}\], or leave it empty$/);
+    await page.getByLabel('Filters (optional)').fill('[{"exakt": {"action": "console.kept"}}]');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await poll(() => page.locator('#f-filters-error').textContent()).toBe('filters[0]: "exakt" is not a filter dialect; use one of exact, prefix, suffix, all, any, not');
+    expect(await page.getByLabel('Filters (optional)').getAttribute('aria-invalid')).toBe('true');
+    await page.getByLabel('Filters (optional)').fill('[{"prefix": {"action": "console.kept"}}]');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await poll(() => fact(name, 'Receives').textContent()).toBe('[{"prefix":{"action":"console.kept"}}]');
+    await shot('filters');
+
+    await connectJson(key, 'EventService', 'PublishEvents', { events: [{ id: 'console-filtered-out', action: 'console.test' }, { id: 'console-kept', action: 'console.kept' }] });
+    await poll(() => webhook.acceptedEventIds().includes('console-kept')).toBe(true);
+    expect(webhook.acceptedEventIds()).not.toContain('console-filtered-out');
+
+    // Emptied, the destination receives every event again.
+    await save('');
+    await poll(() => fact(name, 'Receives').textContent()).toBe('every event');
+  });
+
   it('deletes with confirmation and shows what the flush delivered and dropped', async () => {
     await poll(() => fact('Datadog intake', 'Backlog').textContent()).toBe('0 events');
     await card('Datadog intake').getByRole('button', { name: 'Delete Datadog intake' }).click();

@@ -8,8 +8,8 @@ export interface TestTenant {
   id: string;
   key: string;
   receivers: WebhookReceiver[];
-  addWebhook(options?: { enabled?: boolean }): Promise<{ id: string; receiver: WebhookReceiver; secret: string }>;
-  publish(events: { id?: string; action?: string }[]): Promise<{ id: string; duplicate: boolean }[]>;
+  addWebhook(options?: { enabled?: boolean; filters?: unknown[] }): Promise<{ id: string; receiver: WebhookReceiver; secret: string }>;
+  publish(events: ({ id?: string; action?: string } & Record<string, unknown>)[]): Promise<{ id: string; duplicate: boolean }[]>;
   destination(id: string): Promise<any>;
   waitForDestination(id: string, accept: (destination: any) => boolean, timeoutMs?: number): Promise<any>;
   workflowStatus(id: string): Promise<any>;

@@ -3,9 +3,8 @@
 // lives in memory only, and no API key is ever stored by the page.
 import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-web';
-import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { toJsonString } from '@bufbuild/protobuf';
-import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { ListValueSchema, timestampDate, timestampFromDate, type ListValue, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { fromJson, toJson, toJsonString } from '@bufbuild/protobuf';
 import { AuditLogService, type Export, type Retention } from '../../src/gen/auditstream/v1/audit_pb.js';
 import { DestinationService, type Destination, type ProviderField, type ProviderInfo } from '../../src/gen/auditstream/v1/destinations_pb.js';
 import { AuditEventSchema, type AuditEvent } from '../../src/gen/auditstream/v1/events_pb.js';
@@ -755,6 +754,7 @@ function updateCard(card: HTMLElement, d: Destination): void {
     ...(d.status === 'degraded' && windowEnds && backlog > 0n
       ? ([['Retry window', h('span', { class: 'deadline' }, `dropped ${absolute(windowEnds)} (in ${timeLeft(windowEnds, now)})`)]] as [string, Child][])
       : []),
+    ['Receives', d.filters && d.filters.values.length > 0 ? h('code', { class: 'filters' }, filtersText(d.filters)) : 'every event'],
     ['Delivered', String(d.counters?.delivered ?? 0n)],
     ['Dropped', String(d.counters?.dropped ?? 0n)],
     ['Rejected', String(d.counters?.rejected ?? 0n)],
@@ -881,14 +881,32 @@ async function followBackfill(d: Destination, id: string, result: HTMLElement): 
 
 // ---- add and edit ----
 
+/** A destination's filters as the API writes them in JSON (CloudEvents Subscriptions API dialects). */
+function filtersText(filters: ListValue | undefined): string {
+  return filters && filters.values.length > 0 ? JSON.stringify(toJson(ListValueSchema, filters)) : '';
+}
+
+/** Filters as typed into the form; empty means every event. The API says what else is wrong with them. */
+function parseFiltersInput(text: string): ListValue {
+  if (text.trim() === '') return fromJson(ListValueSchema, []);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`filters are not JSON (${(error as Error).message}): write a list such as [{"prefix": {"action": "user."}}], or leave it empty`);
+  }
+  if (!Array.isArray(parsed)) throw new Error('filters must be a JSON list of filter expressions, such as [{"prefix": {"action": "user."}}]');
+  return fromJson(ListValueSchema, parsed as never);
+}
+
 interface FormField {
   /** As in the API: `endpoint`, `secret`, `settings.log_group`. */
   name: string;
-  input: HTMLInputElement | HTMLSelectElement;
+  input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
   error: HTMLElement;
 }
 
-function field(name: string, label: string, input: HTMLInputElement | HTMLSelectElement, about?: string): { element: HTMLElement; field: FormField } {
+function field(name: string, label: string, input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, about?: string): { element: HTMLElement; field: FormField } {
   const id = `f-${name.replace(/\W/g, '-')}`;
   input.id = id;
   const error = h('p', { class: 'error', id: `${id}-error` });
@@ -949,6 +967,15 @@ function showForm(existing?: Destination): void {
           : h('input', { type: 'text', value: typeof current === 'string' ? current : '', autocomplete: 'off', required: setting.required });
       return field(`settings.${setting.name}`, label(setting), input, setting.about);
     });
+    const filtersInput = h('textarea', { rows: '3', spellcheck: 'false', autocomplete: 'off', placeholder: '[{"prefix": {"action": "user."}}]' });
+    filtersInput.value = filtersText(existing?.filters);
+    const filters = field(
+      'filters',
+      'Filters (optional)',
+      filtersInput,
+      'Which events this destination receives, as CloudEvents subscription filters (exact, prefix, suffix, all, any, not) over action, outcome, ' +
+        'actor.type, actor.id, actor.name, resource.type, resource.id, resource.name; all must match. Empty: every event. A change applies from the next event accepted.',
+    );
     body.replaceChildren(
       ...present([
       h('section', { class: 'setup', 'aria-labelledby': 'setup-title' }, h('h2', { id: 'setup-title' }, `Set up ${provider.title}`), h('ol', {}, ...provider.setup.map((step) => h('li', {}, step)))),
@@ -956,9 +983,10 @@ function showForm(existing?: Destination): void {
       endpoint.element,
       h('fieldset', {}, h('legend', {}, 'Credentials'), ...credentials.map((c) => c.element)),
       settings.length > 0 && h('fieldset', {}, h('legend', {}, 'Settings'), ...settings.map((s) => s.element)),
+      filters.element,
       ]),
     );
-    fields = [name.field, endpoint.field, ...credentials.map((c) => c.field), ...settings.map((s) => s.field), enabledField.field];
+    fields = [name.field, endpoint.field, ...credentials.map((c) => c.field), ...settings.map((s) => s.field), filters.field, enabledField.field];
   }
 
   /** The request's fields as the API names them (credentials left empty are left out). */
@@ -968,6 +996,11 @@ function showForm(existing?: Destination): void {
     const settings: Record<string, unknown> = {};
     for (const { name, input } of fields) {
       if (name === 'enabled') continue;
+      if (name === 'filters') {
+        // Sent when new or changed only: an unchanged list is not a change to apply and audit.
+        if (!editing || input.value.trim() !== filtersText(existing.filters)) request.filters = parseFiltersInput(input.value);
+        continue;
+      }
       const value = input instanceof HTMLInputElement && input.type === 'checkbox' ? input.checked : input.value.trim();
       if (name.startsWith('settings.')) settings[camel(name.slice('settings.'.length))] = value;
       else if (value !== '') request[camel(name)] = value;
