@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeliveryConfig } from '../src/config.js';
 import { isAboutDestination, serviceActor, statusChangeEvent, type ServiceEvents } from '../src/audit/self-audit.js';
 import { subscriptionMatcher } from '../src/subscription/filter.js';
+import type { TenantMasking } from '../src/subscription/masking.js';
 import { receivedBy, type AuditLog, type Chunk, type SeqEvent } from '../src/store/audit-log.js';
 import type { BackfillStore } from '../src/store/backfills.js';
 import { log } from '../src/log.js';
@@ -73,6 +74,8 @@ export interface ActivityDependencies {
   /** Where deliveries and backfills read the events they send. */
   auditLog: AuditLog;
   backfills: BackfillStore;
+  /** Masks what each destination's rules say, before its provider encodes anything. */
+  masking: TenantMasking;
 }
 
 export interface ReplayInput extends RecordInput {
@@ -109,7 +112,7 @@ export function policyOf(delivery: DeliveryConfig): DeliveryPolicy {
   };
 }
 
-export function createDeliveryActivities({ collections, destinations, http, delivery, serviceEvents, auditLog, backfills }: ActivityDependencies) {
+export function createDeliveryActivities({ collections, destinations, http, delivery, serviceEvents, auditLog, backfills, masking }: ActivityDependencies) {
   /**
    * The counts each destination last recorded in this process: the metrics count what grew
    * since. The first record after a start is the baseline (Prometheus counters start at zero
@@ -241,7 +244,8 @@ export function createDeliveryActivities({ collections, destinations, http, deli
     const heartbeat = setInterval(() => context.heartbeat({ confirmed }), 1_000);
     try {
       await recordState(input);
-      const events = await read();
+      // Masked before anything is encoded: what leaves is only what the destination's rules let out.
+      const events = (await read()).map(masking.masker(target.tenantId, target.masking));
       const sendContext = { http, now: () => new Date(), signal: context.cancellationSignal };
       try {
         const report = await deliverEvents(providerFor(target.provider), target, events, sendContext, (count) => {

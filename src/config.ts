@@ -22,6 +22,9 @@ export interface Config {
   /** AES-256 keys for credentials at rest, "1:<base64>,2:<base64>"; when absent, `encryptionKeyFile` is used. */
   encryptionKeys?: string;
   encryptionKeyFile?: string;
+  /** The service's masking key (base64 of 32 bytes): tenants' HMAC keys derive from it. When absent, `maskingKeyFile` is used. */
+  maskingKey?: string;
+  maskingKeyFile?: string;
   /** Lets destinations use http:// endpoints. Tests and local trials only. */
   allowInsecureEndpoints: boolean;
   /** Non-public networks (CIDRs) destinations may reach anyway. Tests and local trials only. */
@@ -113,6 +116,8 @@ export function loadConfig(env: Env = process.env): Config {
     searchAttributes: boolean(env, 'AUDITSTREAM_SEARCH_ATTRIBUTES', true),
     encryptionKeys: env.AUDITSTREAM_ENCRYPTION_KEYS || env.AUDITSTREAM_ENCRYPTION_KEY || undefined,
     encryptionKeyFile: env.AUDITSTREAM_ENCRYPTION_KEY_FILE || undefined,
+    maskingKey: env.AUDITSTREAM_MASKING_KEY || undefined,
+    maskingKeyFile: env.AUDITSTREAM_MASKING_KEY_FILE || undefined,
     allowInsecureEndpoints: boolean(env, 'AUDITSTREAM_ALLOW_INSECURE_ENDPOINTS', false),
     allowPrivateNetworks: (env.AUDITSTREAM_ALLOW_PRIVATE_NETWORKS ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean),
     outboundCaFile: env.AUDITSTREAM_OUTBOUND_CA_FILE || undefined,

@@ -15,7 +15,8 @@ import { finishInterrupted, startSweeper } from './ingest/sweeper.js';
 import { EgressPolicy } from './providers/egress.js';
 import { HttpClient } from './providers/http.js';
 import { ApiKeyStore } from './store/api-keys.js';
-import { loadCipher } from './store/crypto.js';
+import { loadCipher, loadMaskingKey } from './store/crypto.js';
+import { TenantMasking } from './subscription/masking.js';
 import { DestinationStore } from './store/destinations.js';
 import { AuditLogApi } from './api/audit-log.js';
 import { BackfillsApi } from './api/backfills.js';
@@ -83,6 +84,7 @@ function keepTrying(what: string, task: () => Promise<void>): { stop(): void } {
 export async function startService(config: Config, endpoints: ServiceEndpoints, hooks: ServiceHooks): Promise<RunningService> {
   const store = await connectStore(endpoints.mongodbUri, config.mongodbDatabase, config.mongodbPoolSize);
   const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
+  const masking = new TenantMasking(loadMaskingKey({ key: config.maskingKey, keyFile: config.maskingKeyFile ?? join(config.dataDir, 'masking.key') }));
   const destinations = new DestinationStore(store.collections, cipher);
   const auditLog = new AuditLog(store.db, store.collections, config.auditLog);
   const exports = new ExportStore(store.db, store.collections);
@@ -116,6 +118,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
           serviceEvents: workerEvents,
           auditLog,
           backfills,
+          masking,
         }),
         ...createAuditActivities({ auditLog, deliveryWindowMs: bufferRetentionMs(config.delivery), destinations, exports, retention, serviceEvents: workerEvents }),
       },
@@ -179,6 +182,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
       allowInsecureEndpoints: config.allowInsecureEndpoints,
       deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,
       http,
+      masking,
     });
     const server = await startApiServer(
       {

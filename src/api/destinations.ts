@@ -16,6 +16,9 @@ import {
   ListDestinationsResponseSchema,
   type ListProvidersResponse,
   ListProvidersResponseSchema,
+  type MaskTokenRequest,
+  type MaskTokenResponse,
+  MaskTokenResponseSchema,
   type TestDestinationRequest,
   type TestDestinationResponse,
   TestDestinationResponseSchema,
@@ -42,6 +45,7 @@ import type { DeleteResult } from '../../workflows/messages.js';
 import type { DependencyMonitor } from './dependencies.js';
 import { owedOf, viewDuringOutage } from './delivery-status.js';
 import { filtersAsJson, type SubscriptionFilter } from '../subscription/filter.js';
+import type { TenantMasking } from '../subscription/masking.js';
 import { invalid, parseDestinationChanges, parseDestinationId, parseNewDestination } from './validate.js';
 
 export interface DestinationsApiOptions {
@@ -49,6 +53,8 @@ export interface DestinationsApiOptions {
   deleteFlushDeadlineMs: number;
   /** Outbound HTTPS for test deliveries. */
   http: HttpClient;
+  /** Tenants' masking keys: test events are masked as live ones, and MaskToken answers from them. */
+  masking: TenantMasking;
 }
 
 /** A tenant's destinations as read together: their workflows' records, and the tenant's counters. */
@@ -94,6 +100,7 @@ export function toDestinationMessage(doc: DestinationDoc, delivery: DeliveryView
     lastDeliveredAt: date(delivery.lastDeliveredAt),
     lastErrorAt: date(delivery.lastErrorAt),
     filters: fromJson(ListValueSchema, filtersAsJson(doc.filters ?? [])),
+    masking: { rules: doc.masking ?? [] },
   });
 }
 
@@ -195,6 +202,7 @@ export class DestinationsApi {
       enabled: doc.enabled,
       effectiveAfterSeq,
       ...(doc.filters?.length ? { filters: filtersText(doc.filters) } : {}),
+      ...(doc.masking?.length ? { masking: doc.masking } : {}),
     });
     return create(CreateDestinationResponseSchema, { destination: toDestinationMessage(doc, initialDelivery) });
   }
@@ -275,6 +283,7 @@ export class DestinationsApi {
       enabled: updated.enabled,
       endpoint: updated.endpoint,
       ...(changes.filters === undefined ? {} : { filters: filtersText(changes.filters), previousFilters: filtersText(existing.filters ?? []) }),
+      ...(changes.masking === undefined ? {} : { masking: changes.masking, previousMasking: existing.masking ?? [] }),
       ...(effectiveAfterSeq === undefined ? {} : { effectiveAfterSeq }),
     });
     // The workflow's answer to the update is newer than what it last mirrored.
@@ -343,6 +352,12 @@ export class DestinationsApi {
     return finished;
   }
 
+  /** The token a destination masking a field with "hmac" sends in place of `value`, for the caller's tenant. */
+  maskToken(caller: Caller, request: MaskTokenRequest): MaskTokenResponse {
+    if (request.value === '') throw invalid('value is required: the value whose token to answer');
+    return create(MaskTokenResponseSchema, { token: this.options.masking.token(caller.tenantId, request.value) });
+  }
+
   /** Sends one synthetic test event to a saved destination or a draft and reports the answer. */
   async test(caller: Caller, request: TestDestinationRequest): Promise<TestDestinationResponse> {
     const tenantId = caller.tenantId;
@@ -368,7 +383,8 @@ export class DestinationsApi {
       metadata: { test: true, note: 'Sent by auditstream to test this destination. Safe to ignore.' },
     };
     const provider = providerFor(target.provider);
-    const outcome = await sendTo(provider, [provider.encode(event, target, now)], target, { http: this.options.http, now: () => new Date() });
+    const masked = this.options.masking.masker(tenantId, target.masking)(event);
+    const outcome = await sendTo(provider, [provider.encode(masked, target, now)], target, { http: this.options.http, now: () => new Date() });
     const draftName = request.target.case === 'draft' ? request.target.value.name : '';
     const answer = async (ok: boolean, kind: string, message: string) => {
       // Every test is audited: a saved destination's, and a draft's (what was tried, and where).

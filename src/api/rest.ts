@@ -54,6 +54,7 @@ export const restRoutes: RestRoute[] = [
   { method: 'GET', path: '/v1/audit/siem', rpc: siem.listDestinations, request: () => ({}) },
   { method: 'GET', path: '/v1/audit/siem/providers', rpc: siem.listProviders, request: () => ({}) },
   { method: 'POST', path: '/v1/audit/siem/test', rpc: siem.testDestination, request: (_, body) => ({ draft: body }) },
+  { method: 'POST', path: '/v1/audit/siem/mask-token', rpc: siem.maskToken, request: (_, body) => body },
   { method: 'GET', path: '/v1/audit/siem/{id}', rpc: siem.getDestination, request: ({ id }) => ({ id }) },
   { method: 'PATCH', path: '/v1/audit/siem/{id}', rpc: siem.updateDestination, request: ({ id }, body) => ({ ...body, id }) },
   { method: 'DELETE', path: '/v1/audit/siem/{id}', rpc: siem.deleteDestination, request: ({ id }) => ({ id }) },

@@ -78,6 +78,7 @@ function routes({ destinations, events, auditLog, backfills, leadership }: ApiDe
       getBackfill: (req, ctx) => backfills.get(tenant(ctx), req.destinationId, req.id),
       listBackfills: (req, ctx) => backfills.list(tenant(ctx), req.destinationId),
       cancelBackfill: (req, ctx) => backfills.cancel(caller(ctx), req.destinationId, req.id),
+      maskToken: (req, ctx) => destinations.maskToken(caller(ctx), req),
     }, leadership));
     router.service(EventService, writesToLeader(EventService, {
       publishEvent: (req, ctx) => events.publishOne(tenant(ctx), req),

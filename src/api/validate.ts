@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { AuditEvent as AuditEventMessage } from '../gen/auditstream/v1/events_pb.js';
 import type {
   CreateDestinationRequest,
+  Masking as MaskingMessage,
   ProviderSettings as SettingsMessage,
   UpdateDestinationRequest,
 } from '../gen/auditstream/v1/destinations_pb.js';
@@ -23,6 +24,7 @@ import { errorMessage } from '../log.js';
 import { toJson } from '@bufbuild/protobuf';
 import { ListValueSchema, type ListValue } from '@bufbuild/protobuf/wkt';
 import { parseSubscriptionFilters, SubscriptionFilterError, type SubscriptionFilter } from '../subscription/filter.js';
+import { MaskingError, parseMaskRules, type MaskRule } from '../subscription/masking.js';
 
 export const limits = {
   name: 200,
@@ -145,7 +147,18 @@ export function parseNewDestination(request: CreateDestinationRequest, allowInse
     settings: parseSettings(request.settings, provider, endpoint),
     credentials,
     filters: request.filters ? parseFilters(request.filters) : [],
+    masking: request.masking ? parseMasking(request.masking) : [],
   };
+}
+
+/** A destination's masking rules (src/subscription/masking.ts). */
+export function parseMasking(message: MaskingMessage): MaskRule[] {
+  try {
+    return parseMaskRules(message.rules);
+  } catch (error) {
+    if (error instanceof MaskingError) throw invalid(error.message);
+    throw error;
+  }
 }
 
 /** A destination's filters (CloudEvents Subscriptions API dialects: src/subscription/filter.ts). */
@@ -176,6 +189,7 @@ export function parseDestinationChanges(
   if (request.endpoint !== undefined) changes.endpoint = parseEndpoint(request.endpoint, allowInsecure);
   if (request.enabled !== undefined) changes.enabled = request.enabled;
   if (request.filters !== undefined) changes.filters = parseFilters(request.filters);
+  if (request.masking !== undefined) changes.masking = parseMasking(request.masking);
   if (request.settings !== undefined) {
     changes.settings = parseSettings(request.settings, provider, changes.endpoint ?? currentEndpoint);
   }

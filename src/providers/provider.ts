@@ -4,6 +4,7 @@
 // the work: an encoder (one event to bytes), and `send`, which builds a request within the
 // provider's limits and classifies the answer into one of the outcomes below. The generic
 // delivery in ./deliver.ts batches, splits and isolates on top of it.
+import type { MaskRule } from '../subscription/masking.js';
 import type { AuditEvent } from '../model.js';
 import type { HttpClient } from './http.js';
 import type { ProviderName } from './index.js';
@@ -50,6 +51,8 @@ export interface DeliveryTarget {
   endpoint: string;
   settings: ProviderSettings;
   credentials: Credentials;
+  /** What of each event is masked before it is encoded (src/subscription/masking.ts). */
+  masking?: MaskRule[];
   /** A draft being tested: used once, so a provider must not keep anything made for it. */
   draft?: true;
 }

@@ -103,9 +103,26 @@ export function loadCipher(options: { keys?: string; keyFile?: string }): Creden
   if (options.keys) return new CredentialCipher(parseKeys(options.keys));
   if (!options.keyFile) throw new Error('set AUDITSTREAM_ENCRYPTION_KEYS (base64 of 32 random bytes)');
   const file = options.keyFile;
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, `1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-  }
+  createOnce(file, `1:${randomBytes(32).toString('base64')}\n`);
   return new CredentialCipher(readKeyFile(file), () => readKeyFile(file));
+}
+
+/**
+ * The masking key (src/subscription/masking.ts): AUDITSTREAM_MASKING_KEY in production, or a
+ * key file generated once for the local stack. It is never rotated in place: every token a
+ * customer searches their SIEM for would change.
+ */
+export function loadMaskingKey(options: { key?: string; keyFile?: string }): Buffer {
+  if (!options.key && !options.keyFile) throw new Error('set AUDITSTREAM_MASKING_KEY (base64 of 32 random bytes)');
+  if (options.keyFile && !options.key) createOnce(options.keyFile, `${randomBytes(32).toString('base64')}\n`);
+  const key = Buffer.from(options.key ?? readFileSync(options.keyFile!, 'utf8').trim(), 'base64');
+  if (key.length !== 32) throw new Error(`the masking key must be 32 bytes (base64), got ${key.length}`);
+  return key;
+}
+
+/** Writes a new key file (mode 0600) unless it exists. */
+function createOnce(file: string, contents: string): void {
+  if (existsSync(file)) return;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, contents, { mode: 0o600, flag: 'wx' });
 }

@@ -14,6 +14,7 @@ import { KeyedMutex } from '../keyed-mutex.js';
 import { maskSecret } from '../providers/secrets.js';
 import type { Collections, DeliveryStateDoc, DestinationDoc } from './mongo.js';
 import type { SubscriptionFilter } from '../subscription/filter.js';
+import type { MaskRule } from '../subscription/masking.js';
 import type { Interval } from '../../workflows/ranges.js';
 import type { DestinationSnapshot, DestinationState, StateRecord } from '../../workflows/state.js';
 
@@ -26,6 +27,7 @@ export interface NewDestination {
   credentials: Credentials;
   /** Which of the tenant's events it receives (absent or empty: all). */
   filters?: SubscriptionFilter[];
+  masking?: MaskRule[];
 }
 
 export interface DestinationChanges {
@@ -34,6 +36,7 @@ export interface DestinationChanges {
   enabled?: boolean;
   settings?: ProviderSettings;
   filters?: SubscriptionFilter[];
+  masking?: MaskRule[];
   /** The credential fields given; the others keep their value (see `update`). */
   credentials?: Credentials;
 }
@@ -142,6 +145,7 @@ export class DestinationStore {
       enabled: input.enabled,
       settings: input.settings,
       ...(input.filters?.length ? { filters: input.filters } : {}),
+      ...(input.masking?.length ? { masking: input.masking } : {}),
       credentials: this.sealCredentials(tenantId, id, input.credentials),
       credentialHints: hintsOf(input.credentials),
       createdAt: now,
@@ -188,6 +192,7 @@ export class DestinationStore {
     if (changes.enabled !== undefined) fields.enabled = changes.enabled;
     if (changes.settings !== undefined) fields.settings = changes.settings;
     if (changes.filters !== undefined) fields.filters = changes.filters;
+    if (changes.masking !== undefined) fields.masking = changes.masking;
     if (changes.credentials !== undefined) {
       const merged = mergeCredentials(this.openCredentials(existing), changes.credentials);
       fields.credentials = this.sealCredentials(existing.tenantId, existing._id, merged);
@@ -259,6 +264,7 @@ export class DestinationStore {
       endpoint: doc.endpoint,
       settings: doc.settings,
       credentials: this.openCredentials(doc),
+      ...(doc.masking?.length ? { masking: doc.masking } : {}),
     };
   }
 

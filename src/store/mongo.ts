@@ -7,6 +7,7 @@ import type { ProviderName } from '../providers/index.js';
 import type { ProviderSettings } from '../providers/provider.js';
 import type { Sealed } from './crypto.js';
 import type { SubscriptionFilter } from '../subscription/filter.js';
+import type { MaskRule } from '../subscription/masking.js';
 import type { LeaseDoc } from '../ingest/lease.js';
 import type { WorkerBeatDoc } from './workers.js';
 
@@ -23,6 +24,8 @@ export interface DestinationDoc {
   credentialHints: Record<string, string>;
   /** Which of the tenant's events it receives (absent or empty: all); the tenant's document holds the copy flushes apply. */
   filters?: SubscriptionFilter[];
+  /** What of each event is masked before it is sent (absent or empty: nothing). */
+  masking?: MaskRule[];
   createdAt: Date;
   updatedAt: Date;
   /** Set while a delete flushes: the destination is gone for the API from then on. */

@@ -329,6 +329,24 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     await poll(() => fact(name, 'Receives').textContent()).toBe('every event');
   });
 
+  it('sets a destination’s masking in its form: one field and drop or hmac per line, refused in the API’s words under the field', async () => {
+    const name = 'Webhook (renamed)';
+    await card(name).getByRole('button', { name: `Edit ${name}` }).click();
+    await page.getByLabel('Masking (optional)').fill('actor.ip');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await poll(() => page.locator('#f-masking-error').textContent()).toBe('masking: line 1 should be a field and drop or hmac, such as "actor.ip hmac"');
+    await page.getByLabel('Masking (optional)').fill('actor.ip hmac\noutcome drop');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await poll(() => page.locator('#f-masking-error').textContent()).toMatch(/^masking\.rules\[1\]\.field: "outcome" cannot be masked; use one of /);
+    await page.getByLabel('Masking (optional)').fill('actor.ip hmac\nmetadata.card drop');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await poll(() => fact(name, 'Masks').textContent()).toBe('actor.ip (hmac), metadata.card (drop)');
+    await connectJson(key, 'EventService', 'PublishEvents', { events: [{ id: 'console-masked', action: 'console.test', actor: { ip: '198.51.100.23' }, metadata: { card: '4111' } }] });
+    const [delivered] = await eventually(async () => webhook.accepted.flatMap((delivery) => delivery.events).filter((event) => event.id === 'console-masked'), (found) => found.length === 1);
+    expect(delivered.actor).toEqual({ ip: expect.stringMatching(/^hmac_/) });
+    expect(delivered.metadata).toEqual({});
+  });
+
   it('deletes with confirmation and shows what the flush delivered and dropped', async () => {
     await poll(() => fact('Datadog intake', 'Backlog').textContent()).toBe('0 events');
     await card('Datadog intake').getByRole('button', { name: 'Delete Datadog intake' }).click();

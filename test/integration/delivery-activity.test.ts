@@ -8,6 +8,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDeliveryActivities, type DeliverInput, type DeliveryActivities } from '../../activities/delivery.js';
 import { loadConfig } from '../../src/config.js';
+import { TenantMasking } from '../../src/subscription/masking.js';
 import type { AuditEvent } from '../../src/model.js';
 import { EgressPolicy } from '../../src/providers/egress.js';
 import { HttpClient } from '../../src/providers/http.js';
@@ -68,6 +69,7 @@ beforeAll(async () => {
     serviceEvents: new ServiceEvents(store.collections),
     auditLog: log,
     backfills: new BackfillStore(store.collections),
+    masking: new TenantMasking(randomBytes(32)),
   };
   activities = createDeliveryActivities({ ...dependencies, delivery: { ...delivery, maxEventsPerActivity: 15 } });
   defaultActivities = createDeliveryActivities({ ...dependencies, delivery });

@@ -21,6 +21,7 @@ import type { Caller } from '../../src/store/api-keys.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { connectStore, type Store } from '../../src/store/mongo.js';
 import { TenantStore } from '../../src/store/tenants.js';
+import { TenantMasking } from '../../src/subscription/masking.js';
 import { DestinationWorkflows } from '../../src/temporal/destinations.js';
 import { installRuntime } from '../../src/temporal/runtime.js';
 import { workflowsPath } from '../../src/temporal/worker.js';
@@ -66,6 +67,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const auditLog = new AuditLog(store.db, store.collections, loadConfig({}).auditLog);
   // Its own database: the pipeline leads it at once (nothing to forward to, nothing left to finish).
   const lease = await IngestLease.join(store.collections.ingestLease, { ttlMs: 15_000, url: 'http://127.0.0.1:1', onLead: async () => {}, onLost: () => {} });
+  const masking = new TenantMasking(randomBytes(32));
   const activities = createDeliveryActivities({
     collections: store.collections,
     destinations: destinationStore,
@@ -74,6 +76,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
     serviceEvents,
     auditLog,
     backfills: new BackfillStore(store.collections),
+    masking,
   });
   return {
     store,
@@ -82,6 +85,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
       allowInsecureEndpoints: false,
       deleteFlushDeadlineMs: policy.deleteFlushDeadlineMs,
       http,
+      masking,
     }),
     publisher: new Publisher(tenants, auditLog, outbox, dispatcher, lease),
     workflows,

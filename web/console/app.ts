@@ -6,7 +6,7 @@ import { createConnectTransport } from '@connectrpc/connect-web';
 import { ListValueSchema, timestampDate, timestampFromDate, type ListValue, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { fromJson, toJson, toJsonString } from '@bufbuild/protobuf';
 import { AuditLogService, type Export, type Retention } from '../../src/gen/auditstream/v1/audit_pb.js';
-import { DestinationService, type Destination, type ProviderField, type ProviderInfo } from '../../src/gen/auditstream/v1/destinations_pb.js';
+import { DestinationService, type Destination, type Masking, type ProviderField, type ProviderInfo } from '../../src/gen/auditstream/v1/destinations_pb.js';
 import { AuditEventSchema, type AuditEvent } from '../../src/gen/auditstream/v1/events_pb.js';
 import { absoluteTime, fieldOfError, plural, timeAgo, timeLeft } from './format.js';
 import { formatSearch, parseSearch, SearchError, type SearchFilter } from './search.js';
@@ -755,6 +755,7 @@ function updateCard(card: HTMLElement, d: Destination): void {
       ? ([['Retry window', h('span', { class: 'deadline' }, `dropped ${absolute(windowEnds)} (in ${timeLeft(windowEnds, now)})`)]] as [string, Child][])
       : []),
     ['Receives', d.filters && d.filters.values.length > 0 ? h('code', { class: 'filters' }, filtersText(d.filters)) : 'every event'],
+    ['Masks', d.masking && d.masking.rules.length > 0 ? d.masking.rules.map((rule) => `${rule.field} (${rule.action})`).join(', ') : 'nothing'],
     ['Delivered', String(d.counters?.delivered ?? 0n)],
     ['Dropped', String(d.counters?.dropped ?? 0n)],
     ['Rejected', String(d.counters?.rejected ?? 0n)],
@@ -899,6 +900,22 @@ function parseFiltersInput(text: string): ListValue {
   return fromJson(ListValueSchema, parsed as never);
 }
 
+/** Masking rules as the form shows them: one "field action" per line. */
+function maskingText(masking: Masking | undefined): string {
+  return (masking?.rules ?? []).map((rule) => `${rule.field} ${rule.action}`).join('\n');
+}
+
+function parseMaskingInput(text: string): { rules: { field: string; action: string }[] } {
+  const lines = text.split('\n').map((line) => line.trim());
+  const rules = lines.flatMap((line, index) => {
+    if (line === '') return [];
+    const words = line.split(/\s+/);
+    if (words.length !== 2) throw new Error(`masking: line ${index + 1} should be a field and drop or hmac, such as "actor.ip hmac"`);
+    return [{ field: words[0], action: words[1] }];
+  });
+  return { rules };
+}
+
 interface FormField {
   /** As in the API: `endpoint`, `secret`, `settings.log_group`. */
   name: string;
@@ -976,6 +993,15 @@ function showForm(existing?: Destination): void {
       'Which events this destination receives, as CloudEvents subscription filters (exact, prefix, suffix, all, any, not) over action, outcome, ' +
         'actor.type, actor.id, actor.name, resource.type, resource.id, resource.name; all must match. Empty: every event. A change applies from the next event accepted.',
     );
+    const maskingInput = h('textarea', { rows: '3', spellcheck: 'false', autocomplete: 'off', placeholder: 'actor.ip hmac\nmetadata.card drop' });
+    maskingInput.value = maskingText(existing?.masking);
+    const masking = field(
+      'masking',
+      'Masking (optional)',
+      maskingInput,
+      'One field per line and what to do with it: drop (left out) or hmac (replaced by this tenant’s keyed token of its value, the same for the same value). ' +
+        'Fields: actor.id, actor.name, actor.ip, actor.user_agent, resource.id, resource.name, request_id, metadata.<key>.',
+    );
     body.replaceChildren(
       ...present([
       h('section', { class: 'setup', 'aria-labelledby': 'setup-title' }, h('h2', { id: 'setup-title' }, `Set up ${provider.title}`), h('ol', {}, ...provider.setup.map((step) => h('li', {}, step)))),
@@ -984,9 +1010,10 @@ function showForm(existing?: Destination): void {
       h('fieldset', {}, h('legend', {}, 'Credentials'), ...credentials.map((c) => c.element)),
       settings.length > 0 && h('fieldset', {}, h('legend', {}, 'Settings'), ...settings.map((s) => s.element)),
       filters.element,
+      masking.element,
       ]),
     );
-    fields = [name.field, endpoint.field, ...credentials.map((c) => c.field), ...settings.map((s) => s.field), filters.field, enabledField.field];
+    fields = [name.field, endpoint.field, ...credentials.map((c) => c.field), ...settings.map((s) => s.field), filters.field, masking.field, enabledField.field];
   }
 
   /** The request's fields as the API names them (credentials left empty are left out). */
@@ -996,9 +1023,14 @@ function showForm(existing?: Destination): void {
     const settings: Record<string, unknown> = {};
     for (const { name, input } of fields) {
       if (name === 'enabled') continue;
+      // Filters and masking are sent when new or changed only: an unchanged list is not a change to apply and audit.
       if (name === 'filters') {
-        // Sent when new or changed only: an unchanged list is not a change to apply and audit.
         if (!editing || input.value.trim() !== filtersText(existing.filters)) request.filters = parseFiltersInput(input.value);
+        continue;
+      }
+      if (name === 'masking') {
+        const rules = parseMaskingInput(input.value);
+        if (!editing || maskingText(rules as Masking) !== maskingText(existing.masking)) request.masking = rules;
         continue;
       }
       const value = input instanceof HTMLInputElement && input.type === 'checkbox' ? input.checked : input.value.trim();

@@ -1,4 +1,5 @@
 // ECS-shaped documents for the _bulk API, each carrying the original audit event too.
+import { isIP } from 'node:net';
 import type { AuditEvent } from '../../model.js';
 import type { EncodedEvent } from '../provider.js';
 import { toWireEvent } from '../wire-event.js';
@@ -12,7 +13,8 @@ export function ecsDocument(event: AuditEvent): Record<string, unknown> {
     auditstream: toWireEvent(event),
   };
   if (event.actor?.id || event.actor?.name) doc.user = { id: event.actor.id, name: event.actor.name };
-  if (event.actor?.ip) doc.source = { ip: event.actor.ip };
+  // ECS maps source.ip as an IP address: a masked one (a token) stays only under `auditstream`.
+  if (event.actor?.ip && isIP(event.actor.ip)) doc.source = { ip: event.actor.ip };
   if (event.actor?.userAgent) doc.user_agent = { original: event.actor.userAgent };
   if (event.replayOf) doc.labels = { replay: 'true', backfill_id: event.replayOf };
   return doc;

@@ -5,6 +5,7 @@ import { startFakeElastic, type FakeElastic } from '../../support/fakes/elastic.
 import { auditEvents, deliver, eventsFilling, oneByteMore, send, target } from '../../support/provider-harness.js';
 import { newTenant } from '../../support/tenant.js';
 import { bulkUrl } from '../../../src/providers/elastic/request.js';
+import { ecsDocument } from '../../../src/providers/elastic/encode.js';
 
 let es: FakeElastic;
 beforeAll(async () => {
@@ -40,6 +41,14 @@ describe('Elasticsearch _bulk', () => {
       user_agent: { original: 'curl/8' },
       auditstream: expect.objectContaining({ id: 'ecs-0', action: 'user.login' }),
     });
+  });
+
+  it('leaves source.ip (an ECS ip field) out when the actor’s IP is not one — a masked IP is a token — keeping it under auditstream', () => {
+    const [event] = auditEvents(1, 'masked-ip');
+    const doc = ecsDocument({ ...event, actor: { ...event.actor, ip: 'hmac_N5dIONf4IwIIz7R5O6fa3w' } });
+    expect(doc.source).toBeUndefined();
+    expect(doc.auditstream).toMatchObject({ actor: { ip: 'hmac_N5dIONf4IwIIz7R5O6fa3w' } });
+    expect(ecsDocument(event).source).toEqual({ ip: '203.0.113.9' });
   });
 
   it('counts a resent event (409 on create) as delivered', async () => {
