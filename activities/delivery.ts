@@ -15,9 +15,8 @@ import type { BackfillStore } from '../src/store/backfills.js';
 import { log } from '../src/log.js';
 import { deliveryLag, eventCounters } from '../src/metrics.js';
 import type { AuditEvent, DeliveryCounters } from '../src/model.js';
-import { DeliveryFailure, deliverEvents, type DeliveryReport } from '../src/providers/deliver.js';
+import { DeliveryFailure, deliverWithFallback, type DeliveryReport } from '../src/providers/deliver.js';
 import type { HttpClient } from '../src/providers/http.js';
-import { providerFor } from '../src/providers/index.js';
 import { deliveryStateDocOf, stateOfMirror, type DestinationStore } from '../src/store/destinations.js';
 import { insertNew, type Collections } from '../src/store/mongo.js';
 import { deliveryFailedType, destinationGoneType, misconfiguredType } from '../workflows/messages.js';
@@ -248,7 +247,7 @@ export function createDeliveryActivities({ collections, destinations, http, deli
       const events = (await read()).map(masking.masker(target.tenantId, target.masking));
       const sendContext = { http, now: () => new Date(), signal: context.cancellationSignal };
       try {
-        const report = await deliverEvents(providerFor(target.provider), target, events, sendContext, (count) => {
+        const report = await deliverWithFallback(target, events, sendContext, (count) => {
           confirmed = count;
           context.heartbeat({ confirmed });
         });

@@ -221,6 +221,8 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
           const done = await destinationsApi.finishAbandonedDeletions(config.delivery.deleteFlushDeadlineMs + 20_000);
           if (done > 0) log.info('finished deletions no DELETE had finished', { destinations: done });
         }),
+        // Previous credentials kept beside unproven new ones: forgotten once the new ones deliver, or after 24 hours.
+        every(config.delivery.sweepIntervalMs, 'forgetting previous credentials', () => destinationsApi.forgetProvenFallbacks().then(() => undefined)),
         // Credentials re-sealed with the newest key, when `npm run admin -- rotate-key` asks.
         every(1_000, 'rotating the credential key', () => destinations.rotateWhenAsked()),
       );

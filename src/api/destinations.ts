@@ -31,9 +31,9 @@ import type { AuditEvent } from '../model.js';
 import type { HttpClient } from '../providers/http.js';
 import { errorMessage, log } from '../log.js';
 import { allProviders, providerFor } from '../providers/index.js';
-import { sendTo } from '../providers/deliver.js';
+import { fallbackNote, sendTo } from '../providers/deliver.js';
 import { apiName, credentialsOf, replaceCredentials, type DeliveryTarget } from '../providers/provider.js';
-import { deliveryViewOf, initialDelivery, type DeliveryView, type DestinationStore } from '../store/destinations.js';
+import { deliveryViewOf, initialDelivery, type DeliveryView, type DestinationChanges, type DestinationStore } from '../store/destinations.js';
 import { LRUCache } from 'lru-cache';
 import { actorOf, serviceActor, type AuditActor, type ServiceEvents } from '../audit/self-audit.js';
 import type { Caller } from '../store/api-keys.js';
@@ -63,6 +63,9 @@ interface TenantDeliveries {
   states: (DeliveryStateDoc | null)[];
   tenant: TenantDoc | null;
 }
+
+/** How long previous credentials are kept when new ones are unproven. */
+const fallbackKeptMs = 24 * 3600_000;
 
 function notFound(id: string): ConnectError {
   return new ConnectError(`destination ${id} not found`, Code.NotFound);
@@ -263,9 +266,16 @@ export class DestinationsApi {
     const changes = parseDestinationChanges(request, provider, existing.endpoint, this.options.allowInsecureEndpoints);
     if (changes.endpoint) await this.checkEgress(changes.endpoint);
     const now = new Date();
-    const updated = await this.store.update(existing, changes, (current, change) =>
-      (provider.mergeCredentials ?? replaceCredentials)(current, change, now),
+    // New credentials are tried before they replace what delivers now (a webhook's secret needs
+    // not: the previous one keeps signing beside it).
+    const check = changes.credentials && !provider.mergeCredentials ? await this.checkCredentials(existing, changes, now) : undefined;
+    const updated = await this.store.update(
+      existing,
+      changes,
+      (current, change) => (provider.mergeCredentials ?? replaceCredentials)(current, change, now),
+      check?.keepPreviousUntil,
     );
+    if (check?.keepPreviousUntil) this.fallbacks.add(updated._id);
     // The events after this seq are sent live or not as `enabled` now says (where a disabled
     // period's gap begins and ends), and chosen by the filters now given.
     const dispatchChanged = updated.enabled !== existing.enabled || (updated.enabled && changes.filters !== undefined);
@@ -285,9 +295,69 @@ export class DestinationsApi {
       ...(changes.filters === undefined ? {} : { filters: filtersText(changes.filters), previousFilters: filtersText(existing.filters ?? []) }),
       ...(changes.masking === undefined ? {} : { masking: changes.masking, previousMasking: existing.masking ?? [] }),
       ...(effectiveAfterSeq === undefined ? {} : { effectiveAfterSeq }),
+      ...(check ? { credentialCheck: check.result } : {}),
     });
     // The workflow's answer to the update is newer than what it last mirrored.
-    return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated, deliveryViewOf(state)) });
+    return create(UpdateDestinationResponseSchema, { destination: toDestinationMessage(updated, deliveryViewOf(state)), notice: check?.notice ?? '' });
+  }
+
+  /**
+   * Tries new credentials with one test event before they are saved. Accepted, the previous
+   * ones are forgotten; refused, or not known either way, they are kept for 24 hours as the
+   * fallback of deliveries the destination refuses with the new ones.
+   */
+  private async checkCredentials(existing: DestinationDoc, changes: DestinationChanges, now: Date): Promise<{ keepPreviousUntil?: Date; result: string; notice: string }> {
+    const current = (await this.store.loadTarget(existing._id))!;
+    const candidate: DeliveryTarget = {
+      ...current,
+      endpoint: changes.endpoint ?? current.endpoint,
+      settings: changes.settings ?? current.settings,
+      credentials: replaceCredentials(current.credentials, changes.credentials!),
+    };
+    const until = new Date(now.getTime() + fallbackKeptMs);
+    const kept = `the previous one is kept until ${until.toISOString()}, or until the destination accepts the new one`;
+    if (!(changes.enabled ?? existing.enabled)) {
+      return { keepPreviousUntil: until, result: 'not checked: disabled', notice: `the new credential was not tried (the destination is disabled): ${kept}` };
+    }
+    const answer = await this.sendTestEvent(existing.tenantId, candidate);
+    if (answer.ok) return { result: 'accepted', notice: '' };
+    if (answer.outcome === 'config') {
+      return { keepPreviousUntil: until, result: `refused: ${answer.message}`, notice: `${fallbackNote}: ${answer.message}; still delivering with the previous one (${kept})` };
+    }
+    return { keepPreviousUntil: until, result: `not checked: ${answer.message}`, notice: `the new credential could not be checked (${answer.message}): ${kept}` };
+  }
+
+  /** Destinations this process knows to keep previous credentials (the leader's; read whole once at its first look). */
+  private readonly fallbacks = new Set<string>();
+  private fallbacksRead = false;
+
+  /**
+   * Forgets previous credentials once they are no longer needed: the destination delivered
+   * with the new ones since the change (its status is not the fallback's), or their time is
+   * over. The leader, every sweep; answers how many it forgot.
+   */
+  async forgetProvenFallbacks(now = new Date()): Promise<number> {
+    if (!this.fallbacksRead) {
+      for (const doc of await this.store.withFallbacks()) this.fallbacks.add(doc._id);
+      this.fallbacksRead = true;
+    }
+    let forgotten = 0;
+    for (const id of [...this.fallbacks]) {
+      const doc = await this.store.byId(id);
+      const fallback = doc?.fallbackCredentials;
+      if (!doc || !fallback) {
+        this.fallbacks.delete(id);
+        continue;
+      }
+      const state = await this.store.deliveryState(id);
+      const proven = state?.lastDeliveredAt !== undefined && state.lastDeliveredAt > fallback.since && state.status === 'active' && !state.statusReason.startsWith(fallbackNote);
+      if (!proven && fallback.until > now) continue;
+      await this.store.forgetFallback(doc);
+      this.fallbacks.delete(id);
+      forgotten++;
+      log.info('previous credentials forgotten', { destinationId: id, why: proven ? 'the new ones were accepted' : 'kept for 24 hours' });
+    }
+    return forgotten;
   }
 
   /**
@@ -373,6 +443,24 @@ export class DestinationsApi {
     } else {
       throw invalid('give the id of a saved destination, or a draft destination to test');
     }
+    const answer = await this.sendTestEvent(tenantId, target);
+    // Every test is audited: a saved destination's, and a draft's (what was tried, and where).
+    const result = { ok: answer.ok, outcome: answer.outcome, answer: answer.message };
+    if (saved) await this.audited(actorOf(caller), 'tested', saved, result);
+    else {
+      const draftName = request.target.case === 'draft' ? request.target.value.name : '';
+      await this.serviceEvents.tryRecord(tenantId, {
+        action: 'siem.destination.tested',
+        actor: actorOf(caller),
+        resource: { type: 'siem_destination_draft', id: target.id, ...(draftName ? { name: draftName } : {}) },
+        metadata: { provider: target.provider, endpoint: target.endpoint, draft: true, ...result },
+      });
+    }
+    return create(TestDestinationResponseSchema, answer);
+  }
+
+  /** Sends one synthetic, clearly marked test event (masked as live ones would be) and says what the destination answered. */
+  private async sendTestEvent(tenantId: string, target: DeliveryTarget): Promise<{ ok: boolean; outcome: string; message: string; eventId: string }> {
     const now = new Date();
     const event: AuditEvent = {
       id: `auditstream-test-${randomUUID()}`,
@@ -385,21 +473,7 @@ export class DestinationsApi {
     const provider = providerFor(target.provider);
     const masked = this.options.masking.masker(tenantId, target.masking)(event);
     const outcome = await sendTo(provider, [provider.encode(masked, target, now)], target, { http: this.options.http, now: () => new Date() });
-    const draftName = request.target.case === 'draft' ? request.target.value.name : '';
-    const answer = async (ok: boolean, kind: string, message: string) => {
-      // Every test is audited: a saved destination's, and a draft's (what was tried, and where).
-      const result = { ok, outcome: kind, answer: message };
-      if (saved) await this.audited(actorOf(caller), 'tested', saved, result);
-      else {
-        await this.serviceEvents.tryRecord(tenantId, {
-          action: 'siem.destination.tested',
-          actor: actorOf(caller),
-          resource: { type: 'siem_destination_draft', id: target.id, ...(draftName ? { name: draftName } : {}) },
-          metadata: { provider: target.provider, endpoint: target.endpoint, draft: true, ...result },
-        });
-      }
-      return create(TestDestinationResponseSchema, { ok, outcome: kind, message, eventId: event.id });
-    };
+    const answer = (ok: boolean, kind: string, message: string) => ({ ok, outcome: kind, message, eventId: event.id });
     switch (outcome.kind) {
       case 'ok':
         return answer(true, 'ok', outcome.note ?? `${provider.name} accepted the test event`);

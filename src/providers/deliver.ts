@@ -6,6 +6,7 @@ import type { AuditEvent } from '../model.js';
 import { deliveryRequestDuration, deliveryRequests } from '../metrics.js';
 import { credentialValues, scrubSecrets } from './secrets.js';
 import type { DeliveryTarget, EncodedEvent, Provider, SendContext, SendOutcome } from './provider.js';
+import { providerFor } from './index.js';
 
 export interface Rejection {
   eventId: string;
@@ -133,4 +134,29 @@ export async function deliverEvents(
   }
   await flush(events.length);
   return { ...report, confirmed };
+}
+
+/** How the status of a destination delivering with its previous credentials begins (the API reads it: src/api/destinations.ts). */
+export const fallbackNote = 'new credential refused';
+
+/**
+ * Delivers with the destination's credentials; when it refuses them before anything got through
+ * and the previous ones are still kept (a change not yet proven), delivers with those instead,
+ * saying so in the report's note — a wrong or not yet active new credential does not break the
+ * stream.
+ */
+export async function deliverWithFallback(
+  target: DeliveryTarget,
+  events: AuditEvent[],
+  context: SendContext,
+  onProgress?: (confirmed: number) => void,
+): Promise<DeliveryReport> {
+  const provider = providerFor(target.provider);
+  try {
+    return await deliverEvents(provider, target, events, context, onProgress);
+  } catch (error) {
+    if (!(error instanceof DeliveryFailure) || error.failureClass !== 'config' || error.confirmed > 0 || !target.fallbackCredentials) throw error;
+    const report = await deliverEvents(provider, { ...target, credentials: target.fallbackCredentials }, events, context, onProgress);
+    return { ...report, note: `${fallbackNote}: ${error.message}; still delivering with the previous one` };
+  }
 }

@@ -51,6 +51,8 @@ export interface DeliveryTarget {
   endpoint: string;
   settings: ProviderSettings;
   credentials: Credentials;
+  /** The credentials before the last change, while the new ones are unproven: what a delivery the destination refuses with the new ones goes with. */
+  fallbackCredentials?: Credentials;
   /** What of each event is masked before it is encoded (src/subscription/masking.ts). */
   masking?: MaskRule[];
   /** A draft being tested: used once, so a provider must not keep anything made for it. */

@@ -133,6 +133,11 @@ export class DestinationStore {
     return JSON.parse(this.cipher.open(doc.credentials, `${doc.tenantId}/${doc._id}`)) as Credentials;
   }
 
+  /** The previous credentials are sealed to their own slot: a ciphertext moved into the current one does not open. */
+  private fallbackData(doc: Pick<DestinationDoc, 'tenantId' | '_id'>): string {
+    return `${doc.tenantId}/${doc._id}/previous`;
+  }
+
   async create(tenantId: string, input: NewDestination): Promise<DestinationDoc> {
     const id = newDestinationId();
     const now = new Date();
@@ -185,8 +190,12 @@ export class DestinationStore {
     changes: DestinationChanges,
     /** The provider's rule for a change of credentials (the webhook keeps its previous secret for a while). */
     mergeCredentials: (current: Credentials, change: Credentials) => Credentials,
+    /** With a change of credentials: keep the previous ones as the fallback until then (the new ones are unproven); without, any fallback is forgotten. */
+    keepPreviousUntil?: Date,
   ): Promise<DestinationDoc> {
-    const fields: Partial<DestinationDoc> = { updatedAt: new Date() };
+    const now = new Date();
+    const fields: Partial<DestinationDoc> = { updatedAt: now };
+    let forgetFallback = false;
     if (changes.name !== undefined) fields.name = changes.name;
     if (changes.endpoint !== undefined) fields.endpoint = changes.endpoint;
     if (changes.enabled !== undefined) fields.enabled = changes.enabled;
@@ -194,12 +203,34 @@ export class DestinationStore {
     if (changes.filters !== undefined) fields.filters = changes.filters;
     if (changes.masking !== undefined) fields.masking = changes.masking;
     if (changes.credentials !== undefined) {
-      const merged = mergeCredentials(this.openCredentials(existing), changes.credentials);
+      const previous = this.openCredentials(existing);
+      const merged = mergeCredentials(previous, changes.credentials);
       fields.credentials = this.sealCredentials(existing.tenantId, existing._id, merged);
       fields.credentialHints = hintsOf(merged);
+      if (keepPreviousUntil) {
+        fields.fallbackCredentials = { sealed: this.cipher.seal(JSON.stringify(previous), this.fallbackData(existing)), since: now, until: keepPreviousUntil };
+      } else {
+        forgetFallback = existing.fallbackCredentials !== undefined;
+      }
     }
-    await this.changing.run(existing._id, () => this.collections.destinations.updateOne({ _id: existing._id, tenantId: existing.tenantId }, { $set: fields }));
-    return { ...existing, ...fields };
+    await this.changing.run(existing._id, () =>
+      this.collections.destinations.updateOne(
+        { _id: existing._id, tenantId: existing.tenantId },
+        forgetFallback ? { $set: fields, $unset: { fallbackCredentials: '' } } : { $set: fields },
+      ),
+    );
+    const { fallbackCredentials: _forgotten, ...kept } = existing;
+    return { ...(forgetFallback ? kept : existing), ...fields };
+  }
+
+  /** Forgets a destination's previous credentials (the new ones were accepted, or their time is over). */
+  async forgetFallback(doc: DestinationDoc): Promise<void> {
+    await this.changing.run(doc._id, () => this.collections.destinations.updateOne({ _id: doc._id }, { $unset: { fallbackCredentials: '' } }));
+  }
+
+  /** Destinations keeping previous credentials: reads every configuration on FerretDB, so the leader asks once, when it starts. */
+  withFallbacks(): Promise<DestinationDoc[]> {
+    return this.collections.destinations.find({ fallbackCredentials: { $exists: true } }).toArray();
   }
 
   /** A destination's delivery state as its workflow last mirrored it; nothing before its first mirror. */
@@ -264,6 +295,9 @@ export class DestinationStore {
       endpoint: doc.endpoint,
       settings: doc.settings,
       credentials: this.openCredentials(doc),
+      ...(doc.fallbackCredentials && doc.fallbackCredentials.until > new Date()
+        ? { fallbackCredentials: JSON.parse(this.cipher.open(doc.fallbackCredentials.sealed, this.fallbackData(doc))) as Credentials }
+        : {}),
       ...(doc.masking?.length ? { masking: doc.masking } : {}),
     };
   }
@@ -281,12 +315,14 @@ export class DestinationStore {
       await this.changing.run(_id, async () => {
         const doc = await this.collections.destinations.findOne({ _id });
         if (!doc) return;
-        if (doc.credentials.keyVersion === this.cipher.currentVersion) {
+        const fallback = doc.fallbackCredentials;
+        if (doc.credentials.keyVersion === this.cipher.currentVersion && (!fallback || fallback.sealed.keyVersion === this.cipher.currentVersion)) {
           current++;
           return;
         }
         const sealed = this.sealCredentials(doc.tenantId, doc._id, this.openCredentials(doc));
-        await this.collections.destinations.updateOne({ _id }, { $set: { credentials: sealed } });
+        const resealedFallback = fallback && { ...fallback, sealed: this.cipher.seal(this.cipher.open(fallback.sealed, this.fallbackData(doc)), this.fallbackData(doc)) };
+        await this.collections.destinations.updateOne({ _id }, { $set: { credentials: sealed, ...(resealedFallback ? { fallbackCredentials: resealedFallback } : {}) } });
         reencrypted++;
       });
     }

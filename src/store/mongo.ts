@@ -22,6 +22,12 @@ export interface DestinationDoc {
   settings: ProviderSettings;
   credentials: Sealed;
   credentialHints: Record<string, string>;
+  /**
+   * The credentials before the last change, while the new ones are unproven: deliveries the
+   * destination refuses with the new ones go with these, until `until` or until the leading API
+   * process sees the new ones accepted (src/api/destinations.ts, `forgetProvenFallbacks`).
+   */
+  fallbackCredentials?: { sealed: Sealed; since: Date; until: Date };
   /** Which of the tenant's events it receives (absent or empty: all); the tenant's document holds the copy flushes apply. */
   filters?: SubscriptionFilter[];
   /** What of each event is masked before it is sent (absent or empty: nothing). */

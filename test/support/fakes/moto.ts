@@ -27,8 +27,8 @@ export async function startMoto(pki: TestPki, logDir: string, options: { auth?: 
 }
 
 /**
- * An IAM user with `logs:CreateLogGroup`, `logs:CreateLogStream` and `logs:PutLogEvents`, and
- * its access key: made with boto3 (moto's own dependency, in the same virtualenv) in exactly
+ * An IAM user with `logs:CreateLogGroup`, `logs:CreateLogStream` and `logs:PutLogEvents` (and
+ * `logs:GetLogEvents`, for tests to read back), and its access key: made with boto3 (moto's own dependency, in the same virtualenv) in exactly
  * the calls moto lets through before it starts checking.
  */
 export function iamUser(moto: Moto, pki: TestPki): { accessKeyId: string; secretAccessKey: string } {
@@ -36,7 +36,7 @@ export function iamUser(moto: Moto, pki: TestPki): { accessKeyId: string; secret
 import boto3, json, sys
 iam = boto3.client('iam', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='setup', aws_secret_access_key='setup', verify=sys.argv[2])
 iam.create_user(UserName='auditstream')
-policy = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], 'Resource': '*'}]}
+policy = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:GetLogEvents'], 'Resource': '*'}]}
 iam.put_user_policy(UserName='auditstream', PolicyName='siem-streaming', PolicyDocument=json.dumps(policy))
 key = iam.create_access_key(UserName='auditstream')['AccessKey']
 print(json.dumps({'accessKeyId': key['AccessKeyId'], 'secretAccessKey': key['SecretAccessKey']}))
