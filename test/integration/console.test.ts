@@ -347,6 +347,20 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     expect(delivered.metadata).toEqual({});
   });
 
+  it('says when a new credential was refused and the previous one goes on delivering', async () => {
+    const edit = async (token: string) => {
+      await card('Splunk HEC').getByRole('button', { name: 'Edit Splunk HEC' }).click();
+      await page.getByLabel('HEC token').fill(token);
+      await page.getByRole('button', { name: 'Save' }).click();
+    };
+    await edit('hec-token-nobody-issued-0123456789');
+    await poll(() => page.locator('#list-notice').textContent()).toMatch(
+      /^Saved Splunk HEC, but new credential refused: Splunk rejected the token: .+; still delivering with the previous one \(the previous one is kept until .+, or until the destination accepts the new one\)\.$/,
+    );
+    await edit(hecTokens.plain);
+    await poll(() => page.locator('#list-notice').textContent()).toBe('Saved Splunk HEC.');
+  });
+
   it('deletes with confirmation and shows what the flush delivered and dropped', async () => {
     await poll(() => fact('Datadog intake', 'Backlog').textContent()).toBe('0 events');
     await card('Datadog intake').getByRole('button', { name: 'Delete Datadog intake' }).click();

@@ -1100,8 +1100,9 @@ function showForm(existing?: Destination): void {
       const request = values();
       if (editing) {
         const { provider: _provider, ...changes } = request;
-        const { destination } = await call(() => api.updateDestination({ id: existing.id, ...changes }));
-        await showList(`Saved ${destination!.name}.`);
+        const { destination, notice } = await call(() => api.updateDestination({ id: existing.id, ...changes }));
+        // A refused new credential is saved, and the previous one goes on delivering: say so.
+        await showList(notice ? `Saved ${destination!.name}, but ${notice}.` : `Saved ${destination!.name}.`);
       } else {
         const { destination } = await call(() => api.createDestination(request));
         await showList(`Added ${destination!.name}: ${destination!.enabled ? 'events stream to it now' : 'it is disabled'}.`, destination!.id);
