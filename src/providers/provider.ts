@@ -5,6 +5,7 @@
 // provider's limits and classifies the answer into one of the outcomes below. The generic
 // delivery in ./deliver.ts batches, splits and isolates on top of it.
 import type { MaskRule } from '../subscription/masking.js';
+import type { DestinationFormat } from '../subscription/ocsf.js';
 import type { AuditEvent } from '../model.js';
 import type { HttpClient } from './http.js';
 import type { ProviderName } from './index.js';
@@ -55,6 +56,8 @@ export interface DeliveryTarget {
   fallbackCredentials?: Credentials;
   /** What of each event is masked before it is encoded (src/subscription/masking.ts). */
   masking?: MaskRule[];
+  /** How events are written (absent: auditstream's own JSON; `ocsf`: src/subscription/ocsf.ts). */
+  format?: DestinationFormat;
   /** A draft being tested: used once, so a provider must not keep anything made for it. */
   draft?: true;
 }

@@ -1,6 +1,8 @@
 // The JSON of an audit event as every destination receives it: the same field names as the
 // API's AuditEvent in JSON, so what a customer publishes is what their SIEM gets.
 import type { AuditEvent } from '../model.js';
+import { toOcsfApiActivity } from '../subscription/ocsf.js';
+import type { DeliveryTarget } from './provider.js';
 
 export interface WireEvent {
   id: string;
@@ -30,4 +32,9 @@ export function toWireEvent(event: AuditEvent): WireEvent {
   if (event.metadata) wire.metadata = event.metadata;
   if (event.replayOf) wire.replay = { backfillId: event.replayOf };
   return wire;
+}
+
+/** An event as the destination's format writes it: auditstream's own JSON, or an OCSF API Activity event. */
+export function payloadOf(event: AuditEvent, target: Pick<DeliveryTarget, 'format' | 'tenantId'>): object {
+  return target.format === 'ocsf' ? toOcsfApiActivity(event, target.tenantId) : toWireEvent(event);
 }

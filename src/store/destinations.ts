@@ -15,6 +15,7 @@ import { maskSecret } from '../providers/secrets.js';
 import type { Collections, DeliveryStateDoc, DestinationDoc } from './mongo.js';
 import type { SubscriptionFilter } from '../subscription/filter.js';
 import type { MaskRule } from '../subscription/masking.js';
+import type { DestinationFormat } from '../subscription/ocsf.js';
 import type { Interval } from '../../workflows/ranges.js';
 import type { DestinationSnapshot, DestinationState, StateRecord } from '../../workflows/state.js';
 
@@ -28,6 +29,7 @@ export interface NewDestination {
   /** Which of the tenant's events it receives (absent or empty: all). */
   filters?: SubscriptionFilter[];
   masking?: MaskRule[];
+  format?: DestinationFormat;
 }
 
 export interface DestinationChanges {
@@ -37,6 +39,7 @@ export interface DestinationChanges {
   settings?: ProviderSettings;
   filters?: SubscriptionFilter[];
   masking?: MaskRule[];
+  format?: DestinationFormat;
   /** The credential fields given; the others keep their value (see `update`). */
   credentials?: Credentials;
 }
@@ -151,6 +154,7 @@ export class DestinationStore {
       settings: input.settings,
       ...(input.filters?.length ? { filters: input.filters } : {}),
       ...(input.masking?.length ? { masking: input.masking } : {}),
+      ...(input.format && input.format !== 'auditstream' ? { format: input.format } : {}),
       credentials: this.sealCredentials(tenantId, id, input.credentials),
       credentialHints: hintsOf(input.credentials),
       createdAt: now,
@@ -202,6 +206,7 @@ export class DestinationStore {
     if (changes.settings !== undefined) fields.settings = changes.settings;
     if (changes.filters !== undefined) fields.filters = changes.filters;
     if (changes.masking !== undefined) fields.masking = changes.masking;
+    if (changes.format !== undefined) fields.format = changes.format;
     if (changes.credentials !== undefined) {
       const previous = this.openCredentials(existing);
       const merged = mergeCredentials(previous, changes.credentials);
@@ -299,6 +304,7 @@ export class DestinationStore {
         ? { fallbackCredentials: JSON.parse(this.cipher.open(doc.fallbackCredentials.sealed, this.fallbackData(doc))) as Credentials }
         : {}),
       ...(doc.masking?.length ? { masking: doc.masking } : {}),
+      ...(doc.format ? { format: doc.format } : {}),
     };
   }
 

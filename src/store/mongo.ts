@@ -8,6 +8,7 @@ import type { ProviderSettings } from '../providers/provider.js';
 import type { Sealed } from './crypto.js';
 import type { SubscriptionFilter } from '../subscription/filter.js';
 import type { MaskRule } from '../subscription/masking.js';
+import type { DestinationFormat } from '../subscription/ocsf.js';
 import type { LeaseDoc } from '../ingest/lease.js';
 import type { WorkerBeatDoc } from './workers.js';
 
@@ -32,6 +33,8 @@ export interface DestinationDoc {
   filters?: SubscriptionFilter[];
   /** What of each event is masked before it is sent (absent or empty: nothing). */
   masking?: MaskRule[];
+  /** How events are written (absent: auditstream's own JSON). */
+  format?: DestinationFormat;
   createdAt: Date;
   updatedAt: Date;
   /** Set while a delete flushes: the destination is gone for the API from then on. */

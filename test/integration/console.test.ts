@@ -341,10 +341,25 @@ describe.skipIf(!haveBrowser)('the console (Chromium)', () => {
     await page.getByLabel('Masking (optional)').fill('actor.ip hmac\nmetadata.card drop');
     await page.getByRole('button', { name: 'Save' }).click();
     await poll(() => fact(name, 'Masks').textContent()).toBe('actor.ip (hmac), metadata.card (drop)');
+    expect(await fact(name, 'Format').textContent()).toBe('auditstream JSON');
     await connectJson(key, 'EventService', 'PublishEvents', { events: [{ id: 'console-masked', action: 'console.test', actor: { ip: '198.51.100.23' }, metadata: { card: '4111' } }] });
     const [delivered] = await eventually(async () => webhook.accepted.flatMap((delivery) => delivery.events).filter((event) => event.id === 'console-masked'), (found) => found.length === 1);
     expect(delivered.actor).toEqual({ ip: expect.stringMatching(/^hmac_/) });
     expect(delivered.metadata).toEqual({});
+
+    // In OCSF, from the next delivery on; then back.
+    const format = async (label: string) => {
+      await card(name).getByRole('button', { name: `Edit ${name}` }).click();
+      await page.getByLabel('Format').selectOption({ label });
+      await page.getByRole('button', { name: 'Save' }).click();
+    };
+    await format('OCSF 1.3.0 (API Activity, class 6003)');
+    await poll(() => fact(name, 'Format').textContent()).toBe('OCSF (API Activity)');
+    await connectJson(key, 'EventService', 'PublishEvents', { events: [{ id: 'console-ocsf', action: 'console.create', outcome: 'success', actor: { id: 'u-1' } }] });
+    const [ocsf] = await eventually(async () => webhook.accepted.flatMap((delivery) => delivery.events).filter((event) => (event.metadata as { uid?: string } | undefined)?.uid === 'console-ocsf'), (found) => found.length === 1);
+    expect(ocsf).toMatchObject({ class_uid: 6003, activity_id: 1, actor: { user: { uid: 'u-1' } } });
+    await format('auditstream JSON (the API’s AuditEvent)');
+    await poll(() => fact(name, 'Format').textContent()).toBe('auditstream JSON');
   });
 
   it('says when a new credential was refused and the previous one goes on delivering', async () => {

@@ -4,11 +4,7 @@
 // refuses is answered so by the update, and deliveries go on with the previous one, the status
 // saying so; the right one is accepted at once and the previous one forgotten. Every event
 // acknowledged arrives once: acknowledged = received + dropped + rejected.
-import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeClients, database, rest, stack } from '../support/clients.js';
 import { startFakeDatadog, type FakeDatadog } from '../support/fakes/datadog.js';
@@ -17,6 +13,7 @@ import { iamUser, startMoto, type Moto } from '../support/fakes/moto.js';
 import { newTenant } from '../support/tenant.js';
 import { hecTokens, readHecRecords } from '../support/vendors/splunk-hec.js';
 import { eventually } from '../support/wait.js';
+import { cloudwatchMessages } from '../support/read-back.js';
 import { DestinationsApi } from '../../src/api/destinations.js';
 import { ServiceEvents } from '../../src/audit/self-audit.js';
 import { fallbackNote } from '../../src/providers/deliver.js';
@@ -50,20 +47,7 @@ afterAll(async () => {
 });
 
 async function cloudwatchIds(): Promise<string[]> {
-  const reader = new CloudWatchLogsClient({
-    region: 'eu-west-1',
-    endpoint: moto.url,
-    credentials: aws,
-    requestHandler: new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: readFileSync(stack.pki.caFile) }) }),
-  });
-  try {
-    const page = await reader.send(new GetLogEventsCommand({ logGroupName: '/auditstream/credentials', logStreamName: 'tenant', startFromHead: true }));
-    return (page.events ?? []).map((event) => JSON.parse(event.message!).id as string);
-  } catch {
-    return [];
-  } finally {
-    reader.destroy();
-  }
+  return (await cloudwatchMessages(moto, '/auditstream/credentials', 'tenant', aws)).map((message) => JSON.parse(message).id as string);
 }
 
 interface Case {

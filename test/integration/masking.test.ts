@@ -3,10 +3,6 @@
 // and a webhook receiver — holds the tenant's token where a value was tokenised, nothing where
 // a field was dropped, and never the value itself; a replay is masked the same way; MaskToken
 // answers the token a SIEM search needs, per tenant.
-import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { readFileSync } from 'node:fs';
-import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeClients, rest, stack } from '../support/clients.js';
 import { startFakeDatadog, type FakeDatadog } from '../support/fakes/datadog.js';
@@ -14,6 +10,7 @@ import { startMoto, type Moto } from '../support/fakes/moto.js';
 import { newTenant } from '../support/tenant.js';
 import { hecTokens, readHecRecords } from '../support/vendors/splunk-hec.js';
 import { eventually } from '../support/wait.js';
+import { cloudwatchMessages, elasticSources } from '../support/read-back.js';
 
 const datadogKey = 'dd-masking-key-0123';
 let datadog: FakeDatadog;
@@ -36,33 +33,6 @@ const masking = {
     { field: 'metadata.card', action: 'drop' },
   ],
 };
-
-async function cloudwatchMessages(group: string): Promise<string[]> {
-  const reader = new CloudWatchLogsClient({
-    region: 'eu-west-1',
-    endpoint: moto.url,
-    credentials: { accessKeyId: 'AKIAMASKING000000001', secretAccessKey: 'masking-secret-key-0123456789' },
-    requestHandler: new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: readFileSync(stack.pki.caFile) }) }),
-  });
-  try {
-    const page = await reader.send(new GetLogEventsCommand({ logGroupName: group, logStreamName: 'tenant', startFromHead: true }));
-    return (page.events ?? []).map((event) => event.message ?? '');
-  } catch {
-    return []; // not created yet
-  } finally {
-    reader.destroy();
-  }
-}
-
-async function elasticSource(index: string, id: string): Promise<string[]> {
-  const response = await fetch(`${stack.vendors.elasticsearch}/${index}/_search`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: { ids: { values: [id] } } }),
-  });
-  if (!response.ok) return [];
-  return ((await response.json()).hits.hits as { _source: unknown }[]).map((hit) => JSON.stringify(hit._source));
-}
 
 describe('masking per destination', () => {
   it('stores, at each provider’s receiver, tokens and no masked value — live and replayed', async () => {
@@ -98,8 +68,11 @@ describe('masking per destination', () => {
       webhook: async () => webhook.receiver.accepted.flatMap((delivery) => delivery.events).filter((event) => event.id === id).map((event) => JSON.stringify(event)),
       splunk: async () => readHecRecords(stack.vendors.hec.outputs.plain).filter((record) => record.event.id === id).map((record) => JSON.stringify(record)),
       datadog: async () => datadog.items.filter((item) => JSON.stringify(item).includes(id)).map((item) => JSON.stringify(item)),
-      elastic: () => elasticSource('logs-auditstream-masking', id),
-      cloudwatch: async () => (await cloudwatchMessages('/auditstream/masking')).filter((message) => message.includes(id)),
+      elastic: async () => (await elasticSources('logs-auditstream-masking', [id])).map((source) => JSON.stringify(source)),
+      cloudwatch: async () =>
+        (await cloudwatchMessages(moto, '/auditstream/masking', 'tenant', { accessKeyId: 'AKIAMASKING000000001', secretAccessKey: 'masking-secret-key-0123456789' })).filter((message) =>
+          message.includes(id),
+        ),
     };
     for (const [provider, read] of Object.entries(stored)) {
       const [stored] = await eventually(read, (found) => found.length > 0, 30_000);

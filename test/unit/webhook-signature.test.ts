@@ -19,7 +19,7 @@ const target = { id: 'dst_a', tenantId: 't', provider: 'webhook' as const, endpo
 describe('webhook signature', () => {
   it('signs "<t>.<exact body bytes>" with HMAC-SHA256 and verifies within tolerance', () => {
     const now = new Date('2026-06-01T12:00:00Z');
-    const request = buildWebhookRequest([encodeWebhookEvent(event('e1'))], target, now);
+    const request = buildWebhookRequest([encodeWebhookEvent(event('e1'), target)], target, now);
     const t = Math.floor(now.getTime() / 1000);
     const expected = createHmac('sha256', 'shh-secret').update(`${t}.${request.body.toString('utf8')}`).digest('hex');
     expect(request.headers['x-truthlocks-signature']).toBe(`t=${t},v1=${expected}`);
@@ -41,7 +41,7 @@ describe('webhook signature', () => {
   });
 
   it('carries a delivery id, stable for the same events, in the body and a header', () => {
-    const events = [encodeWebhookEvent(event('e1')), encodeWebhookEvent(event('e2'))];
+    const events = [encodeWebhookEvent(event('e1'), target), encodeWebhookEvent(event('e2'), target)];
     const request = buildWebhookRequest(events, target, new Date());
     const body = JSON.parse(request.body.toString('utf8'));
     expect(body.deliveryId).toBe(deliveryIdOf('dst_a', events));
@@ -55,7 +55,7 @@ describe('webhook signature', () => {
 
   it('also signs per Standard Webhooks, verified by the official package, with the delivery id as webhook-id', () => {
     const now = new Date();
-    const request = buildWebhookRequest([encodeWebhookEvent(event('e1'))], target, now);
+    const request = buildWebhookRequest([encodeWebhookEvent(event('e1'), target)], target, now);
     const t = Math.floor(now.getTime() / 1000);
     const body = JSON.parse(request.body.toString('utf8'));
     expect(request.headers['webhook-id']).toBe(body.deliveryId);
@@ -70,7 +70,7 @@ describe('webhook signature', () => {
 
   it('takes a whsec_ secret as Standard Webhooks defines it (base64), so the package verifies with the secret as given', () => {
     const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
-    const request = buildWebhookRequest([encodeWebhookEvent(event('e1'))], { ...target, credentials: { secret } }, new Date());
+    const request = buildWebhookRequest([encodeWebhookEvent(event('e1'), target)], { ...target, credentials: { secret } }, new Date());
     expect(() => new Webhook(secret).verify(request.body.toString('utf8'), request.headers)).not.toThrow();
     expect(verify(request.headers['x-truthlocks-signature'], request.body, secret)).toBeUndefined();
   });

@@ -755,6 +755,7 @@ function updateCard(card: HTMLElement, d: Destination): void {
       ? ([['Retry window', h('span', { class: 'deadline' }, `dropped ${absolute(windowEnds)} (in ${timeLeft(windowEnds, now)})`)]] as [string, Child][])
       : []),
     ['Receives', d.filters && d.filters.values.length > 0 ? h('code', { class: 'filters' }, filtersText(d.filters)) : 'every event'],
+    ['Format', d.format === 'ocsf' ? 'OCSF (API Activity)' : 'auditstream JSON'],
     ['Masks', d.masking && d.masking.rules.length > 0 ? d.masking.rules.map((rule) => `${rule.field} (${rule.action})`).join(', ') : 'nothing'],
     ['Delivered', String(d.counters?.delivered ?? 0n)],
     ['Dropped', String(d.counters?.dropped ?? 0n)],
@@ -936,6 +937,13 @@ function field(name: string, label: string, input: HTMLInputElement | HTMLSelect
   return { element, field: { name, input, error } };
 }
 
+/** A field of several lines of text, such as a destination's filters or masking rules. */
+function textField(name: string, label: string, value: string, placeholder: string, about: string): ReturnType<typeof field> {
+  const input = h('textarea', { rows: '3', spellcheck: 'false', autocomplete: 'off', placeholder });
+  input.value = value;
+  return field(name, label, input, about);
+}
+
 function showForm(existing?: Destination): void {
   window.clearInterval(poll);
   const editing = existing !== undefined;
@@ -984,21 +992,26 @@ function showForm(existing?: Destination): void {
           : h('input', { type: 'text', value: typeof current === 'string' ? current : '', autocomplete: 'off', required: setting.required });
       return field(`settings.${setting.name}`, label(setting), input, setting.about);
     });
-    const filtersInput = h('textarea', { rows: '3', spellcheck: 'false', autocomplete: 'off', placeholder: '[{"prefix": {"action": "user."}}]' });
-    filtersInput.value = filtersText(existing?.filters);
-    const filters = field(
+    const filters = textField(
       'filters',
       'Filters (optional)',
-      filtersInput,
+      filtersText(existing?.filters),
+      '[{"prefix": {"action": "user."}}]',
       'Which events this destination receives, as CloudEvents subscription filters (exact, prefix, suffix, all, any, not) over action, outcome, ' +
         'actor.type, actor.id, actor.name, resource.type, resource.id, resource.name; all must match. Empty: every event. A change applies from the next event accepted.',
     );
-    const maskingInput = h('textarea', { rows: '3', spellcheck: 'false', autocomplete: 'off', placeholder: 'actor.ip hmac\nmetadata.card drop' });
-    maskingInput.value = maskingText(existing?.masking);
-    const masking = field(
+    const formatSelect = h(
+      'select',
+      {},
+      h('option', { value: 'auditstream', selected: existing?.format !== 'ocsf' }, 'auditstream JSON (the API’s AuditEvent)'),
+      h('option', { value: 'ocsf', selected: existing?.format === 'ocsf' }, 'OCSF 1.3.0 (API Activity, class 6003)'),
+    );
+    const format = field('format', 'Format', formatSelect, 'How each event is written, inside the provider’s own envelope. Applies to every event sent from then on.');
+    const masking = textField(
       'masking',
       'Masking (optional)',
-      maskingInput,
+      maskingText(existing?.masking),
+      'actor.ip hmac\nmetadata.card drop',
       'One field per line and what to do with it: drop (left out) or hmac (replaced by this tenant’s keyed token of its value, the same for the same value). ' +
         'Fields: actor.id, actor.name, actor.ip, actor.user_agent, resource.id, resource.name, request_id, metadata.<key>.',
     );
@@ -1011,9 +1024,10 @@ function showForm(existing?: Destination): void {
       settings.length > 0 && h('fieldset', {}, h('legend', {}, 'Settings'), ...settings.map((s) => s.element)),
       filters.element,
       masking.element,
+      format.element,
       ]),
     );
-    fields = [name.field, endpoint.field, ...credentials.map((c) => c.field), ...settings.map((s) => s.field), filters.field, masking.field, enabledField.field];
+    fields = [name.field, endpoint.field, ...credentials.map((c) => c.field), ...settings.map((s) => s.field), filters.field, masking.field, format.field, enabledField.field];
   }
 
   /** The request's fields as the API names them (credentials left empty are left out). */
@@ -1026,6 +1040,10 @@ function showForm(existing?: Destination): void {
       // Filters and masking are sent when new or changed only: an unchanged list is not a change to apply and audit.
       if (name === 'filters') {
         if (!editing || input.value.trim() !== filtersText(existing.filters)) request.filters = parseFiltersInput(input.value);
+        continue;
+      }
+      if (name === 'format') {
+        if (!editing || input.value !== (existing.format || 'auditstream')) request.format = input.value;
         continue;
       }
       if (name === 'masking') {

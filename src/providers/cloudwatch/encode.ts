@@ -1,8 +1,8 @@
 import type { AuditEvent } from '../../model.js';
-import type { EncodedEvent } from '../provider.js';
-import { toWireEvent } from '../wire-event.js';
+import type { DeliveryTarget, EncodedEvent } from '../provider.js';
+import { payloadOf } from '../wire-event.js';
 
-/** A log event's message is the audit event's JSON; its timestamp is when the action happened. */
-export function encodeCloudWatchEvent(event: AuditEvent): EncodedEvent {
-  return { event, bytes: Buffer.from(JSON.stringify(toWireEvent(event)), 'utf8') };
+/** A log event's message is the audit event's JSON (or its OCSF form); its timestamp is when the action happened. */
+export function encodeCloudWatchEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'format' | 'tenantId'>): EncodedEvent {
+  return { event, bytes: Buffer.from(JSON.stringify(payloadOf(event, target)), 'utf8') };
 }

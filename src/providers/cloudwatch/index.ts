@@ -99,7 +99,7 @@ export const cloudwatch: Provider = {
   },
   limits: { maxEventsPerRequest: 10_000, maxBytesPerRequest: 1_048_576, maxBytesPerEvent: 262_144 - 26 },
   framing: { perRequest: 0, perEvent: 26 },
-  encode: (event) => encodeCloudWatchEvent(event),
+  encode: (event, target) => encodeCloudWatchEvent(event, target),
   async send(events, target, context): Promise<SendOutcome> {
     const blocked = context.http.options.egress.refuseLiteral(new URL(target.endpoint).hostname);
     if (blocked) return { kind: 'config', reason: blocked.message };

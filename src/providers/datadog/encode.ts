@@ -2,8 +2,8 @@
 // attributes (ddsource, service, ddtags, hostname, timestamp) and Datadog's reserved
 // attributes for event, user and client IP so its facets work out of the box.
 import type { AuditEvent } from '../../model.js';
-import type { EncodedEvent, ProviderSettings } from '../provider.js';
-import { toWireEvent } from '../wire-event.js';
+import type { DeliveryTarget, EncodedEvent } from '../provider.js';
+import { payloadOf } from '../wire-event.js';
 
 /** Datadog only takes timestamps from 18 hours back; older ones must be sent as "now". */
 export const acceptanceWindowMs = 18 * 3600_000;
@@ -18,11 +18,13 @@ export interface DatadogItem {
   [attribute: string]: unknown;
 }
 
-export function datadogItem(event: AuditEvent, settings: ProviderSettings, now: Date): DatadogItem {
+export function datadogItem(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>, now: Date): DatadogItem {
+  const { settings } = target;
   const tags = [`action:${event.action}`, `outcome:${event.outcome}`, ...(event.replayOf ? ['replay:true'] : []), ...(settings.tags ? [settings.tags] : [])].join(',');
   const item: DatadogItem = {
-    message: JSON.stringify(toWireEvent(event)),
-    ddsource: settings.source ?? 'auditstream',
+    message: JSON.stringify(payloadOf(event, target)),
+    // In OCSF, the source names the format, so that Datadog's OCSF processing picks the events up.
+    ddsource: settings.source ?? (target.format === 'ocsf' ? 'ocsf' : 'auditstream'),
     service: settings.service ?? 'auditstream',
     ddtags: tags,
     hostname: 'auditstream',
@@ -38,6 +40,6 @@ export function datadogItem(event: AuditEvent, settings: ProviderSettings, now: 
   return item;
 }
 
-export function encodeDatadogEvent(event: AuditEvent, settings: ProviderSettings, now: Date): EncodedEvent {
-  return { event, bytes: Buffer.from(JSON.stringify(datadogItem(event, settings, now)), 'utf8') };
+export function encodeDatadogEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>, now: Date): EncodedEvent {
+  return { event, bytes: Buffer.from(JSON.stringify(datadogItem(event, target, now)), 'utf8') };
 }

@@ -27,7 +27,7 @@ export const datadog: Provider = {
   },
   limits: { maxEventsPerRequest: 1_000, maxBytesPerRequest: 5 * 1024 * 1024, maxBytesPerEvent: 1024 * 1024 },
   framing: { perRequest: 1, perEvent: 1 }, // "[" + "]" − one ","
-  encode: (event, target, now) => encodeDatadogEvent(event, target.settings, now),
+  encode: (event, target, now) => encodeDatadogEvent(event, target, now),
   async send(events, target, context) {
     const outcome = await postAndClassify(buildDatadogRequest(events, target), context, (response) =>
       classifyDatadogResponse(response, context.now()),

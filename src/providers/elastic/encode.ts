@@ -1,7 +1,8 @@
 // ECS-shaped documents for the _bulk API, each carrying the original audit event too.
 import { isIP } from 'node:net';
 import type { AuditEvent } from '../../model.js';
-import type { EncodedEvent } from '../provider.js';
+import { toOcsfApiActivity } from '../../subscription/ocsf.js';
+import type { DeliveryTarget, EncodedEvent } from '../provider.js';
 import { toWireEvent } from '../wire-event.js';
 
 export const defaultIndex = 'logs-auditstream-default';
@@ -20,8 +21,17 @@ export function ecsDocument(event: AuditEvent): Record<string, unknown> {
   return doc;
 }
 
-/** The action line and the document, NDJSON: `create` with the event id, so a resend is a 409. */
-export function encodeElasticEvent(event: AuditEvent, index: string): EncodedEvent {
-  const action = JSON.stringify({ create: { _index: index, _id: event.id } });
-  return { event, bytes: Buffer.from(`${action}\n${JSON.stringify(ecsDocument(event))}\n`, 'utf8') };
+/** An OCSF event as a document: with the `@timestamp` a data stream needs. */
+function ocsfDocument(event: AuditEvent, tenantId: string): Record<string, unknown> {
+  return { '@timestamp': event.occurredAt.toISOString(), ...toOcsfApiActivity(event, tenantId) };
+}
+
+/**
+ * The action line and the document, NDJSON: `create` with the event id, so a resend is a 409.
+ * The document is ECS-shaped, or an OCSF event when that is the destination's format.
+ */
+export function encodeElasticEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>): EncodedEvent {
+  const action = JSON.stringify({ create: { _index: target.settings.index ?? defaultIndex, _id: event.id } });
+  const doc = target.format === 'ocsf' ? ocsfDocument(event, target.tenantId) : ecsDocument(event);
+  return { event, bytes: Buffer.from(`${action}\n${JSON.stringify(doc)}\n`, 'utf8') };
 }

@@ -25,7 +25,7 @@ export const elastic: Provider = {
   },
   limits: { maxEventsPerRequest: 1_000, maxBytesPerRequest: 5 * 1024 * 1024, maxBytesPerEvent: 1024 * 1024 },
   framing: { perRequest: 0, perEvent: 0 },
-  encode: (event, target) => encodeElasticEvent(event, target.settings.index ?? defaultIndex),
+  encode: (event, target) => encodeElasticEvent(event, target),
   send: (events, target, context) =>
     postAndClassify(buildBulkRequest(events, target), context, (response) => classifyBulkResponse(response, events.length, context.now())),
 };

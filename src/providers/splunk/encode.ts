@@ -1,21 +1,24 @@
 // One HEC event envelope per audit event: time in epoch seconds with millisecond decimals,
 // host, source, sourcetype, optional index, the audit event itself, and flat indexed fields.
 import type { AuditEvent } from '../../model.js';
-import type { EncodedEvent, ProviderSettings } from '../provider.js';
-import { toWireEvent } from '../wire-event.js';
+import type { DeliveryTarget, EncodedEvent } from '../provider.js';
+import { payloadOf } from '../wire-event.js';
 
 export const defaultSource = 'auditstream';
 export const defaultSourcetype = 'audit:event';
+/** The sourcetype of OCSF events when none is set: their class, as Splunk's OCSF add-ons name it. */
+export const ocsfSourcetype = 'ocsf:api_activity';
 
-export function encodeSplunkEvent(event: AuditEvent, settings: ProviderSettings): EncodedEvent {
+export function encodeSplunkEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>): EncodedEvent {
+  const { settings } = target;
   const envelope: Record<string, unknown> = {
     time: Number((event.occurredAt.getTime() / 1000).toFixed(3)),
     host: 'auditstream',
     source: settings.source ?? defaultSource,
-    sourcetype: settings.sourcetype ?? defaultSourcetype,
+    sourcetype: settings.sourcetype ?? (target.format === 'ocsf' ? ocsfSourcetype : defaultSourcetype),
   };
   if (settings.index) envelope.index = settings.index;
-  envelope.event = toWireEvent(event);
+  envelope.event = payloadOf(event, target);
   envelope.fields = { event_id: event.id, action: event.action, outcome: event.outcome, ...(event.replayOf ? { replay: 'true', backfill_id: event.replayOf } : {}) };
   return { event, bytes: Buffer.from(JSON.stringify(envelope), 'utf8') };
 }

@@ -33,7 +33,7 @@ export const splunk: Provider = {
   },
   limits: { maxEventsPerRequest: 5_000, maxBytesPerRequest: 1024 * 1024, maxBytesPerEvent: 256 * 1024 },
   framing: { perRequest: 0, perEvent: 0 },
-  encode: (event, target) => encodeSplunkEvent(event, target.settings),
+  encode: (event, target) => encodeSplunkEvent(event, target),
   async send(events, target, context) {
     let ackId: number | undefined;
     const outcome = await postAndClassify(buildHecRequest(events, target), context, (response) => {

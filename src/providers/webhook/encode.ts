@@ -1,8 +1,8 @@
 import type { AuditEvent } from '../../model.js';
-import type { EncodedEvent } from '../provider.js';
-import { toWireEvent } from '../wire-event.js';
+import type { DeliveryTarget, EncodedEvent } from '../provider.js';
+import { payloadOf } from '../wire-event.js';
 
-/** Each event is the JSON of the audit event, unchanged. */
-export function encodeWebhookEvent(event: AuditEvent): EncodedEvent {
-  return { event, bytes: Buffer.from(JSON.stringify(toWireEvent(event)), 'utf8') };
+/** Each event is the JSON of the audit event, unchanged (or its OCSF form, in that format). */
+export function encodeWebhookEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'format' | 'tenantId'>): EncodedEvent {
+  return { event, bytes: Buffer.from(JSON.stringify(payloadOf(event, target)), 'utf8') };
 }

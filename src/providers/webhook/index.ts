@@ -21,7 +21,7 @@ export const webhook: Provider = {
   mergeCredentials: rotateSecret,
   limits: { maxEventsPerRequest: 500, maxBytesPerRequest: 1024 * 1024, maxBytesPerEvent: 256 * 1024 },
   framing: { perRequest: envelopeBytes - 1, perEvent: 1 }, // commas between events
-  encode: (event) => encodeWebhookEvent(event),
+  encode: (event, target) => encodeWebhookEvent(event, target),
   send(events, target, context) {
     const at = context.now();
     return postAndClassify(buildWebhookRequest(events, target, at), context, (response) => classifyWebhookResponse(response, at));
