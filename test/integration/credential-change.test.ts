@@ -3,7 +3,8 @@
 // Elasticsearch fake (API key) and moto with IAM (access keys). A new credential the destination
 // refuses is answered so by the update, and deliveries go on with the previous one, the status
 // saying so; the right one is accepted at once and the previous one forgotten. Every event
-// acknowledged arrives once: acknowledged = received + dropped + rejected.
+// acknowledged arrives once: acknowledged = received + dropped + rejected. A webhook receiver
+// still verifying with the previous secret keeps accepting (both sign for 24 hours).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeClients, database, rest, stack } from '../support/clients.js';
@@ -132,6 +133,21 @@ describe('a credential change', () => {
     );
     expect(audited.map((event) => event.metadata.credentialCheck?.replace(/:.*/, ''))).toEqual(['refused', 'accepted']);
   }, 90_000);
+});
+
+describe('a webhook secret change', () => {
+  it('is not tried: the previous secret signs beside the new one for 24 hours, so a receiver still on it keeps accepting', async () => {
+    const t = await newTenant();
+    // The receiver verifies with the secret the destination was created with, and only that one.
+    const { id, receiver } = await t.addWebhook();
+    const changed = await rest(t.key, 'PATCH', `/v1/audit/siem/${id}`, { secret: 'a-new-secret-the-receiver-does-not-know-yet' });
+    expect(changed.body.notice).toBe('');
+    await t.publish([{ id: `after-rotation-${t.id}` }]);
+    await receiver.waitForEvents(1);
+    expect(receiver.badSignatures).toEqual([]);
+    const done = await t.waitForDestination(id, (d) => d.counters.delivered === '1');
+    expect(done).toMatchObject({ status: 'active', statusReason: '' });
+  });
 });
 
 describe('previous credentials', () => {
