@@ -308,7 +308,7 @@ export class DestinationsApi {
    * fallback of deliveries the destination refuses with the new ones.
    */
   private async checkCredentials(existing: DestinationDoc, changes: DestinationChanges, now: Date): Promise<{ keepPreviousUntil?: Date; result: string; notice: string }> {
-    const current = (await this.store.loadTarget(existing._id))!;
+    const current = this.store.targetOf(existing);
     const candidate: DeliveryTarget = {
       ...current,
       endpoint: changes.endpoint ?? current.endpoint,
@@ -436,7 +436,7 @@ export class DestinationsApi {
     let saved: DestinationDoc | undefined;
     if (request.target.case === 'id') {
       saved = await this.find(tenantId, request.target.value);
-      target = (await this.store.loadTarget(saved._id))!;
+      target = this.store.targetOf(saved);
     } else if (request.target.case === 'draft') {
       const draft = parseNewDestination(request.target.value, this.options.allowInsecureEndpoints);
       await this.checkEgress(draft.endpoint);

@@ -219,9 +219,8 @@ export class Publisher {
         }
         entry.count -= duplicates.size;
       }
-      const announced = { ...entry, ...receivers(entry.destinations, filters, unique.filter((_, index) => !duplicates.has(index))) };
       if (entry.count === 0) await this.outbox.remove([entry._id]);
-      else this.announcer.announce(announced);
+      else this.announcer.announce({ ...entry, ...receivers(entry.destinations, filters, unique.filter((_, index) => !duplicates.has(index))) });
       return results;
     } catch (error) {
       this.unfinished.set(tenantId, entry);

@@ -292,7 +292,11 @@ export class DestinationStore {
   /** Credentials of a destination decrypted for a delivery; null once it is deleted. */
   async loadTarget(id: string): Promise<DeliveryTarget | null> {
     const doc = await this.byId(id);
-    if (!doc) return null;
+    return doc && this.targetOf(doc);
+  }
+
+  /** A configuration already read, as a delivery sees it: its credentials (and any previous ones still kept) decrypted. */
+  targetOf(doc: DestinationDoc): DeliveryTarget {
     return {
       id: doc._id,
       tenantId: doc.tenantId,

@@ -3,26 +3,16 @@
 // and a webhook receiver — holds the tenant's token where a value was tokenised, nothing where
 // a field was dropped, and never the value itself; a replay is masked the same way; MaskToken
 // answers the token a SIEM search needs, per tenant.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeClients, rest, stack } from '../support/clients.js';
-import { startFakeDatadog, type FakeDatadog } from '../support/fakes/datadog.js';
-import { startMoto, type Moto } from '../support/fakes/moto.js';
+import { describe, expect, it } from 'vitest';
+import { rest, stack } from '../support/clients.js';
+import { vendorFakesOfThisFile } from '../support/vendor-fakes.js';
 import { newTenant } from '../support/tenant.js';
 import { hecTokens, readHecRecords } from '../support/vendors/splunk-hec.js';
 import { eventually } from '../support/wait.js';
 import { cloudwatchMessages, elasticSources } from '../support/read-back.js';
 
 const datadogKey = 'dd-masking-key-0123';
-let datadog: FakeDatadog;
-let moto: Moto;
-
-beforeAll(async () => {
-  [datadog, moto] = await Promise.all([startFakeDatadog(stack.pki, datadogKey), startMoto(stack.pki, stack.dir)]);
-}, 90_000);
-afterAll(async () => {
-  await Promise.all([datadog?.close(), moto?.process.stop()]);
-  await closeClients();
-});
+const fakes = vendorFakesOfThisFile(datadogKey);
 
 const secrets = { email: 'ada.lovelace@example.com', ip: '203.0.113.77', card: '4111111111111111', agent: 'Mozilla/5.0 (secret-agent)' };
 const masking = {
@@ -45,11 +35,11 @@ describe('masking per destination', () => {
       return created.body.destination.id as string;
     };
     await create({ provider: 'splunk', endpoint: stack.vendors.hec.plainUrl, token: hecTokens.plain });
-    await create({ provider: 'datadog', endpoint: `${datadog.url}/api/v2/logs`, token: datadogKey });
+    await create({ provider: 'datadog', endpoint: `${fakes.datadog().url}/api/v2/logs`, token: datadogKey });
     await create({ provider: 'elastic', endpoint: stack.vendors.elasticsearchTls, token: 'any', settings: { index: 'logs-auditstream-masking' } });
     await create({
       provider: 'cloudwatch',
-      endpoint: moto.url,
+      endpoint: fakes.moto().url,
       access_key_id: 'AKIAMASKING000000001',
       secret_access_key: 'masking-secret-key-0123456789',
       settings: { region: 'eu-west-1', log_group: '/auditstream/masking', log_stream: 'tenant' },
@@ -67,10 +57,10 @@ describe('masking per destination', () => {
     const stored: Record<string, () => Promise<string[]>> = {
       webhook: async () => webhook.receiver.accepted.flatMap((delivery) => delivery.events).filter((event) => event.id === id).map((event) => JSON.stringify(event)),
       splunk: async () => readHecRecords(stack.vendors.hec.outputs.plain).filter((record) => record.event.id === id).map((record) => JSON.stringify(record)),
-      datadog: async () => datadog.items.filter((item) => JSON.stringify(item).includes(id)).map((item) => JSON.stringify(item)),
+      datadog: async () => fakes.datadog().items.filter((item) => JSON.stringify(item).includes(id)).map((item) => JSON.stringify(item)),
       elastic: async () => (await elasticSources('logs-auditstream-masking', [id])).map((source) => JSON.stringify(source)),
       cloudwatch: async () =>
-        (await cloudwatchMessages(moto, '/auditstream/masking', 'tenant', { accessKeyId: 'AKIAMASKING000000001', secretAccessKey: 'masking-secret-key-0123456789' })).filter((message) =>
+        (await cloudwatchMessages(fakes.moto(), '/auditstream/masking', 'tenant', { accessKeyId: 'AKIAMASKING000000001', secretAccessKey: 'masking-secret-key-0123456789' })).filter((message) =>
           message.includes(id),
         ),
     };

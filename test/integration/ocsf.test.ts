@@ -2,12 +2,11 @@
 // is an OCSF 1.3.0 API Activity event that the OCSF schema accepts (ocsf-json-schema +
 // jsonschema, from PyPI), with the activity from the action's verb, the status from the outcome,
 // time in epoch milliseconds, type_uid = class_uid × 100 + activity_id, and the rest unmapped.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeSplunkEvent } from '../../src/providers/splunk/encode.js';
 import { toOcsfApiActivity } from '../../src/subscription/ocsf.js';
-import { closeClients, rest, stack } from '../support/clients.js';
-import { startFakeDatadog, type FakeDatadog } from '../support/fakes/datadog.js';
-import { startMoto, type Moto } from '../support/fakes/moto.js';
+import { rest, stack } from '../support/clients.js';
+import { vendorFakesOfThisFile } from '../support/vendor-fakes.js';
 import { ocsfViolations } from '../support/ocsf.js';
 import { cloudwatchMessages, elasticSources } from '../support/read-back.js';
 import { newTenant } from '../support/tenant.js';
@@ -16,16 +15,7 @@ import { eventually } from '../support/wait.js';
 
 const datadogKey = 'dd-ocsf-key-0123';
 const aws = { accessKeyId: 'AKIAOCSF000000000001', secretAccessKey: 'ocsf-secret-key-0123456789' };
-let datadog: FakeDatadog;
-let moto: Moto;
-
-beforeAll(async () => {
-  [datadog, moto] = await Promise.all([startFakeDatadog(stack.pki, datadogKey), startMoto(stack.pki, stack.dir)]);
-}, 90_000);
-afterAll(async () => {
-  await Promise.all([datadog?.close(), moto?.process.stop()]);
-  await closeClients();
-});
+const fakes = vendorFakesOfThisFile(datadogKey);
 
 const at = new Date('2026-12-04T05:00:00.123Z');
 const base = { occurredAt: at, receivedAt: new Date(at.getTime() + 5), outcome: 'success' as const };
@@ -85,9 +75,9 @@ describe('OCSF output', () => {
       expect(created.body.destination.format).toBe('ocsf');
     };
     await create({ provider: 'splunk', endpoint: stack.vendors.hec.plainUrl, token: hecTokens.plain });
-    await create({ provider: 'datadog', endpoint: `${datadog.url}/api/v2/logs`, token: datadogKey });
+    await create({ provider: 'datadog', endpoint: `${fakes.datadog().url}/api/v2/logs`, token: datadogKey });
     await create({ provider: 'elastic', endpoint: stack.vendors.elasticsearchTls, token: 'any', settings: { index: 'logs-auditstream-ocsf' } });
-    await create({ provider: 'cloudwatch', endpoint: moto.url, access_key_id: aws.accessKeyId, secret_access_key: aws.secretAccessKey, settings: { region: 'eu-west-1', log_group: '/auditstream/ocsf', log_stream: 'tenant' } });
+    await create({ provider: 'cloudwatch', endpoint: fakes.moto().url, access_key_id: aws.accessKeyId, secret_access_key: aws.secretAccessKey, settings: { region: 'eu-west-1', log_group: '/auditstream/ocsf', log_stream: 'tenant' } });
 
     const ids = [`ocsf-1-${t.id}`, `ocsf-2-${t.id}`];
     await t.publish([
@@ -98,9 +88,9 @@ describe('OCSF output', () => {
     const stored: Record<string, () => Promise<Record<string, any>[]>> = {
       webhook: async () => ours(webhook.receiver.accepted.flatMap((delivery) => delivery.events as Record<string, any>[])),
       splunk: async () => ours(readHecRecords(stack.vendors.hec.outputs.plain).map((record) => record.event)),
-      datadog: async () => ours(datadog.items.map((item) => JSON.parse(item.message))),
+      datadog: async () => ours(fakes.datadog().items.map((item) => JSON.parse(item.message))),
       elastic: async () => ours((await elasticSources('logs-auditstream-ocsf', ids)).map(({ '@timestamp': _timestamp, ...event }) => event)),
-      cloudwatch: async () => ours((await cloudwatchMessages(moto, '/auditstream/ocsf', 'tenant', aws)).map((message) => JSON.parse(message))),
+      cloudwatch: async () => ours((await cloudwatchMessages(fakes.moto(), '/auditstream/ocsf', 'tenant', aws)).map((message) => JSON.parse(message))),
     };
     for (const [provider, read] of Object.entries(stored)) {
       const events = await eventually(read, (found) => found.length === 2, 30_000);
@@ -110,7 +100,7 @@ describe('OCSF output', () => {
       expect(byUid[ids[1]], provider).toMatchObject({ activity_id: 2, status_id: 2, unmapped: { metadata: { mfa: false } } });
     }
     // Each provider's envelope says it is OCSF where it has a place for it (unless the user named it otherwise).
-    expect(datadog.items.find((item) => item.evt?.id === ids[0])?.ddsource).toBe('ocsf');
+    expect(fakes.datadog().items.find((item) => item.evt?.id === ids[0])?.ddsource).toBe('ocsf');
     const event = { ...base, id: 'e', action: 'a.create' };
     const envelope = (settings: Record<string, string>) => JSON.parse(encodeSplunkEvent(event, { settings, format: 'ocsf', tenantId: t.id }).bytes.toString());
     expect(envelope({}).sourcetype).toBe('ocsf:api_activity');
