@@ -19,6 +19,11 @@ import { DeliveryFailure, deliverWithFallback, type DeliveryReport } from '../sr
 import type { HttpClient } from '../src/providers/http.js';
 import { deliveryStateDocOf, stateOfMirror, type DestinationStore } from '../src/store/destinations.js';
 import { insertNew, type Collections } from '../src/store/mongo.js';
+import { chainNext, checkpointBodyOf, checkpointEvent, checkpointHash, checkpointText } from '../src/completeness/checkpoint.js';
+import type { SigningKeys } from '../src/completeness/keys.js';
+import { signNote } from '../src/completeness/note.js';
+import { addRange, type CheckpointPlan, type SequenceRange, type StreamProgress, type StreamState } from '../src/completeness/stream.js';
+import type { CheckpointStore } from '../src/store/checkpoints.js';
 import { deliveryFailedType, destinationGoneType, misconfiguredType } from '../workflows/messages.js';
 import { addPending, type PendingRange } from '../workflows/ranges.js';
 import {
@@ -48,6 +53,8 @@ export interface DeliverInput extends RecordInput {
   expect: PendingRange[];
   /** While failing: send at most a few events. */
   probe: boolean;
+  /** The destination's next sequence number and its chain so far: the events sent are numbered and chained from here. */
+  stream: Pick<StreamState, 'next' | 'chain'>;
 }
 
 /** Attached to a failed delivery: what got through before it failed, and how to go on. */
@@ -75,6 +82,13 @@ export interface ActivityDependencies {
   backfills: BackfillStore;
   /** Masks what each destination's rules say, before its provider encodes anything. */
   masking: TenantMasking;
+  /** Signs checkpoints (the private keys stay in this process: never in an activity's input or result). */
+  signingKeys: SigningKeys;
+  checkpoints: CheckpointStore;
+}
+
+export interface CheckpointInput extends RecordInput {
+  plan: CheckpointPlan;
 }
 
 export interface ReplayInput extends RecordInput {
@@ -108,10 +122,12 @@ export function policyOf(delivery: DeliveryConfig): DeliveryPolicy {
     initialBackoffMs: delivery.initialBackoffMs,
     maxBackoffMs: delivery.maxBackoffMs,
     maxEventsPerDelivery: delivery.maxEventsPerActivity,
+    checkpointIntervalMs: delivery.checkpointIntervalMs,
+    checkpointIdleMs: delivery.checkpointIdleMs,
   };
 }
 
-export function createDeliveryActivities({ collections, destinations, http, delivery, serviceEvents, auditLog, backfills, masking }: ActivityDependencies) {
+export function createDeliveryActivities({ collections, destinations, http, delivery, serviceEvents, auditLog, backfills, masking, signingKeys, checkpoints }: ActivityDependencies) {
   /**
    * The counts each destination last recorded in this process: the metrics count what grew
    * since. The first record after a start is the baseline (Prometheus counters start at zero
@@ -178,8 +194,8 @@ export function createDeliveryActivities({ collections, destinations, http, deli
   }
 
   /** Progress of the first `confirmed` planned events. */
-  function progressOf(portions: Portion[], missing: DeliveryProgress['missing'], confirmed: number, report: DeliveryReport): DeliveryProgress {
-    const progress: DeliveryProgress = { settled: [], delivered: 0, rejected: 0, missing, policy: policyOf(delivery) };
+  function progressOf(portions: Portion[], missing: DeliveryProgress['missing'], confirmed: number, report: DeliveryReport, stream: StreamProgress): DeliveryProgress {
+    const progress: DeliveryProgress = { settled: [], delivered: 0, rejected: 0, missing, policy: policyOf(delivery), stream };
     const rejectedIds = new Set(report.rejected.map((rejection) => rejection.eventId));
     let position = 0;
     for (const portion of portions) {
@@ -272,13 +288,15 @@ export function createDeliveryActivities({ collections, destinations, http, deli
     /** One live delivery: the events of the oldest pending ranges, read from the audit log. */
     async deliver(input: DeliverInput): Promise<DeliveryProgress> {
       let plan: Awaited<ReturnType<typeof readPlan>> = { portions: [], missing: [] };
+      let numbered: Numbered = { events: [], firstSequence: input.stream.next, dropped: [] };
       return sendPlanned(
         input,
         async () => {
           plan = await readPlan(input);
-          return plan.portions.flatMap((portion) => portion.events);
+          numbered = numberEvents(input.destinationId, input.stream.next, plan);
+          return numbered.events;
         },
-        (confirmed, report) => progressOf(plan.portions, plan.missing, confirmed, report),
+        (confirmed, report) => progressOf(plan.portions, plan.missing, confirmed, report, streamProgressOf(numbered, input.stream.chain, confirmed, report)),
         'progress',
       );
     },
@@ -316,6 +334,34 @@ export function createDeliveryActivities({ collections, destinations, http, deli
         },
         'replay',
       );
+    },
+
+    /**
+     * Signs the checkpoint the workflow made, keeps it (ListCheckpoints reads it) and sends it
+     * to the destination as a record of its stream; answers its text's hash, which the next
+     * checkpoint names. The state is mirrored first, so this checkpoint is the one sent again
+     * after any failure. A destination that refuses the record for good still has it listed.
+     */
+    async checkpoint(input: CheckpointInput): Promise<{ hash: string }> {
+      const target = await destinations.loadTarget(input.destinationId);
+      if (!target) throw ApplicationFailure.nonRetryable('the destination no longer exists', destinationGoneType);
+      await recordState(input);
+      const body = checkpointBodyOf(input.plan, input.tenantId, input.destinationId);
+      const text = checkpointText(body);
+      signingKeys.reload(); // a rotation signs from the next checkpoint on, in every worker
+      const signer = signingKeys.current();
+      const keyId = signer.keyId.toString(16).padStart(8, '0');
+      const note = signNote(text, signer);
+      await checkpoints.save(input.destinationId, { ...body, _id: body.n, time: new Date(body.time), keyId, note });
+      const context = Context.current();
+      try {
+        const report = await deliverWithFallback(target, [checkpointEvent(body, note, keyId)], { http, now: () => new Date(), signal: context.cancellationSignal });
+        if (report.rejected.length > 0) log.warn('the destination refused a checkpoint record; it stays listed', { destinationId: input.destinationId, n: body.n, reason: report.rejected[0].reason });
+      } catch (error) {
+        if (!(error instanceof DeliveryFailure)) throw error;
+        throw failureOf(error, {});
+      }
+      return { hash: checkpointHash(text) };
     },
 
     /** How a backfill ended, into its job and the tenant's audit log. */
@@ -387,6 +433,44 @@ function portionOf(chunk: Chunk, range: PendingRange, room: number, destinationI
   if (events.length <= room) return { chunk: chunk.n, lo: from, hi: to, next: chunk.n + 1, events };
   const taken = events.slice(0, room);
   return { chunk: chunk.n, lo: from, hi: taken[taken.length - 1].seq, next: chunk.n, events: taken };
+}
+
+/** A delivery's events with the destination's sequence numbers on them, after the numbers its missing ranges take. */
+interface Numbered {
+  events: AuditEvent[];
+  firstSequence: number;
+  dropped: SequenceRange[];
+}
+
+/**
+ * Numbers what a delivery is about: first the ranges retention took (dropped, in the order
+ * planned), then each event to send. A delivery sent again starts from the same number, so an
+ * event keeps its number whatever the retries (a duplicate at the destination is the same record).
+ */
+function numberEvents(destinationId: string, next: number, plan: { portions: Portion[]; missing: DeliveryProgress['missing'] }): Numbered {
+  const dropped: SequenceRange[] = [];
+  for (const { count } of plan.missing) {
+    addRange(dropped, next, next + count - 1);
+    next += count;
+  }
+  const firstSequence = next;
+  const events = plan.portions.flatMap((portion) => portion.events).map((event, index): AuditEvent => ({ ...event, stream: { destinationId, sequence: firstSequence + index } }));
+  return { events, firstSequence, dropped };
+}
+
+/** How the sequence went on: the confirmed events chained (those the destination refused listed instead), the missing ranges dropped. */
+function streamProgressOf(numbered: Numbered, chain: string, confirmed: number, report: DeliveryReport): StreamProgress {
+  const refused = new Set(report.rejected.map((rejection) => rejection.eventId));
+  const progress: StreamProgress = { next: numbered.firstSequence + confirmed, chain, sent: 0, dropped: numbered.dropped, rejected: [] };
+  numbered.events.slice(0, confirmed).forEach((event, index) => {
+    const sequence = numbered.firstSequence + index;
+    if (refused.has(event.id)) addRange(progress.rejected, sequence, sequence);
+    else {
+      progress.chain = chainNext(progress.chain, report.digests[index]);
+      progress.sent++;
+    }
+  });
+  return progress;
 }
 
 /** Publish-to-confirmation time of the events a destination took (not those it rejected). */

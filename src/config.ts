@@ -25,6 +25,11 @@ export interface Config {
   /** The service's masking key (base64 of 32 bytes): tenants' HMAC keys derive from it. When absent, `maskingKeyFile` is used. */
   maskingKey?: string;
   maskingKeyFile?: string;
+  /** Checkpoint signing keys ("1:<base64 seed>,2:<…>", the highest signs). When absent, `signingKeyFile` is used. */
+  signingKeys?: string;
+  signingKeyFile?: string;
+  /** The name checkpoints are signed under (a C2SP key name): who the customer's verifier trusts. */
+  signingKeyName?: string;
   /** Lets destinations use http:// endpoints. Tests and local trials only. */
   allowInsecureEndpoints: boolean;
   /** Non-public networks (CIDRs) destinations may reach anyway. Tests and local trials only. */
@@ -74,6 +79,10 @@ export interface DeliveryConfig {
   sweepIntervalMs: number;
   /** An outbox entry older than this is considered interrupted and announced again. */
   sweepStaleAfterMs: number;
+  /** A destination gets a signed checkpoint this long after the last one while events flow… */
+  checkpointIntervalMs: number;
+  /** …and at least this often when none do. */
+  checkpointIdleMs: number;
 }
 
 /**
@@ -118,6 +127,9 @@ export function loadConfig(env: Env = process.env): Config {
     encryptionKeyFile: env.AUDITSTREAM_ENCRYPTION_KEY_FILE || undefined,
     maskingKey: env.AUDITSTREAM_MASKING_KEY || undefined,
     maskingKeyFile: env.AUDITSTREAM_MASKING_KEY_FILE || undefined,
+    signingKeys: env.AUDITSTREAM_SIGNING_KEYS || undefined,
+    signingKeyFile: env.AUDITSTREAM_SIGNING_KEY_FILE || undefined,
+    signingKeyName: env.AUDITSTREAM_SIGNING_KEY_NAME || undefined,
     allowInsecureEndpoints: boolean(env, 'AUDITSTREAM_ALLOW_INSECURE_ENDPOINTS', false),
     allowPrivateNetworks: (env.AUDITSTREAM_ALLOW_PRIVATE_NETWORKS ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean),
     outboundCaFile: env.AUDITSTREAM_OUTBOUND_CA_FILE || undefined,
@@ -145,6 +157,8 @@ export function loadConfig(env: Env = process.env): Config {
       announceIntervalMs: duration(env, 'AUDITSTREAM_ANNOUNCE_INTERVAL', 600),
       sweepIntervalMs: duration(env, 'AUDITSTREAM_SWEEP_INTERVAL', 15_000),
       sweepStaleAfterMs: duration(env, 'AUDITSTREAM_SWEEP_STALE_AFTER', 30_000),
+      checkpointIntervalMs: duration(env, 'AUDITSTREAM_CHECKPOINT_INTERVAL', 60_000),
+      checkpointIdleMs: duration(env, 'AUDITSTREAM_CHECKPOINT_IDLE_INTERVAL', 3600_000),
     },
     dataDir: env.AUDITSTREAM_DATA_DIR ?? '.local',
     role,

@@ -42,6 +42,11 @@ export interface AuditEvent {
    * marks the event as a replay where its format allows.
    */
   replayOf?: string;
+  /**
+   * Set on an event as it is sent live to a destination, in memory only: that destination's own
+   * sequence number of it (src/completeness/stream.ts), which every provider's format carries.
+   */
+  stream?: { destinationId: string; sequence: number };
 }
 
 export interface DeliveryCounters {

@@ -17,6 +17,9 @@ import { HttpClient } from './providers/http.js';
 import { ApiKeyStore } from './store/api-keys.js';
 import { loadCipher, loadMaskingKey } from './store/crypto.js';
 import { TenantMasking } from './subscription/masking.js';
+import { loadSigningKeys } from './completeness/keys.js';
+import { CheckpointStore } from './store/checkpoints.js';
+import { CheckpointsApi } from './api/checkpoints.js';
 import { DestinationStore } from './store/destinations.js';
 import { AuditLogApi } from './api/audit-log.js';
 import { BackfillsApi } from './api/backfills.js';
@@ -43,6 +46,10 @@ import { join } from 'node:path';
 
 export function keyFileOf(config: Config): string {
   return config.encryptionKeyFile ?? join(config.dataDir, 'credentials.key');
+}
+
+export function signingKeyFileOf(config: Config): string {
+  return config.signingKeyFile ?? join(config.dataDir, 'signing.keys');
 }
 
 export interface ServiceEndpoints {
@@ -84,6 +91,8 @@ function keepTrying(what: string, task: () => Promise<void>): { stop(): void } {
 export async function startService(config: Config, endpoints: ServiceEndpoints, hooks: ServiceHooks): Promise<RunningService> {
   const store = await connectStore(endpoints.mongodbUri, config.mongodbDatabase, config.mongodbPoolSize);
   const cipher = loadCipher({ keys: config.encryptionKeys, keyFile: keyFileOf(config) });
+  const signingKeys = loadSigningKeys({ keys: config.signingKeys, keyFile: signingKeyFileOf(config), name: config.signingKeyName });
+  const checkpoints = new CheckpointStore(store.db);
   const masking = new TenantMasking(loadMaskingKey({ key: config.maskingKey, keyFile: config.maskingKeyFile ?? join(config.dataDir, 'masking.key') }));
   const destinations = new DestinationStore(store.collections, cipher);
   const auditLog = new AuditLog(store.db, store.collections, config.auditLog);
@@ -119,6 +128,8 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
           auditLog,
           backfills,
           masking,
+          signingKeys,
+          checkpoints,
         }),
         ...createAuditActivities({ auditLog, deliveryWindowMs: bufferRetentionMs(config.delivery), destinations, exports, retention, serviceEvents: workerEvents }),
       },
@@ -195,6 +206,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
         events: new EventsApi(publisher),
         auditLog: new AuditLogApi(auditLog, retention, exports, jobs, serviceEvents, { exportTtlMs: config.exportTtlMs }),
         backfills: new BackfillsApi(destinations, auditLog, backfills, workflows, serviceEvents),
+        checkpoints: new CheckpointsApi(destinations, checkpoints, signingKeys),
         exports,
         dependencies,
       },

@@ -13,6 +13,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -35,11 +36,14 @@ import {
   reconfigureUpdate,
   statusQuery,
 } from './messages.js';
+import { checkpointSent, initialStream, makeCheckpoint } from '../src/completeness/stream.js';
 import { addPending, pendingCount } from './ranges.js';
 import { statusAttribute } from './search-attributes.js';
 import {
   announce,
   changed,
+  checkpointDue,
+  checkpointSendable,
   deliverable,
   deliveryFailed,
   deliveryRequest,
@@ -87,10 +91,13 @@ function deliveryActivities(summary: string, deadline?: number) {
   });
 }
 
+/** The patch that brought checkpoints: a run started before it goes on as it did (Temporal's patching). */
+const signedCheckpoints = 'signed-checkpoints';
+
 /** How long past its flush deadline a delete waits for the loop before answering anyway. */
 const deleteAnswerGraceMs = 3_000;
 
-const defaultPolicy = { retryWindowMs: 86_400_000, initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxEventsPerDelivery: 20_000 };
+const defaultPolicy = { retryWindowMs: 86_400_000, initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxEventsPerDelivery: 20_000, checkpointIntervalMs: 60_000, checkpointIdleMs: 3_600_000 };
 
 interface Deletion {
   deadline: number;
@@ -271,7 +278,8 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       const request = deliveryRequest(state);
       const events = Math.min(pendingCount(request.expect), probe ? probeEvents : state.policy.maxEventsPerDelivery);
       const { deliver } = deliveryActivities(`deliver up to ${events} events from seq ${request.expect[0].lo}`, deadline);
-      attempt = async () => deliverySucceeded(state, await deliver({ ...base, ...request }), Date.now());
+      const stream = { next: state.stream.next, chain: state.stream.chain };
+      attempt = async () => deliverySucceeded(state, await deliver({ ...base, ...request, stream }), Date.now());
     } else {
       const replay = state.replay!;
       const { replay: replayActivity } = deliveryActivities(`backfill ${replay.id}: replay from seq ${replay.nextSeq} (of ${replay.lastSeq})`, deadline);
@@ -297,6 +305,30 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       else deliveryFailed(state, failure, Date.now(), Math.random());
     }
     tookTurn(state, kind);
+    touched();
+  }
+
+  /**
+   * Sends the checkpoint made last (the activity mirrors the state first, so a lost workflow's
+   * successor sends this same checkpoint, not another with its number); a failure to send it is
+   * the destination's, like a delivery's.
+   */
+  async function sendCheckpoint(): Promise<void> {
+    const plan = state.stream.unsent!;
+    const { checkpoint } = deliveryActivities(`checkpoint ${plan.n}: sequence ${plan.first}..${plan.last}`);
+    const record = mirrored();
+    try {
+      const { hash } = await interruptible(() => checkpoint({ destinationId, tenantId, provider: input.provider, record, plan }));
+      recordWritten(state, record);
+      checkpointSent(state.stream, hash);
+      // With no events waiting, the destination is well again; else their delivery says whether it is.
+      if (state.pending.length === 0 && !state.replay) deliverySucceeded(state, undefined, Date.now());
+    } catch (error) {
+      const failure = describeFailure(error);
+      if (failure === 'interrupted') return touched();
+      if (failure.gone) gone = true;
+      else deliveryFailed(state, failure, Date.now(), Math.random());
+    }
     touched();
   }
 
@@ -343,6 +375,8 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     state.mirrorDueAt = Date.now();
     ready = true;
   }
+  state.stream ??= initialStream(); // a state carried from before there were checkpoints
+  state.stream.lastMadeAt ??= Date.now();
 
   // ---- the loop ----
   for (;;) {
@@ -355,6 +389,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
         endedReplays.length > 0 ||
         workflowInfo().continueAsNewSuggested ||
         deliverable(state, Date.now()) ||
+        checkpointSendable(state, Date.now()) ||
         (nextWakeAt(state) ?? Infinity) < until, // a handler brought the next wake-up forward
     );
     const now = Date.now();
@@ -369,6 +404,11 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     } else if (workflowInfo().continueAsNewSuggested) {
       await condition(() => allHandlersFinished() || deletion !== undefined);
       if (deletion === undefined) await continueAsNew<typeof destinationWorkflow>({ ...input, carried: state });
+    } else if (checkpointSendable(state, now) && patched(signedCheckpoints)) {
+      await sendCheckpoint();
+    } else if (checkpointDue(state, now) && patched(signedCheckpoints)) {
+      makeCheckpoint(state.stream, now);
+      touched();
     } else if (deliverable(state, now)) {
       await deliverNext();
     } else if (mirrorDue(state, now)) {

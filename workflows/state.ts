@@ -2,6 +2,7 @@
 // workflow (./destination.ts) is a loop that calls these and runs activities. Times are
 // epoch milliseconds of workflow time; nothing here does I/O.
 import type { DestinationStatus } from '../src/model.js';
+import { applyStreamProgress, initialStream, streamDropped, type StreamProgress, type StreamState } from '../src/completeness/stream.js';
 import {
   addPending,
   forgetMissing,
@@ -22,6 +23,10 @@ export interface DeliveryPolicy {
   maxBackoffMs: number;
   /** Most events one delivery sends (while failing, a probe sends fewer). */
   maxEventsPerDelivery: number;
+  /** A checkpoint is made this long after the last one when events were sent since… */
+  checkpointIntervalMs: number;
+  /** …and this long after it when none were. */
+  checkpointIdleMs: number;
 }
 
 export interface DeliveryCounts {
@@ -49,6 +54,8 @@ export interface DestinationState {
   retryAt?: number;
   /** The destination stored a batch it could not confirm: nothing is resent until it is updated. */
   awaitingUpdate: boolean;
+  /** The destination's own sequence numbers and the checkpoint being gathered (src/completeness/stream.ts). */
+  stream: StreamState;
   lastDeliveredAt?: number;
   lastErrorAt?: number;
   policy: DeliveryPolicy;
@@ -147,6 +154,8 @@ export interface DeliveryProgress {
   note?: string;
   /** The service's delivery settings now: they apply from here on. */
   policy: DeliveryPolicy;
+  /** How the destination's sequence went on: what got numbers, and the chain over what was sent. */
+  stream: StreamProgress;
 }
 
 export interface DeliveryFailureInfo {
@@ -169,6 +178,7 @@ export interface StateRecord extends DestinationSnapshot {
   knownChunk?: number;
   /** Status changes the tenant's audit log has yet to get: written with the mirror. */
   statusChanges: StatusChange[];
+  stream: StreamState;
 }
 
 /** The state changed: the mirror is due at once for a new status, else after the mirror delay. */
@@ -188,6 +198,7 @@ export function takeRecord(state: DestinationState): StateRecord {
     settled: state.settled.map(([lo, hi]): Interval => [lo, hi]),
     knownChunk: state.knownChunk,
     statusChanges: state.statusChanges ?? [],
+    stream: JSON.parse(JSON.stringify(state.stream)) as StreamState, // a copy: the workflow goes on changing its own
   };
 }
 
@@ -231,6 +242,7 @@ export function initialState(enabled: boolean, policy: DeliveryPolicy): Destinat
     counts: { delivered: 0, rejected: 0, dropped: 0 },
     failures: 0,
     awaitingUpdate: false,
+    stream: initialStream(),
     policy,
   };
 }
@@ -261,14 +273,40 @@ export function deliverable(state: DestinationState, now: number): boolean {
   );
 }
 
-/** When the loop must wake up by itself: a retry due, the retry window ending, the mirror due. */
+/** When the loop must wake up by itself: a retry due, the retry window ending, the mirror due, a checkpoint due. */
 export function nextWakeAt(state: DestinationState): number | undefined {
   const times: number[] = [];
   const end = windowEndsAt(state);
   if (end !== undefined && hasWork(state)) times.push(end);
   if (state.retryAt !== undefined && state.enabled && !state.awaitingUpdate && hasWork(state)) times.push(state.retryAt);
   if (state.mirrorDueAt !== undefined) times.push(state.mirrorDueAt);
+  if (state.stream.unsent && state.retryAt !== undefined && state.enabled && !state.awaitingUpdate) times.push(state.retryAt);
+  const checkpointAt = checkpointDueAt(state);
+  if (checkpointAt !== undefined) times.push(checkpointAt);
   return times.length === 0 ? undefined : Math.min(...times);
+}
+
+/** Checkpoints go to a destination that takes deliveries now: enabled, not failed, not backing off. */
+function sendsNow(state: DestinationState, now: number): boolean {
+  return state.enabled && state.status !== 'failed' && !state.awaitingUpdate && (state.retryAt === undefined || now >= state.retryAt);
+}
+
+/** When the next checkpoint is to be made: an interval after the last, a longer one when nothing was sent since. */
+export function checkpointDueAt(state: DestinationState): number | undefined {
+  const { stream, policy } = state;
+  if (stream.unsent || stream.lastMadeAt === undefined || !state.enabled || state.status === 'failed') return undefined;
+  return stream.lastMadeAt + (stream.next > stream.from ? policy.checkpointIntervalMs : policy.checkpointIdleMs);
+}
+
+/** Whether a checkpoint is due to be made now. */
+export function checkpointDue(state: DestinationState, now: number): boolean {
+  const due = checkpointDueAt(state);
+  return due !== undefined && now >= due;
+}
+
+/** Whether the checkpoint made and not yet sent can be sent now. */
+export function checkpointSendable(state: DestinationState, now: number): boolean {
+  return state.stream.unsent !== undefined && sendsNow(state, now);
 }
 
 /** Whether the mirror is due now. */
@@ -311,6 +349,7 @@ function applyProgress(state: DestinationState, progress: DeliveryProgress, now:
   pruneEmpty(state.pending, state.settled);
   state.counts.delivered += progress.delivered;
   state.counts.rejected += progress.rejected;
+  applyStreamProgress(state.stream, progress.stream);
   if (progress.delivered > 0) state.lastDeliveredAt = now;
   state.policy = progress.policy;
 }
@@ -385,6 +424,7 @@ export function replayed(state: DestinationState, progress: ReplayProgress): boo
 export function drop(state: DestinationState): number {
   const count = settleAll(state.pending, state.settled);
   state.counts.dropped += count;
+  streamDropped(state.stream, count);
   return count;
 }
 

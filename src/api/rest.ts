@@ -30,6 +30,18 @@ const audit = AuditLogService.method;
 
 const eventFilterFields = ['occurred_after', 'occurred_before', 'action', 'action_prefix', 'actor_id', 'resource_type', 'resource_id', 'outcome', 'subject_id', 'outcomes'] as const;
 
+/** `?page_size=` as a number when it is one (else as given, for the RPC to refuse with its message). */
+function pageSizeOf(query: URLSearchParams): JsonObject {
+  const pageSize = query.get('page_size');
+  return pageSize === null ? {} : { page_size: /^\d+$/.test(pageSize) ? Number(pageSize) : pageSize };
+}
+
+/** `?page_size=&page_token=` of a listing. */
+function pageOf(query: URLSearchParams): JsonObject {
+  const token = query.get('page_token');
+  return { ...pageSizeOf(query), ...(token === null ? {} : { page_token: token }) };
+}
+
 /** The query string of GET /v1/audit/events as QueryEvents' JSON: `?action_prefix=user.&page_size=50&cursor=…`. */
 function eventQuery(query: URLSearchParams): JsonObject {
   const filter: JsonObject = {};
@@ -39,8 +51,7 @@ function eventQuery(query: URLSearchParams): JsonObject {
     if (value !== null) filter[field] = field === 'outcomes' ? value.split(',') : value;
   }
   const request: JsonObject = { filter };
-  const pageSize = query.get('page_size');
-  if (pageSize !== null) request.page_size = /^\d+$/.test(pageSize) ? Number(pageSize) : pageSize;
+  Object.assign(request, pageSizeOf(query));
   const cursor = query.get('cursor');
   if (cursor !== null) request.cursor = cursor;
   const newestFirst = query.get('newest_first');
@@ -61,6 +72,7 @@ export const restRoutes: RestRoute[] = [
   { method: 'POST', path: '/v1/audit/siem/{id}/test', rpc: siem.testDestination, request: ({ id }) => ({ id }) },
   { method: 'POST', path: '/v1/audit/siem/{id}/backfills', rpc: siem.backfillDestination, status: 201, request: ({ id }, body) => ({ ...body, id }) },
   { method: 'GET', path: '/v1/audit/siem/{id}/backfills', rpc: siem.listBackfills, request: ({ id }) => ({ destinationId: id }) },
+  { method: 'GET', path: '/v1/audit/siem/{id}/checkpoints', rpc: siem.listCheckpoints, query: ['page_size', 'page_token'], request: ({ id }, _, query) => ({ destinationId: id, ...pageOf(query) }) },
   { method: 'GET', path: '/v1/audit/siem/{id}/backfills/{backfill}', rpc: siem.getBackfill, request: ({ id, backfill }) => ({ destinationId: id, id: backfill }) },
   { method: 'POST', path: '/v1/audit/siem/{id}/backfills/{backfill}/cancel', rpc: siem.cancelBackfill, request: ({ id, backfill }) => ({ destinationId: id, id: backfill }) },
   { method: 'GET', path: '/v1/audit/events', rpc: audit.queryEvents, query: [...eventFilterFields, 'page_size', 'cursor', 'newest_first'], request: (_, __, query) => eventQuery(query) },

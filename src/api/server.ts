@@ -2,6 +2,7 @@
 // TLS there are two: HTTP/1.1 (REST, Connect JSON/binary, gRPC-Web, health) and h2c (gRPC,
 // and Connect too). Every API call, whatever its protocol or path, is answered by one
 // Connect router and goes through its interceptors: authentication, scopes, rate limits.
+import type { CheckpointsApi } from './checkpoints.js';
 import type { JsonObject, JsonValue } from '@bufbuild/protobuf';
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
 import type { UniversalHandler, UniversalServerRequest } from '@connectrpc/connect/protocol';
@@ -39,6 +40,7 @@ export interface ApiDependencies {
   sessions: SessionStore;
   auditLog: AuditLogApi;
   backfills: BackfillsApi;
+  checkpoints: CheckpointsApi;
   exports: ExportStore;
   admission: Admission;
   destinations: DestinationsApi;
@@ -60,9 +62,11 @@ export interface ApiServer {
 /** JSON answers show every field, defaults included (`enabled: false` is visible). */
 export const jsonWriteOptions = { alwaysEmitImplicit: true } as const;
 const maxMessageBytes = 8 * 1024 * 1024;
+/** Where the public keys that verify checkpoints and export manifests are served. */
+export const signingKeysPath = '/.well-known/auditstream/signing-keys';
 const maxRestBodyBytes = 1024 * 1024;
 
-function routes({ destinations, events, auditLog, backfills, leadership }: ApiDependencies) {
+function routes({ destinations, events, auditLog, backfills, checkpoints, leadership }: ApiDependencies) {
   const caller = (ctx: HandlerContext) => ctx.values.get(callerKey)!;
   const tenant = (ctx: HandlerContext) => caller(ctx).tenantId;
   return (router: ConnectRouter) => {
@@ -79,6 +83,7 @@ function routes({ destinations, events, auditLog, backfills, leadership }: ApiDe
       listBackfills: (req, ctx) => backfills.list(tenant(ctx), req.destinationId),
       cancelBackfill: (req, ctx) => backfills.cancel(caller(ctx), req.destinationId, req.id),
       maskToken: (req, ctx) => destinations.maskToken(caller(ctx), req),
+      listCheckpoints: (req, ctx) => checkpoints.list(tenant(ctx), req),
     }, leadership));
     router.service(EventService, writesToLeader(EventService, {
       publishEvent: (req, ctx) => events.publishOne(tenant(ctx), req),
@@ -221,6 +226,9 @@ export async function startApiServer(deps: ApiDependencies, host: string, httpPo
         sendJson(res, 200, { status: 'ok' });
       } else if (path === '/metrics') {
         await serveMetrics(res);
+      } else if (path === signingKeysPath) {
+        // Public keys, unauthenticated: a customer's verifier fetches them.
+        sendJson(res, 200, deps.checkpoints.publicKeys() as unknown as JsonValue);
       } else if (path === '/readyz') {
         if (!deps.joined()) sendJson(res, 503, { status: 'starting', reason: "joining the store's API processes (src/ingest/lease.ts)" });
         else sendJson(res, ...readiness(deps.dependencies.current()));

@@ -3,6 +3,7 @@
 //   npm run admin -- keys list [--tenant <id>]
 //   npm run admin -- keys revoke <prefix>
 //   npm run admin -- rotate-key [--new]
+//   npm run admin -- rotate-signing-key
 // With the local stack (no MONGODB_URI), `npm start` must be running: the CLI finds its
 // FerretDB from the data directory's stack.json (src/stack/lock.ts), whatever port it took.
 import { randomUUID } from 'node:crypto';
@@ -15,7 +16,8 @@ import { addKeyVersion, loadCipher, type CredentialCipher } from '../store/crypt
 import { describeHolder } from '../ingest/lease.js';
 import { DestinationStore } from '../store/destinations.js';
 import { connectStore, type Collections, type KeyRotationDoc } from '../store/mongo.js';
-import { keyFileOf } from '../service.js';
+import { keyFileOf, signingKeyFileOf } from '../service.js';
+import { loadSigningKeys } from '../completeness/keys.js';
 import { projectRoot } from '../stack/local.js';
 import { readStackRecord } from '../stack/lock.js';
 
@@ -23,7 +25,8 @@ const usage = `usage:
   admin keys create --tenant <id> [--name <text>] [--scopes ${scopes.join(',')}]
   admin keys list [--tenant <id>]
   admin keys revoke <prefix>
-  admin rotate-key [--new]   re-encrypt all credentials with the newest key (--new: add one to the local key file first)`;
+  admin rotate-key [--new]   re-encrypt all credentials with the newest key (--new: add one to the local key file first)
+  admin rotate-signing-key   add a checkpoint signing key to the local key file (it signs from the next checkpoint on)`;
 
 /** The MongoDB address of the local stack running on this data directory. */
 function localStoreUri(dataDir: string): string {
@@ -66,6 +69,12 @@ async function main(argv: string[]): Promise<string> {
   });
   const config = loadConfig();
   config.dataDir = resolve(projectRoot, config.dataDir);
+  if (positionals[0] === 'rotate-signing-key') {
+    if (config.signingKeys) throw new Error('with AUDITSTREAM_SIGNING_KEYS, add the new version there ("…,2:<base64 of 32 random bytes>") and restart the workers');
+    const version = addKeyVersion(signingKeyFileOf(config));
+    const key = loadSigningKeys({ keyFile: signingKeyFileOf(config), name: config.signingKeyName }).publicKeys()[0];
+    return `signing key version ${version} (key id ${key.keyId}) signs checkpoints and manifests from the next one on; earlier versions still verify.\nverifier key: ${key.verifierKey}`;
+  }
   const store = await connectStore(config.mongodbUri ?? localStoreUri(config.dataDir), config.mongodbDatabase);
   try {
     const keys = new ApiKeyStore(store.collections);

@@ -65,6 +65,8 @@ export interface DeliveryTarget {
 /** An event encoded for one provider; `bytes` is what counts against its size limits. */
 export interface EncodedEvent {
   event: AuditEvent;
+  /** The JSON the destination stores as the event: what a verifier reads back and hashes (src/completeness). */
+  record: object;
   bytes: Buffer;
 }
 

@@ -16,6 +16,8 @@ export interface WireEvent {
   metadata?: Record<string, unknown>;
   /** Sent again by a backfill: which one. The event is the same (same id). */
   replay?: { backfillId: string };
+  /** Sent live: the destination's own sequence number of it, which its checkpoints cover. */
+  stream?: { destinationId: string; sequence: number };
 }
 
 export function toWireEvent(event: AuditEvent): WireEvent {
@@ -31,6 +33,7 @@ export function toWireEvent(event: AuditEvent): WireEvent {
   if (event.requestId) wire.requestId = event.requestId;
   if (event.metadata) wire.metadata = event.metadata;
   if (event.replayOf) wire.replay = { backfillId: event.replayOf };
+  if (event.stream) wire.stream = event.stream;
   return wire;
 }
 

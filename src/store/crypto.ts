@@ -76,7 +76,7 @@ export function parseKeys(value: string): Keyring {
     const match = /^(\d+):(.+)$/.exec(entry);
     keys.set(match ? Number(match[1]) : 1, Buffer.from(match ? match[2] : entry, 'base64'));
   }
-  if (keys.size === 0) throw new Error('no encryption key given');
+  if (keys.size === 0) throw new Error('no key given');
   return { current: Math.max(...keys.keys()), keys };
 }
 
@@ -103,7 +103,7 @@ export function loadCipher(options: { keys?: string; keyFile?: string }): Creden
   if (options.keys) return new CredentialCipher(parseKeys(options.keys));
   if (!options.keyFile) throw new Error('set AUDITSTREAM_ENCRYPTION_KEYS (base64 of 32 random bytes)');
   const file = options.keyFile;
-  createOnce(file, `1:${randomBytes(32).toString('base64')}\n`);
+  createKeyFileOnce(file, `1:${randomBytes(32).toString('base64')}\n`);
   return new CredentialCipher(readKeyFile(file), () => readKeyFile(file));
 }
 
@@ -114,14 +114,14 @@ export function loadCipher(options: { keys?: string; keyFile?: string }): Creden
  */
 export function loadMaskingKey(options: { key?: string; keyFile?: string }): Buffer {
   if (!options.key && !options.keyFile) throw new Error('set AUDITSTREAM_MASKING_KEY (base64 of 32 random bytes)');
-  if (options.keyFile && !options.key) createOnce(options.keyFile, `${randomBytes(32).toString('base64')}\n`);
+  if (options.keyFile && !options.key) createKeyFileOnce(options.keyFile, `${randomBytes(32).toString('base64')}\n`);
   const key = Buffer.from(options.key ?? readFileSync(options.keyFile!, 'utf8').trim(), 'base64');
   if (key.length !== 32) throw new Error(`the masking key must be 32 bytes (base64), got ${key.length}`);
   return key;
 }
 
 /** Writes a new key file (mode 0600) unless it exists. */
-function createOnce(file: string, contents: string): void {
+export function createKeyFileOnce(file: string, contents: string): void {
   if (existsSync(file)) return;
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, contents, { mode: 0o600, flag: 'wx' });

@@ -18,6 +18,7 @@ import type { MaskRule } from '../subscription/masking.js';
 import type { DestinationFormat } from '../subscription/ocsf.js';
 import type { Interval } from '../../workflows/ranges.js';
 import type { DestinationSnapshot, DestinationState, StateRecord } from '../../workflows/state.js';
+import { initialStream } from '../completeness/stream.js';
 
 export interface NewDestination {
   name: string;
@@ -79,6 +80,7 @@ export function deliveryStateDocOf(destinationId: string, tenantId: string, reco
     pending: record.pending.map((range) => ({ ...range, at: new Date(range.at) })),
     settled: record.settled.map(([lo, hi]) => ({ lo, hi })),
     ...(record.knownChunk === undefined ? {} : { knownChunk: record.knownChunk }),
+    stream: record.stream,
     recordedAt: new Date(),
   };
 }
@@ -97,6 +99,7 @@ export function stateOfMirror(doc: DeliveryStateDoc): Omit<DestinationState, 'en
     pending: doc.pending.map((range) => ({ ...range, at: range.at.getTime() })),
     settled: doc.settled.map(({ lo, hi }): Interval => [lo, hi]),
     knownChunk: doc.knownChunk,
+    stream: doc.stream ?? initialStream(),
   };
 }
 

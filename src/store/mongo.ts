@@ -11,6 +11,7 @@ import type { MaskRule } from '../subscription/masking.js';
 import type { DestinationFormat } from '../subscription/ocsf.js';
 import type { LeaseDoc } from '../ingest/lease.js';
 import type { WorkerBeatDoc } from './workers.js';
+import type { StreamState } from '../completeness/stream.js';
 
 /** A destination's configuration: written by the API only (its delivery state is a document of its own). */
 export interface DestinationDoc {
@@ -71,6 +72,8 @@ export interface DeliveryStateDoc {
   /** Settled seq intervals, as objects: FerretDB stores no arrays inside arrays. */
   settled: { lo: number; hi: number }[];
   knownChunk?: number;
+  /** The destination's sequence and checkpoint state (absent in a mirror written before there were any). */
+  stream?: StreamState;
   recordedAt: Date;
 }
 

@@ -47,6 +47,7 @@ export function toOcsfApiActivity(event: AuditEvent & { seq?: number }, tenantId
     actor_ip: actor.ip !== undefined && ip === undefined ? actor.ip : undefined,
     metadata: event.metadata,
     replay: event.replayOf ? { backfill_id: event.replayOf } : undefined,
+    stream: event.stream ? { destination_id: event.stream.destinationId, sequence: event.stream.sequence } : undefined,
   });
   return {
     class_uid: apiActivity.classUid,

@@ -2,6 +2,9 @@
 // activity test environment): what a delivery reads from the audit log's chunks and in which
 // order, where it resumes, what a chunk retention took means, how `record` mirrors, and how a
 // lost workflow's state is rebuilt from its mirror and the log.
+import { SigningKeys } from '../../src/completeness/keys.js';
+import { zeroHash } from '../../src/completeness/stream.js';
+import { CheckpointStore } from '../../src/store/checkpoints.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
@@ -50,7 +53,7 @@ const record: StateRecord = takeRecord(initialState(true, loadConfig({}).deliver
 const quiet = new DefaultLogger('ERROR', () => {});
 
 function deliver(expect: PendingRange[], options: Partial<DeliverInput> = {}, attempt = 1, using = activities): Promise<DeliveryProgress> {
-  return new MockActivityEnvironment({ attempt }, { logger: quiet }).run(using.deliver, { destinationId, tenantId, expect, probe: false, record, ...options });
+  return new MockActivityEnvironment({ attempt }, { logger: quiet }).run(using.deliver, { destinationId, tenantId, expect, probe: false, record, stream: { next: 1, chain: zeroHash }, ...options });
 }
 
 const arrived = () => receiver.acceptedEventIds();
@@ -70,6 +73,8 @@ beforeAll(async () => {
     auditLog: log,
     backfills: new BackfillStore(store.collections),
     masking: new TenantMasking(randomBytes(32)),
+    signingKeys: new SigningKeys('auditstream-test', () => `1:${randomBytes(32).toString('base64')}`),
+    checkpoints: new CheckpointStore(store.db),
   };
   activities = createDeliveryActivities({ ...dependencies, delivery: { ...delivery, maxEventsPerActivity: 15 } });
   defaultActivities = createDeliveryActivities({ ...dependencies, delivery });

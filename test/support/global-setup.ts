@@ -72,6 +72,8 @@ export default async function setup(project: TestProject) {
     AUDITSTREAM_MAX_BACKOFF: '2s',
     AUDITSTREAM_RETRY_WINDOW: '10s',
     AUDITSTREAM_DELETE_FLUSH_DEADLINE: '5s',
+    // Checkpoints every few seconds: every test's destinations send them, and the completeness tests verify them.
+    AUDITSTREAM_CHECKPOINT_INTERVAL: '3s',
     AUDITSTREAM_LOG_LEVEL: 'info',
     AUDITSTREAM_PUBLISH_RATE: '2000',
     AUDITSTREAM_PUBLISH_BURST: '3000',

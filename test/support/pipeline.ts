@@ -1,6 +1,8 @@
 // The service's real pieces wired in-process against a given Temporal test environment
 // (time-skipping or a dev server started for one test) and the shared FerretDB, for tests
 // that must control time or the server's settings.
+import { SigningKeys } from '../../src/completeness/keys.js';
+import { CheckpointStore } from '../../src/store/checkpoints.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -52,6 +54,9 @@ function workflowBundle(): Promise<WorkflowBundle> {
   return bundle;
 }
 
+/** The pipeline's checkpoint signing key (a test's verifier trusts it through `SigningKeys`). */
+export const signingSeed = randomBytes(32).toString('base64');
+
 export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: Partial<DeliveryConfig> = {}): Promise<Pipeline> {
   const policy = { ...loadConfig({}).delivery, ...delivery };
   const store = await connectStore(stack.mongodbUri, `pipeline_${randomUUID().slice(0, 8)}`);
@@ -77,6 +82,8 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
     auditLog,
     backfills: new BackfillStore(store.collections),
     masking,
+    signingKeys: new SigningKeys('auditstream-test', () => `1:${signingSeed}`),
+    checkpoints: new CheckpointStore(store.db),
   });
   return {
     store,

@@ -1,6 +1,7 @@
 // An HTTPS webhook receiver on loopback that checks deliveries the way a customer's
 // receiver would — both signatures, with the verifiers of examples/webhook-receiver.ts (the
 // Standard Webhooks one is the official package) — and whose answers can be scripted to fail.
+import { checkpointAction } from '../../src/completeness/checkpoint.js';
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import https from 'node:https';
@@ -54,6 +55,8 @@ export interface WebhookReceiver {
   allAcceptedEventIds(): string[];
   /** The service's own events accepted (`siem.destination.…` about the tenant's other destinations). */
   serviceEvents(): ReceivedEvent[];
+  /** The checkpoint records accepted (left out of the three above). */
+  checkpoints(): ReceivedEvent[];
   /** Waits for `count` distinct events of the tenant's own, and returns those accepted so far. */
   waitForEvents(count: number, timeoutMs?: number): Promise<ReceivedEvent[]>;
   close(): Promise<void>;
@@ -71,10 +74,14 @@ function problemWith(req: IncomingMessage, body: Buffer, secret: string): string
 /** The service's own audit events (src/audit/self-audit.ts): their ids start so (a destination test's event is not one). */
 export const isServiceEvent = (event: { id: string }) => event.id.startsWith('auditstream-') && !event.id.startsWith('auditstream-test-');
 
+/** A checkpoint record (src/completeness/checkpoint.ts): part of the stream, not an event the counters count. */
+export const isCheckpoint = (event: { action?: string }) => event.action === checkpointAction;
+
 export async function startWebhookReceiver(pki: TestPki, secret: string): Promise<WebhookReceiver> {
   let responder: Responder = () => ({ status: 200 });
   const receiver: Partial<WebhookReceiver> = { accepted: [], badSignatures: [], attempts: 0 };
-  const customerEvents = () => receiver.accepted!.flatMap((delivery) => delivery.events).filter((event) => !isServiceEvent(event));
+  const events = () => receiver.accepted!.flatMap((delivery) => delivery.events).filter((event) => !isCheckpoint(event));
+  const customerEvents = () => events().filter((event) => !isServiceEvent(event));
   const server = https.createServer({ cert: readFileSync(pki.certFile), key: readFileSync(pki.keyFile) }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -123,10 +130,13 @@ export async function startWebhookReceiver(pki: TestPki, secret: string): Promis
       return customerEvents().map((event) => event.id);
     },
     allAcceptedEventIds() {
-      return receiver.accepted!.flatMap((delivery) => delivery.events.map((event) => event.id));
+      return events().map((event) => event.id);
     },
     serviceEvents() {
-      return receiver.accepted!.flatMap((delivery) => delivery.events).filter(isServiceEvent);
+      return events().filter(isServiceEvent);
+    },
+    checkpoints() {
+      return receiver.accepted!.flatMap((delivery) => delivery.events).filter(isCheckpoint);
     },
     async waitForEvents(count: number, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;

@@ -25,7 +25,7 @@ function scripted(answer: (batch: EncodedEvent[]) => SendOutcome) {
     settings: {},
     limits: { maxEventsPerRequest: 4, maxBytesPerRequest: 100, maxBytesPerEvent: 40 },
     framing: { perRequest: 10, perEvent: 1 },
-    encode: (event) => ({ event, bytes: Buffer.from(event.action) }),
+    encode: (event) => ({ event, record: { action: event.action }, bytes: Buffer.from(event.action) }),
     async send(batch) {
       requests.push(batch.map((item) => item.event.id));
       return answer(batch);
@@ -43,7 +43,7 @@ describe('deliverEvents', () => {
     const report = await deliverEvents(provider, target, events(10, 20), context);
     // 10 bytes framing + 4 × 21 = 94 ≤ 100 → 4 events per request
     expect(requests).toEqual([['e0', 'e1', 'e2', 'e3'], ['e4', 'e5', 'e6', 'e7'], ['e8', 'e9']]);
-    expect(report).toEqual({ delivered: 10, rejected: [], confirmed: 10 });
+    expect(report).toEqual({ delivered: 10, rejected: [], confirmed: 10, digests: [] });
   });
 
   it('rejects an event over the per-event limit without sending it', async () => {
@@ -61,7 +61,7 @@ describe('deliverEvents', () => {
     );
     const report = await deliverEvents(provider, target, events(4), context);
     expect(requests).toEqual([['e0', 'e1', 'e2', 'e3'], ['e0', 'e1'], ['e2', 'e3'], ['e2'], ['e3']]);
-    expect(report).toEqual({ delivered: 3, rejected: [{ eventId: 'e2', reason: 'HTTP 400: bad item' }], confirmed: 4 });
+    expect(report).toEqual({ delivered: 3, rejected: [{ eventId: 'e2', reason: 'HTTP 400: bad item' }], confirmed: 4, digests: [] });
   });
 
   it('resends only the items the destination asked for again', async () => {
@@ -71,7 +71,7 @@ describe('deliverEvents', () => {
     );
     const report = await deliverEvents(provider, target, events(3), context);
     expect(requests).toEqual([['e0', 'e1', 'e2'], ['e2']]);
-    expect(report).toEqual({ delivered: 2, rejected: [{ eventId: 'e0', reason: 'mapping' }], confirmed: 3 });
+    expect(report).toEqual({ delivered: 2, rejected: [{ eventId: 'e0', reason: 'mapping' }], confirmed: 3, digests: [] });
   });
 
   it('stops between requests once cancelled, reporting what went', async () => {
@@ -82,7 +82,7 @@ describe('deliverEvents', () => {
     });
     const report = await deliverEvents(provider, target, events(10, 20), { ...context, signal: controller.signal });
     expect(requests).toEqual([['e0', 'e1', 'e2', 'e3']]);
-    expect(report).toEqual({ delivered: 4, rejected: [], confirmed: 4 });
+    expect(report).toEqual({ delivered: 4, rejected: [], confirmed: 4, digests: [] });
   });
 
   it('stops at a retryable failure and says how far delivery got', async () => {

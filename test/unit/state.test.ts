@@ -25,9 +25,10 @@ import {
   type DeliveryProgress,
 } from '../../workflows/state.js';
 
-const policy: DeliveryPolicy = { retryWindowMs: 10_000, initialBackoffMs: 1_000, maxBackoffMs: 8_000, maxEventsPerDelivery: 500 };
+const policy: DeliveryPolicy = { retryWindowMs: 10_000, initialBackoffMs: 1_000, maxBackoffMs: 8_000, maxEventsPerDelivery: 500, checkpointIntervalMs: 60_000, checkpointIdleMs: 3600_000 };
 const range = (lo: number, hi: number, at = 0) => ({ lo, hi, count: hi - lo + 1, at, firstChunk: lo, lastChunk: hi });
-const progress = (over: Partial<DeliveryProgress> = {}): DeliveryProgress => ({ settled: [], delivered: 0, rejected: 0, missing: [], policy, ...over });
+const noStream = { next: 1, chain: '', sent: 0, dropped: [], rejected: [] };
+const progress = (over: Partial<DeliveryProgress> = {}): DeliveryProgress => ({ settled: [], delivered: 0, rejected: 0, missing: [], policy, stream: noStream, ...over });
 
 describe('delivery state', () => {
   it('backs off exponentially with jitter between half and the whole step, at least Retry-After, capped', () => {

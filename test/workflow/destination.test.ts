@@ -1,6 +1,7 @@
 // The destination workflow's transitions — active → degraded → failed → re-enabled, deletes,
 // settings that change, probes, holds — against scripted activities on Temporal's
 // time-skipping test server: a day passes in seconds, and nothing else runs.
+import { initialStream } from '../../src/completeness/stream.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tools } from '../../src/stack/local.js';
@@ -197,6 +198,7 @@ describe('destination workflow', () => {
           failures: 1,
           failingSince: await now(),
           awaitingUpdate: false,
+          stream: { ...initialStream(), next: 14 },
           policy: policy24h,
         },
       },

@@ -5,16 +5,34 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { installRuntime } from '../../src/temporal/runtime.js';
 import { randomUUID } from 'node:crypto';
-import type { DeliverInput, RecordInput, RecoverInput } from '../../activities/delivery.js';
+import type { CheckpointInput, DeliverInput, RecordInput, RecoverInput } from '../../activities/delivery.js';
 import { deliveryFailedType, destinationWorkflowId, misconfiguredType, type DestinationWorkflowInput } from '../../workflows/messages.js';
 import type { PendingRange } from '../../workflows/ranges.js';
 import { initialState, type DeliveryPolicy, type DeliveryProgress, type DestinationState } from '../../workflows/state.js';
 import { workflowsPath } from '../../src/temporal/worker.js';
 
-export const policy24h: DeliveryPolicy = { retryWindowMs: 24 * 3600_000, initialBackoffMs: 1_000, maxBackoffMs: 300_000, maxEventsPerDelivery: 20_000 };
+export const policy24h: DeliveryPolicy = {
+  retryWindowMs: 24 * 3600_000,
+  initialBackoffMs: 1_000,
+  maxBackoffMs: 300_000,
+  maxEventsPerDelivery: 20_000,
+  checkpointIntervalMs: 60_000,
+  checkpointIdleMs: 3600_000,
+};
 
-/** What the scripted destination does with one delivery; throws to fail it. The harness adds the policy. */
-export type DeliverScript = (input: DeliverInput, call: number) => Promise<Omit<DeliveryProgress, 'policy'>>;
+/** A delivery's progress as a script gives it: the harness adds the policy, and the sequence's progress when it is left out. */
+export type ScriptedProgress = Omit<DeliveryProgress, 'policy' | 'stream'> & Partial<Pick<DeliveryProgress, 'stream'>>;
+
+/** What the scripted destination does with one delivery; throws to fail it. */
+export type DeliverScript = (input: DeliverInput, call: number) => Promise<ScriptedProgress>;
+
+/** The sequence's progress of a scripted delivery: every settled or missing event took a number (the chain is the activity's; here it stays). */
+function withStream(input: DeliverInput, progress: ScriptedProgress): Omit<DeliveryProgress, 'policy'> {
+  const missing = progress.missing.reduce((sum, range) => sum + range.count, 0);
+  const dropped = missing > 0 ? [{ lo: input.stream.next, hi: input.stream.next + missing - 1 }] : [];
+  const stream = { next: input.stream.next + missing + progress.delivered + progress.rejected, chain: input.stream.chain, sent: progress.delivered, dropped, rejected: [] };
+  return { stream, ...progress };
+}
 
 export interface Scripted {
   deliveries: DeliverInput[];
@@ -22,14 +40,18 @@ export interface Scripted {
   records: RecordInput[];
   deliver: DeliverScript;
   record?: (input: RecordInput) => Promise<void>;
+  /** Every checkpoint the workflow asked to sign and send, in order. */
+  checkpoints: CheckpointInput[];
+  /** What the scripted destination does with a checkpoint; throws to fail it. */
+  sendCheckpoint?: (input: CheckpointInput, call: number) => Promise<void>;
   /** The policy the activities report (the service's configuration). */
   policy: DeliveryPolicy;
   recovered: DestinationState;
 }
 
 /** Progress settling the first `events` expected events (all of them by default); chunks follow the seqs here (see `range`). */
-export function settleExpected(input: DeliverInput, events = Infinity): Omit<DeliveryProgress, 'policy'> {
-  const progress: Omit<DeliveryProgress, 'policy'> = { settled: [], delivered: 0, rejected: 0, missing: [] };
+export function settleExpected(input: DeliverInput, events = Infinity): ScriptedProgress {
+  const progress: ScriptedProgress = { settled: [], delivered: 0, rejected: 0, missing: [] };
   let left = events;
   for (const range of input.expect) {
     if (left <= 0) break;
@@ -78,7 +100,7 @@ export async function withDestination<T>(
   body: (context: { id: string; handle: ReturnType<TestWorkflowEnvironment['client']['workflow']['getHandle']>; scripted: Scripted }) => Promise<T>,
   input: Partial<DestinationWorkflowInput> = {},
 ): Promise<T> {
-  const scripted: Scripted = { deliveries: [], records: [], policy: policy24h, recovered: initialState(true, script.policy ?? policy24h), ...script };
+  const scripted: Scripted = { deliveries: [], records: [], checkpoints: [], policy: policy24h, recovered: initialState(true, script.policy ?? policy24h), ...script };
   const taskQueue = `workflow-test-${randomUUID()}`;
   let calls = 0;
   const worker = await Worker.create({
@@ -92,13 +114,14 @@ export async function withDestination<T>(
         scripted.deliveries.push(deliverInput);
         scripted.records.push(deliverInput);
         try {
-          return { ...(await scripted.deliver(deliverInput, ++calls)), policy: scripted.policy };
+          return { ...withStream(deliverInput, await scripted.deliver(deliverInput, ++calls)), policy: scripted.policy };
         } catch (error) {
           // A real delivery's failure reports its progress with the policy too.
-          const details = error instanceof ApplicationFailure ? (error.details?.[0] as { progress?: object } | undefined) : undefined;
+          const details = error instanceof ApplicationFailure ? (error.details?.[0] as { progress?: ScriptedProgress } | undefined) : undefined;
           if (!details?.progress) throw error;
           const failed = error as ApplicationFailure;
-          throw ApplicationFailure.create({ type: failed.type ?? undefined, message: failed.message, nonRetryable: true, details: [{ ...details, progress: { ...details.progress, policy: scripted.policy } }] });
+          const progress = { ...withStream(deliverInput, details.progress), policy: scripted.policy };
+          throw ApplicationFailure.create({ type: failed.type ?? undefined, message: failed.message, nonRetryable: true, details: [{ ...details, progress }] });
         }
       },
       record: async (recordInput: RecordInput) => {
@@ -107,6 +130,12 @@ export async function withDestination<T>(
         return { policy: scripted.policy };
       },
       recover: async (_: RecoverInput) => ({ state: { ...scripted.recovered, policy: scripted.policy } }),
+      checkpoint: async (checkpointInput: CheckpointInput) => {
+        scripted.checkpoints.push(checkpointInput);
+        scripted.records.push(checkpointInput);
+        await scripted.sendCheckpoint?.(checkpointInput, scripted.checkpoints.length);
+        return { hash: `hash-of-${checkpointInput.plan.n}` };
+      },
     },
   });
   const id = `dst_${randomUUID().replace(/-/g, '').slice(0, 20)}`;

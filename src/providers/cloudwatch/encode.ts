@@ -4,5 +4,6 @@ import { payloadOf } from '../wire-event.js';
 
 /** A log event's message is the audit event's JSON (or its OCSF form); its timestamp is when the action happened. */
 export function encodeCloudWatchEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'format' | 'tenantId'>): EncodedEvent {
-  return { event, bytes: Buffer.from(JSON.stringify(payloadOf(event, target)), 'utf8') };
+  const record = payloadOf(event, target);
+  return { event, record, bytes: Buffer.from(JSON.stringify(record), 'utf8') };
 }

@@ -18,11 +18,11 @@ export interface DatadogItem {
   [attribute: string]: unknown;
 }
 
-export function datadogItem(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>, now: Date): DatadogItem {
+export function datadogItem(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>, now: Date, payload = payloadOf(event, target)): DatadogItem {
   const { settings } = target;
   const tags = [`action:${event.action}`, `outcome:${event.outcome}`, ...(event.replayOf ? ['replay:true'] : []), ...(settings.tags ? [settings.tags] : [])].join(',');
   const item: DatadogItem = {
-    message: JSON.stringify(payloadOf(event, target)),
+    message: JSON.stringify(payload),
     // In OCSF, the source names the format, so that Datadog's OCSF processing picks the events up.
     ddsource: settings.source ?? (target.format === 'ocsf' ? 'ocsf' : 'auditstream'),
     service: settings.service ?? 'auditstream',
@@ -41,5 +41,7 @@ export function datadogItem(event: AuditEvent, target: Pick<DeliveryTarget, 'set
 }
 
 export function encodeDatadogEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>, now: Date): EncodedEvent {
-  return { event, bytes: Buffer.from(JSON.stringify(datadogItem(event, target, now)), 'utf8') };
+  // What Datadog keeps of the event is its message: the event's JSON.
+  const record = payloadOf(event, target);
+  return { event, record, bytes: Buffer.from(JSON.stringify(datadogItem(event, target, now, record)), 'utf8') };
 }

@@ -33,5 +33,5 @@ function ocsfDocument(event: AuditEvent, tenantId: string): Record<string, unkno
 export function encodeElasticEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>): EncodedEvent {
   const action = JSON.stringify({ create: { _index: target.settings.index ?? defaultIndex, _id: event.id } });
   const doc = target.format === 'ocsf' ? ocsfDocument(event, target.tenantId) : ecsDocument(event);
-  return { event, bytes: Buffer.from(`${action}\n${JSON.stringify(doc)}\n`, 'utf8') };
+  return { event, record: doc, bytes: Buffer.from(`${action}\n${JSON.stringify(doc)}\n`, 'utf8') };
 }

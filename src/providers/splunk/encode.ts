@@ -18,7 +18,8 @@ export function encodeSplunkEvent(event: AuditEvent, target: Pick<DeliveryTarget
     sourcetype: settings.sourcetype ?? (target.format === 'ocsf' ? ocsfSourcetype : defaultSourcetype),
   };
   if (settings.index) envelope.index = settings.index;
-  envelope.event = payloadOf(event, target);
+  const record = payloadOf(event, target);
+  envelope.event = record;
   envelope.fields = { event_id: event.id, action: event.action, outcome: event.outcome, ...(event.replayOf ? { replay: 'true', backfill_id: event.replayOf } : {}) };
-  return { event, bytes: Buffer.from(JSON.stringify(envelope), 'utf8') };
+  return { event, record, bytes: Buffer.from(JSON.stringify(envelope), 'utf8') };
 }

@@ -4,5 +4,6 @@ import { payloadOf } from '../wire-event.js';
 
 /** Each event is the JSON of the audit event, unchanged (or its OCSF form, in that format). */
 export function encodeWebhookEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'format' | 'tenantId'>): EncodedEvent {
-  return { event, bytes: Buffer.from(JSON.stringify(payloadOf(event, target)), 'utf8') };
+  const record = payloadOf(event, target);
+  return { event, record, bytes: Buffer.from(JSON.stringify(record), 'utf8') };
 }

@@ -80,7 +80,7 @@ describe('CloudWatch Logs', () => {
     expect(provider.limits).toMatchObject({ maxEventsPerRequest: 10_000, maxBytesPerRequest: 1_048_576 });
     expect(provider.framing).toEqual({ perRequest: 0, perEvent: 26 });
     const report = await deliver(cw('/auditstream/many'), auditEvents(10_500, 'many'));
-    expect(report).toEqual({ delivered: 10_500, rejected: [], confirmed: 10_500 });
+    expect(report).toEqual({ delivered: 10_500, rejected: [], confirmed: 10_500, digests: [] });
     expect((await readBack('/auditstream/many')).length).toBeGreaterThan(0);
   }, 60_000);
 
@@ -141,9 +141,9 @@ describe('CloudWatch Logs', () => {
 
   it('delivers 20,000 events in one delivery, and the same ids sent again are stored again (CloudWatch keeps copies)', async () => {
     const events = auditEvents(20_000, 'cw-big');
-    expect(await deliver(cw('/auditstream/big'), events)).toEqual({ delivered: 20_000, rejected: [], confirmed: 20_000 });
+    expect(await deliver(cw('/auditstream/big'), events)).toEqual({ delivered: 20_000, rejected: [], confirmed: 20_000, digests: [] });
     expect(new Set(idsOf(await readBack('/auditstream/big'))).size).toBe(20_000);
-    expect(await deliver(cw('/auditstream/big'), events.slice(0, 1_000))).toEqual({ delivered: 1_000, rejected: [], confirmed: 1_000 });
+    expect(await deliver(cw('/auditstream/big'), events.slice(0, 1_000))).toEqual({ delivered: 1_000, rejected: [], confirmed: 1_000, digests: [] });
     const ids = idsOf(await readBack('/auditstream/big'));
     expect(ids).toHaveLength(21_000);
     expect(ids.filter((id) => id === 'cw-big-0')).toHaveLength(2);

@@ -77,7 +77,7 @@ describe('Datadog Logs API', () => {
 
   it('caps requests at 1,000 items and 5 MB: a batch exactly at 5 MB passes, a byte over is split', async () => {
     const before = intake.requests.length;
-    expect(await deliver(dd(), auditEvents(2_500, 'many'))).toEqual({ delivered: 2_500, rejected: [], confirmed: 2_500 });
+    expect(await deliver(dd(), auditEvents(2_500, 'many'))).toEqual({ delivered: 2_500, rejected: [], confirmed: 2_500, digests: [] });
     const counts = intake.requests.slice(before).map((r) => (JSON.parse(r.body.toString()) as unknown[]).length);
     expect(counts).toEqual([1000, 1000, 500]);
 
@@ -88,7 +88,7 @@ describe('Datadog Logs API', () => {
     const over = oneByteMore(atLimit);
     expect(await send(t, over)).toMatchObject({ kind: 'split', reason: expect.stringMatching(/HTTP 413/) });
     const afterFill = intake.requests.length;
-    expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [], confirmed: over.length });
+    expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [], confirmed: over.length, digests: [] });
     expect(intake.requests.length - afterFill).toBe(2);
   });
 
@@ -113,8 +113,8 @@ describe('Datadog Logs API', () => {
 
   it('delivers 20,000 events in one delivery, and the same ids sent again are accepted again (Datadog keeps copies)', async () => {
     const events = auditEvents(20_000, 'dd-big');
-    expect(await deliver(dd(), events)).toEqual({ delivered: 20_000, rejected: [], confirmed: 20_000 });
-    expect(await deliver(dd(), events.slice(0, 1_000))).toEqual({ delivered: 1_000, rejected: [], confirmed: 1_000 });
+    expect(await deliver(dd(), events)).toEqual({ delivered: 20_000, rejected: [], confirmed: 20_000, digests: [] });
+    expect(await deliver(dd(), events.slice(0, 1_000))).toEqual({ delivered: 1_000, rejected: [], confirmed: 1_000, digests: [] });
     const ids = intake.items.map((item) => item.evt?.id as string).filter((id) => id?.startsWith('dd-big-'));
     expect(ids).toHaveLength(21_000);
     expect(new Set(ids).size).toBe(20_000);

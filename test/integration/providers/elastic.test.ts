@@ -54,7 +54,7 @@ describe('Elasticsearch _bulk', () => {
   it('counts a resent event (409 on create) as delivered', async () => {
     const events = auditEvents(2, 'resend');
     await send(elastic(), events);
-    expect(await deliver(elastic(), events)).toEqual({ delivered: 2, rejected: [], confirmed: 2 });
+    expect(await deliver(elastic(), events)).toEqual({ delivered: 2, rejected: [], confirmed: 2, digests: [] });
   });
 
   it('retries only the items that got 429/503, and rejects the 400s with their reason', async () => {
@@ -92,7 +92,7 @@ describe('Elasticsearch _bulk', () => {
       expect(await send(t, atLimit)).toEqual({ kind: 'ok' });
       const over = oneByteMore(atLimit).map((e) => ({ ...e, id: `${e.id}-again` }));
       expect(await send(t, over)).toMatchObject({ kind: 'split' });
-      expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [], confirmed: over.length });
+      expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [], confirmed: over.length, digests: [] });
     } finally {
       await small.close();
     }

@@ -41,9 +41,9 @@ describe('Splunk against a real HTTP Event Collector', () => {
 
   it('delivers 20,000 events in one delivery, and the same ids sent again are accepted again (HEC keeps copies)', async () => {
     const events = auditEvents(20_000, 'hec-big');
-    expect(await deliver(splunk('plain'), events)).toEqual({ delivered: 20_000, rejected: [], confirmed: 20_000 });
+    expect(await deliver(splunk('plain'), events)).toEqual({ delivered: 20_000, rejected: [], confirmed: 20_000, digests: [] });
     await eventually(async () => received('plain', 'hec-big-').length, (n) => n >= 20_000);
-    expect(await deliver(splunk('plain'), events.slice(0, 1_000))).toEqual({ delivered: 1_000, rejected: [], confirmed: 1_000 });
+    expect(await deliver(splunk('plain'), events.slice(0, 1_000))).toEqual({ delivered: 1_000, rejected: [], confirmed: 1_000, digests: [] });
     const copies = await eventually(async () => received('plain', 'hec-big-'), (r) => r.length >= 21_000);
     expect(copies.filter((r) => r.event.id === 'hec-big-0')).toHaveLength(2);
   }, 120_000);

@@ -89,7 +89,7 @@ describe('Splunk HEC', () => {
       expect(await send(t, atLimit)).toEqual({ kind: 'ok' });
       const over = oneByteMore(atLimit);
       expect((await send(t, over)).kind).toBe('split');
-      expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [], confirmed: over.length });
+      expect(await deliver(t, over)).toEqual({ delivered: over.length, rejected: [], confirmed: over.length, digests: [] });
     } finally {
       await small.close();
     }
@@ -98,7 +98,7 @@ describe('Splunk HEC', () => {
   it('never sends a request over 1 MB uncompressed', async () => {
     const before = hec.requests.length;
     const big = auditEvents(12, 'big', () => ({ metadata: { blob: 'x'.repeat(120_000) } }));
-    expect(await deliver(splunk(), big)).toEqual({ delivered: 12, rejected: [], confirmed: 12 });
+    expect(await deliver(splunk(), big)).toEqual({ delivered: 12, rejected: [], confirmed: 12, digests: [] });
     const sizes = hec.requests.slice(before).map((r) => r.body.length);
     expect(sizes.length).toBeGreaterThan(1);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(1024 * 1024);
