@@ -45,9 +45,17 @@ export function invalid(message: string): ConnectError {
   return new ConnectError(message, Code.InvalidArgument);
 }
 
+/** A UTF-16 surrogate standing alone: not text (RFC 8785, which checkpoints hash events by, refuses it). */
+const loneSurrogate = /\p{Surrogate}/u;
+
+function wellFormed(value: string, field: string): string {
+  if (loneSurrogate.test(value)) throw invalid(`${field} holds a lone UTF-16 surrogate, which is not Unicode text; send valid UTF-8`);
+  return value;
+}
+
 function bounded(value: string, field: string, max: number): string {
   if (value.length > max) throw invalid(`${field} is ${value.length} characters long; the limit is ${max}`);
-  return value;
+  return wellFormed(value, field);
 }
 
 function required(value: string, field: string, max: number): string {
@@ -239,6 +247,7 @@ function checkMetadata(value: unknown, path: string, depth: number, insideArray:
     value.forEach((item, index) => checkMetadata(item, `${path}[${index}]`, depth + 1, true));
     return;
   }
+  if (typeof value === 'string') wellFormed(value, path);
   if (value === null || typeof value !== 'object') return;
   // A `__proto__` key with an object value comes out of protobuf's decoding as the object's
   // prototype (the JSON paths refuse it before decoding, see json-body.ts).
@@ -251,6 +260,7 @@ function checkMetadata(value: unknown, path: string, depth: number, insideArray:
     if (key.includes('.')) throw invalid(`${path} key "${key}" contains ".", which cannot be stored; use "_" or nest objects`);
     if (key.includes('\u0000')) throw invalid(`${path} has a key containing a NUL character`);
     if (forbiddenKeys.has(key)) throw invalid(`${path} key "${key}" is reserved; rename it`);
+    wellFormed(key, `${path} key`);
     checkMetadata(child, at, depth + 1, false);
   }
 }

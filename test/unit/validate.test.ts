@@ -13,6 +13,19 @@ describe('event metadata', () => {
     expect(() => parseEvent(message, 'event', new Date())).toThrow('event.metadata.nested has a key "__proto__", which is reserved; rename it');
   });
 
+  it('refuses a lone UTF-16 surrogate anywhere in an event (it is not text, and cannot be hashed canonically), and keeps a pair', () => {
+    const lone = '\ud800x';
+    for (const [message, field] of [
+      [create(AuditEventSchema, { action: 'user.login', metadata: { note: lone } }), 'event.metadata.note'],
+      [create(AuditEventSchema, { action: 'user.login', metadata: { [lone]: 1 } }), 'event.metadata key'],
+      [create(AuditEventSchema, { action: 'user.login', actor: { name: lone } }), 'event.actor.name'],
+      [create(AuditEventSchema, { action: lone }), 'event.action'],
+    ] as const) {
+      expect(() => parseEvent(message, 'event', new Date())).toThrow(`${field} holds a lone UTF-16 surrogate, which is not Unicode text; send valid UTF-8`);
+    }
+    expect(parseEvent(create(AuditEventSchema, { action: 'user.login', actor: { name: 'ok 😀' } }), 'event', new Date()).actor).toEqual({ name: 'ok 😀' });
+  });
+
   it('keeps ordinary metadata as given', () => {
     const message = create(AuditEventSchema, { action: 'user.login', metadata: { nested: { a: [1, { b: 'c' }] } } });
     expect(parseEvent(message, 'event', new Date()).metadata).toEqual({ nested: { a: [1, { b: 'c' }] } });
