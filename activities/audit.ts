@@ -3,6 +3,9 @@
 // drops a few partitions at most) and can run again after a crash without harm.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { writeExportFile } from '../src/audit/export-file.js';
+import type { SigningKeys } from '../src/completeness/keys.js';
+import { manifestOf, manifestText } from '../src/completeness/manifest.js';
+import { signNote } from '../src/completeness/note.js';
 import { serviceActor, type ServiceEvents } from '../src/audit/self-audit.js';
 import { log } from '../src/log.js';
 import { gdprRecipients, pseudonymiser, soc2Report } from '../src/audit/compliance.js';
@@ -19,6 +22,8 @@ export interface AuditActivityDependencies {
   deliveryWindowMs: number;
   destinations: DestinationStore;
   exports: ExportStore;
+  /** Signs each export's manifest. */
+  signingKeys: SigningKeys;
   retention: RetentionStore;
   serviceEvents: ServiceEvents;
 }
@@ -32,7 +37,7 @@ export interface ExpireResult {
   held: boolean;
 }
 
-export function createAuditActivities({ auditLog, deliveryWindowMs, destinations, exports, retention, serviceEvents }: AuditActivityDependencies) {
+export function createAuditActivities({ auditLog, deliveryWindowMs, destinations, exports, retention, serviceEvents, signingKeys }: AuditActivityDependencies) {
   /** What a compliance preset puts before the events, and does to them. */
   async function presetOf(job: ExportDoc, upTo: number): Promise<{ report?: object; transform?: (event: AuditEvent) => AuditEvent }> {
     if (job.preset === 'soc2') {
@@ -91,7 +96,11 @@ export function createAuditActivities({ auditLog, deliveryWindowMs, destinations
         (n, chunk) => exports.writeChunk(job._id, n, chunk),
         (events) => context.heartbeat({ events }),
       );
-      await exports.update(job._id, { state: 'ready', count: file.events, size: file.bytes, sha256: file.sha256, chunks: file.chunks, finishedAt: new Date() });
+      const finishedAt = new Date();
+      const written = { ...job, count: file.events, size: file.bytes, sha256: file.sha256 };
+      signingKeys.reload(); // a rotation signs from the next manifest on, in every worker
+      const manifest = signNote(manifestText(manifestOf(written, finishedAt)), signingKeys.current());
+      await exports.update(job._id, { state: 'ready', count: file.events, size: file.bytes, sha256: file.sha256, chunks: file.chunks, finishedAt, manifest });
       await exportEvent(job.tenantId, job._id, 'audit.export.ready', { events: file.events, bytes: file.bytes, sha256: file.sha256 }, 'success');
       log.info('export ready', { exportId: job._id, tenantId: job.tenantId, events: file.events, bytes: file.bytes });
       return { events: file.events, bytes: file.bytes };

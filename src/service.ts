@@ -131,7 +131,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
           signingKeys,
           checkpoints,
         }),
-        ...createAuditActivities({ auditLog, deliveryWindowMs: bufferRetentionMs(config.delivery), destinations, exports, retention, serviceEvents: workerEvents }),
+        ...createAuditActivities({ auditLog, deliveryWindowMs: bufferRetentionMs(config.delivery), destinations, exports, retention, serviceEvents: workerEvents, signingKeys }),
       },
     });
     const beat = startWorkerBeat(store.collections.workerBeats, config.taskQueue);

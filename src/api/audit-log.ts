@@ -74,6 +74,7 @@ export function toExportMessage(doc: ExportDoc): Export {
     failure: doc.failure ?? '',
     downloadPath: doc.state === 'ready' ? `/v1/audit/exports/${doc._id}/download` : '',
     preset: doc.preset ?? '',
+    manifest: doc.manifest ?? '',
   });
 }
 

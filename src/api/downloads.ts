@@ -2,6 +2,7 @@
 // stays bounded whatever its size), authenticated and rate-limited like every API call
 // (`read` scope), with its manifest in the headers: the event count and the SHA-256 of the
 // bytes sent, which a client checks after the download.
+import { exportFileName } from '../completeness/manifest.js';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { once } from 'node:events';
 import type http from 'node:http';
@@ -41,11 +42,10 @@ export function downloadHandler({ keys, sessions, admission, auditLog, exports }
     admission.admit(caller.tenantId, caller.scopes, 'read');
     const job = await auditLog.find(caller.tenantId, decodePathSegment(match[1]));
     if (job.state !== 'ready') throw new ConnectError(`export ${job._id} is ${job.state}, not ready: wait until GetExport says ready`, Code.FailedPrecondition);
-    const extension = job.format === 'csv' ? 'csv' : 'ndjson';
     res.writeHead(200, {
       'content-type': job.gzip ? 'application/gzip' : job.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
       'content-length': String(job.size),
-      'content-disposition': `attachment; filename="audit-${job._id}.${extension}${job.gzip ? '.gz' : ''}"`,
+      'content-disposition': `attachment; filename="${exportFileName(job)}"`,
       'cache-control': 'no-store',
       'x-auditstream-event-count': String(job.count),
       'x-auditstream-sha256': job.sha256,

@@ -1,15 +1,20 @@
-// npm run verify -- <file> [--keys <file or URL>] [--destination <id>] [--json]
-// Checks what a SIEM stored against the signed checkpoints among it (src/completeness/verify.ts).
+// npm run verify -- <file> --keys <file or URL> [--destination <id>] [--json]
+// npm run verify -- --export <file> --manifest <file> --keys <file or URL>
+// Checks what a SIEM stored against the signed checkpoints among it (src/completeness/verify.ts),
+// or an export's file against its signed manifest (src/completeness/manifest.ts).
 // The keys: verifier keys one a line ("name+keyid+base64"), or the JSON of the service's
 // /.well-known/auditstream/signing-keys, from a file or fetched from that URL.
 // Exit status: 0 complete, 1 complete but for ranges reported dropped or refused,
-// 2 incomplete (events or checkpoints missing), 3 invalid (altered, forged or out of chain), 64 usage.
+// 2 incomplete (events or checkpoints missing), 3 invalid (altered, forged or out of chain), 64 usage;
+// for an export: 0 when it matches its manifest, 3 when it does not.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { checkExport, manifestNoteIn } from '../completeness/manifest.js';
 import { parseVerifierKey, type NoteVerifier } from '../completeness/note.js';
 import { exitStatus, readStoredRecords, verifyRecords, type DestinationReport, type VerifyReport } from '../completeness/verify.js';
 
-const usage = 'usage: npm run verify -- <stored records file> --keys <keys file or URL> [--destination <id>] [--json]';
+const usage = `usage: npm run verify -- <stored records file> --keys <keys file or URL> [--destination <id>] [--json]
+       npm run verify -- --export <export file> --manifest <manifest, or GetExport's JSON> --keys <keys file or URL>`;
 
 /** Verifier keys from a keys file's text: the well-known JSON, or one key a line. */
 export function verifierKeysIn(text: string): NoteVerifier[] {
@@ -51,7 +56,24 @@ export function describeReport(report: VerifyReport): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { keys: { type: 'string' }, destination: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { keys: { type: 'string' }, destination: { type: 'string' }, json: { type: 'boolean' }, export: { type: 'string' }, manifest: { type: 'string' } },
+  });
+  if (values.export !== undefined || values.manifest !== undefined) {
+    if (!values.export || !values.manifest || !values.keys || positionals.length > 0) {
+      console.error(usage);
+      return 64;
+    }
+    const { manifest, problems } = checkExport(readFileSync(values.export), manifestNoteIn(readFileSync(values.manifest, 'utf8')), await readKeys(values.keys));
+    if (problems.length > 0) {
+      console.log(['export: INVALID', ...problems.map((problem) => `  ${problem}`)].join('\n'));
+      return exitStatus.invalid;
+    }
+    console.log(`export ${manifest!.exportId} (tenant ${manifest!.tenantId}): matches its signed manifest — ${manifest!.events} events, ${manifest!.size} bytes, SHA-256 ${manifest!.sha256}, filter ${manifest!.filter}, made ${manifest!.time}`);
+    return exitStatus.complete;
+  }
   if (positionals.length !== 1 || !values.keys) {
     console.error(usage);
     return 64;

@@ -180,6 +180,8 @@ export interface ExportDoc {
   finishedAt?: Date;
   expiresAt: Date;
   failure?: string;
+  /** The signed manifest of the file (src/completeness/manifest.ts), once it is ready. */
+  manifest?: string;
 }
 
 export type BackfillState = 'running' | 'done' | 'cancelled' | 'failed';

@@ -10,8 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { isCheckpointNote, parseCheckpointText } from '../../src/completeness/checkpoint.js';
-import { parseVerifierKey } from '../../src/completeness/note.js';
 import { readStoredRecords, verifyRecords, type VerifyReport } from '../../src/completeness/verify.js';
 import { projectRoot } from '../../src/stack/local.js';
 import { rest, stack } from '../support/clients.js';
@@ -20,26 +18,20 @@ import { tenantsOfThisFile } from '../support/tenant.js';
 import { vendorFakesOfThisFile } from '../support/vendor-fakes.js';
 import { hecTokens, readHecRecords } from '../support/vendors/splunk-hec.js';
 import { eventually } from '../support/wait.js';
+import { coveredThrough, signingKeysUrl, verifierKeys, webhookStored } from '../support/verify.js';
 
 const fakes = vendorFakesOfThisFile('dd-completeness-key-0');
 const newTenant = tenantsOfThisFile();
 const run = promisify(execFile);
-const keysUrl = () => `${stack.httpUrl}/.well-known/auditstream/signing-keys`;
+const keysUrl = () => signingKeysUrl(stack.httpUrl);
 
 async function verifiers() {
-  const answer = await fetch(keysUrl());
-  expect(answer.status).toBe(200);
-  const { keys } = (await answer.json()) as { keys: { verifierKey: string; keyId: string; current: boolean }[] };
+  const answer = await (await fetch(keysUrl())).text();
+  // Public halves only: a verifier key each, one of them the current signer.
+  expect(Object.keys(JSON.parse(answer).keys[0]).sort()).toEqual(['current', 'keyId', 'verifierKey', 'version']);
+  const keys = await verifierKeys(stack.httpUrl);
   expect(keys.length).toBeGreaterThan(0);
-  expect(JSON.stringify(keys)).not.toMatch(/private|seed/i);
-  return keys.map((key) => parseVerifierKey(key.verifierKey));
-}
-
-/** The highest sequence a verified checkpoint among `records` covers for the destination. */
-function coveredThrough(records: unknown[], destinationId: string): number {
-  const notes = records.flatMap((record) => JSON.stringify(record).match(/auditstream checkpoint v1\\n[^"]*/g) ?? []);
-  const bodies = notes.map((note) => JSON.parse(`"${note}"`) as string).filter(isCheckpointNote).map((note) => parseCheckpointText(note.slice(0, note.indexOf('\n\n') + 1)));
-  return Math.max(0, ...bodies.filter((body) => body.destinationId === destinationId).map((body) => body.last));
+  return keys;
 }
 
 /** Runs the command line as a customer would: `npm run verify -- <file> --keys <url> --destination <id>`. */
@@ -80,7 +72,7 @@ describe('proving completeness', () => {
     const keys = await verifiers();
 
     const stored: Record<string, { id: string; read: () => Promise<string> }> = {
-      webhook: { id: webhook.id, read: async () => webhook.receiver.accepted.map((delivery) => delivery.body.toString('utf8')).join('\n') },
+      webhook: { id: webhook.id, read: async () => webhookStored(webhook.receiver) },
       splunk: {
         id: splunk,
         // Splunk's exported JSON: one {"result":{"_raw":…}} a line, _raw being the HEC event's JSON.
@@ -161,7 +153,7 @@ describe('proving completeness', () => {
     await t.publish(Array.from({ length: 5 }, (_, i) => ({ id: `after-${t.id}-${i}`, action: 'user.login' })));
 
     const keys = await verifiers();
-    const text = () => receiver.accepted.map((delivery) => delivery.body.toString('utf8')).join('\n');
+    const text = () => webhookStored(receiver);
     const report = await eventually(
       async () => {
         const destination = await t.destination(id);
@@ -182,5 +174,38 @@ describe('proving completeness', () => {
     const command = await verifyCommand(text(), id);
     expect(command.code).toBe(1);
     expect(command.stdout).toMatch(/dropped and reported: \d+-\d+/);
+  });
+
+  it('signs every export with a manifest that a downloaded file is checked against', async () => {
+    const t = await newTenant();
+    await t.publish(Array.from({ length: 30 }, (_, i) => ({ id: `exported-${t.id}-${i}`, action: 'user.export' })));
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // settled in the audit log
+    const created = await rest(t.key, 'POST', '/v1/audit/exports', { filter: { action: 'user.export' }, format: 'ndjson' });
+    expect(created.status).toBe(201);
+    const job = await eventually(async () => (await rest(t.key, 'GET', `/v1/audit/exports/${created.body.export.id}`)).body.export, (e) => e.state === 'ready', 60_000);
+    expect(job.manifest).toMatch(/^auditstream export manifest v1\n/);
+    expect(job.manifest).toContain(`events 30\n`);
+    expect(job.manifest).toContain(`file audit-${job.id}.ndjson\n`);
+    expect(job.manifest).toContain('filter {"action":"user.export"}');
+    const download = await fetch(`${stack.httpUrl}${job.downloadPath}`, { headers: { authorization: `Bearer ${t.key}` } });
+    const bytes = Buffer.from(await download.arrayBuffer());
+
+    const dir = mkdtempSync(join(tmpdir(), 'export-'));
+    const files = { file: join(dir, 'export.ndjson'), altered: join(dir, 'altered.ndjson'), manifest: join(dir, 'manifest.json'), forged: join(dir, 'forged.txt') };
+    writeFileSync(files.file, bytes);
+    writeFileSync(files.altered, bytes.toString('utf8').replace('exported-', 'Exported-'));
+    writeFileSync(files.manifest, JSON.stringify({ export: job }));
+    writeFileSync(files.forged, job.manifest.replace('events 30', 'events 31'));
+    const verify = async (file: string, manifest: string) =>
+      run(process.execPath, ['--import', 'tsx', 'src/cli/verify.ts', '--export', file, '--manifest', manifest, '--keys', keysUrl()], { cwd: projectRoot }).then(
+        ({ stdout }) => ({ code: 0, stdout }),
+        (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+      );
+    const ok = await verify(files.file, files.manifest);
+    expect(ok).toMatchObject({ code: 0, stdout: expect.stringContaining(`matches its signed manifest — 30 events, ${bytes.length} bytes`) });
+    const altered = await verify(files.altered, files.manifest);
+    expect(altered).toMatchObject({ code: 3, stdout: expect.stringContaining("the file's SHA-256 is") });
+    const forged = await verify(files.file, files.forged);
+    expect(forged).toMatchObject({ code: 3, stdout: expect.stringContaining('does not verify') });
   });
 });

@@ -3,6 +3,8 @@
 // report for one record, and the six-year retention floor), gdpr-access (one data subject,
 // everyone else pseudonymised, the recipients listed).
 import { describe, expect, it } from 'vitest';
+import { checkExport } from '../../src/completeness/manifest.js';
+import { parseVerifierKey } from '../../src/completeness/note.js';
 import { connectJson, rest, stack } from '../support/clients.js';
 import { tenantsOfThisFile, type TestTenant } from '../support/tenant.js';
 import { eventually } from '../support/wait.js';
@@ -17,7 +19,13 @@ async function exportFile(t: TestTenant, body: object): Promise<{ job: any; text
   const job = await eventually(async () => (await rest(t.key, 'GET', `/v1/audit/exports/${created.body.export.id}`)).body.export, (e) => e.state === 'ready' || e.state === 'failed', 60_000);
   expect(job.state).toBe('ready');
   const download = await fetch(`${stack.httpUrl}${job.downloadPath}`, { headers: { authorization: `Bearer ${t.key}` } });
-  return { job, text: await download.text() };
+  const bytes = Buffer.from(await download.arrayBuffer());
+  // Every preset's file comes with its signed manifest, and matches it.
+  const keys = ((await (await fetch(`${stack.httpUrl}/.well-known/auditstream/signing-keys`)).json()) as { keys: { verifierKey: string }[] }).keys.map((key) => parseVerifierKey(key.verifierKey));
+  const checked = checkExport(bytes, job.manifest, keys);
+  expect(checked.problems).toEqual([]);
+  expect(checked.manifest).toMatchObject({ tenantId: t.id, exportId: job.id, events: Number(job.eventCount), preset: job.preset, sha256: job.sha256 });
+  return { job, text: bytes.toString('utf8') };
 }
 
 describe('compliance exports', () => {

@@ -21,6 +21,7 @@ import { AuditLog } from '../../src/store/audit-log.js';
 import { stack } from '../support/clients.js';
 import { startWebhookReceiver, type Reply, type WebhookReceiver } from '../support/receiver.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
+import { verifiedOnceCovered, verifierKeys } from '../support/verify.js';
 
 const dir = join(stack.dir, `drills-${randomUUID().slice(0, 8)}`);
 let ferretdb: ManagedProcess;
@@ -187,9 +188,16 @@ async function expectExactAccounting(drill: Drill, expected: { dropped?: number 
       const outOfOrder = firsts.filter((position, index) => index > 0 && position < firsts[index - 1]).length;
       expect(outOfOrder, `first arrivals out of publish order${lane ? ` in lane ${lane}` : ''}`).toBe(0);
     }
+    // The verifier, on what the receiver stored: complete, or exactly the ranges the counters report dropped.
+    const verified = await verifiedOnceCovered(receiver, id, await verifierKeys(api.httpUrl), view.counters);
+    expect(verified).toMatchObject({ gaps: [], altered: [], invalidCheckpoints: [], missingCheckpoints: [], rejected: [], uncovered: 0 });
+    expect(verified.verdict).toBe(Number(dropped) > 0 ? 'dropped-reported' : 'complete');
+    expect(verified.dropped.reduce((sum, { lo, hi }) => sum + hi - lo + 1, 0)).toBe(Number(dropped));
+    expect(verified.eventsChecked).toBe(Number(delivered));
     console.info(
       `drill ${drill.name} → ${id}: ${drill.acked.length} acknowledged, ${unique.size} received once or more, ${arrivals.length - unique.size} duplicates, ` +
-        `${owed.length} service events owed (${receivedService} received), dropped ${dropped}`,
+        `${owed.length} service events owed (${receivedService} received), dropped ${dropped}; verifier: ${verified.verdict}, ` +
+        `${verified.checkpoints.verified} checkpoints, ${verified.eventsChecked} events checked`,
     );
   }
 }

@@ -2,34 +2,21 @@
 // settings that change, probes, holds — against scripted activities on Temporal's
 // time-skipping test server: a day passes in seconds, and nothing else runs.
 import { initialStream } from '../../src/completeness/stream.js';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tools } from '../../src/stack/local.js';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../support/wait.js';
 import type { DestinationSnapshot } from '../../workflows/state.js';
-import { failure, misconfigured, policy24h, range, settleExpected, untilCancelled, withDestination } from './harness.js';
+import { failure, misconfigured, policy24h, range, settleExpected, statusOf, testServerPerTest, untilCancelled, withDestination } from './harness.js';
 
-let env: TestWorkflowEnvironment;
-
-// A test server per test: time skipped in one test (or a workflow it left behind) must not
-// hold up the clock of the next.
-beforeEach(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: tools.temporalTestServer } } });
-});
-afterEach(async () => {
-  await env?.teardown();
-});
-
-type Handle = { query: (name: string) => Promise<unknown> };
-const status = (handle: Handle) => handle.query('status') as Promise<DestinationSnapshot>;
-const until = (handle: Handle, accept: (s: DestinationSnapshot) => boolean) => eventually(() => status(handle), accept, 20_000);
+const testServer = testServerPerTest();
+const status = statusOf;
+const until = (handle: Parameters<typeof statusOf>[0], accept: (s: DestinationSnapshot) => boolean) => eventually(() => status(handle), accept, 20_000);
 /** Workflow time: the test server's clock runs ahead of the wall clock once time has been skipped. */
-const now = () => env.currentTimeMs();
+const now = () => testServer().currentTimeMs();
 
 describe('destination workflow', () => {
   it('turns degraded on the first failed attempt, retries with probes, and is active again with every event counted once', async () => {
     await withDestination(
-      env,
+      testServer(),
       { deliver: async (input, call) => (call <= 3 ? Promise.reject(failure('webhook answered HTTP 503: maintenance')) : settleExpected(input)) },
       async ({ handle, scripted }) => {
         await handle.signal('eventsReady', { ranges: [range(1, 5, await now())] });
@@ -40,7 +27,7 @@ describe('destination workflow', () => {
         const mirrored = await eventually(async () => scripted.records.at(-1)!, (r) => r.record.status === 'degraded');
         expect(mirrored.record).toMatchObject({ backlogEvents: 5, windowEndsAt: degraded.windowEndsAt });
 
-        await env.sleep('10m');
+        await testServer().sleep('10m');
         expect(await status(handle)).toMatchObject({ status: 'active', statusReason: '', delivered: 5, backlogEvents: 0, failures: 0 });
         expect(scripted.deliveries.map((d) => d.probe)).toEqual([false, true, true, true]);
         // The mirror follows within the mirror delay: what a lost workflow would start again from.
@@ -51,12 +38,12 @@ describe('destination workflow', () => {
   });
 
   it('fails when the window is spent, drops what was buffered, drops what arrives while failed, and an update re-enables it', async () => {
-    await withDestination(env, { deliver: async () => Promise.reject(failure('webhook answered HTTP 500')) }, async ({ handle, scripted }) => {
+    await withDestination(testServer(), { deliver: async () => Promise.reject(failure('webhook answered HTTP 500')) }, async ({ handle, scripted }) => {
       await handle.signal('eventsReady', { ranges: [range(1, 7, await now())] });
       await until(handle, (s) => s.status === 'degraded');
-      await env.sleep('23h');
+      await testServer().sleep('23h');
       expect(await status(handle)).toMatchObject({ status: 'degraded', backlogEvents: 7, dropped: 0 });
-      await env.sleep('2h');
+      await testServer().sleep('2h');
       const failed = await until(handle, (s) => s.status === 'failed');
       expect(failed).toMatchObject({ backlogEvents: 0, dropped: 7, delivered: 0 });
       expect(failed.windowEndsAt).toBeUndefined();
@@ -66,7 +53,7 @@ describe('destination workflow', () => {
 
       await handle.signal('eventsReady', { ranges: [range(8, 9, await now())] });
       await until(handle, (s) => s.dropped === 9);
-      await env.sleep('3h');
+      await testServer().sleep('3h');
       expect(scripted.deliveries.length).toBe(attempts); // nothing is sent while failed
       const mirrored = await eventually(async () => scripted.records.at(-1)!.record, (r) => r.dropped === 9);
       expect(mirrored).toMatchObject({ status: 'failed', pending: [], settled: [[1, 9]] });
@@ -77,12 +64,12 @@ describe('destination workflow', () => {
   });
 
   it('keeps retrying a disabled, degraded destination’s buffer only until its window ends', async () => {
-    await withDestination(env, { deliver: async () => Promise.reject(failure('connection refused')) }, async ({ handle, scripted }) => {
+    await withDestination(testServer(), { deliver: async () => Promise.reject(failure('connection refused')) }, async ({ handle, scripted }) => {
       await handle.signal('eventsReady', { ranges: [range(1, 3, await now())] });
       await until(handle, (s) => s.status === 'degraded');
       await handle.executeUpdate('reconfigure', { args: [{ enabled: false }] });
       const attempts = scripted.deliveries.length;
-      await env.sleep('25h');
+      await testServer().sleep('25h');
       expect(await until(handle, (s) => s.status === 'failed')).toMatchObject({ dropped: 3, enabled: false });
       expect(scripted.deliveries.length).toBe(attempts);
     });
@@ -90,7 +77,7 @@ describe('destination workflow', () => {
 
   it('flushes on delete at once, even while backing off, answers what it flushed, and mirrors its end', async () => {
     await withDestination(
-      env,
+      testServer(),
       { deliver: async (input, call) => (call === 1 ? Promise.reject(failure('busy', { retryAfterMs: 3_600_000 })) : settleExpected(input)) },
       async ({ handle, scripted }) => {
         await handle.signal('eventsReady', { ranges: [range(1, 4, await now())] });
@@ -105,7 +92,7 @@ describe('destination workflow', () => {
   it('has written its final record when it answers a delete, so nothing is written after the API removes it', async () => {
     let finalWritten = false;
     await withDestination(
-      env,
+      testServer(),
       {
         deliver: async (input) => settleExpected(input),
         record: async (input) => {
@@ -124,7 +111,7 @@ describe('destination workflow', () => {
 
   it('interrupts a delivery in flight on delete, keeps what it got through, and flushes the rest', async () => {
     await withDestination(
-      env,
+      testServer(),
       { deliver: async (input, call) => (call === 1 ? untilCancelled(() => settleExpected(input, 3)) : settleExpected(input)) },
       async ({ handle, scripted }) => {
         await handle.signal('eventsReady', { ranges: [range(1, 10, await now())] });
@@ -137,7 +124,7 @@ describe('destination workflow', () => {
   });
 
   it('answers a delete by its deadline when the destination keeps failing, counting what it could not flush as dropped', async () => {
-    await withDestination(env, { deliver: async () => Promise.reject(failure('webhook answered HTTP 503')) }, async ({ handle }) => {
+    await withDestination(testServer(), { deliver: async () => Promise.reject(failure('webhook answered HTTP 503')) }, async ({ handle }) => {
       await handle.signal('eventsReady', { ranges: [range(1, 6, await now())] });
       await until(handle, (s) => s.status === 'degraded');
       const started = Date.now();
@@ -148,7 +135,7 @@ describe('destination workflow', () => {
 
   it('holds a batch the destination stored but cannot confirm until the destination is updated', async () => {
     await withDestination(
-      env,
+      testServer(),
       {
         deliver: async (input, call) =>
           call === 1 ? Promise.reject(misconfigured('indexer acknowledgement is on, but Splunk returned no ackId', { awaitUpdate: true })) : settleExpected(input),
@@ -156,7 +143,7 @@ describe('destination workflow', () => {
       async ({ handle, scripted }) => {
         await handle.signal('eventsReady', { ranges: [range(1, 2, await now())] });
         await until(handle, (s) => s.status === 'degraded');
-        await env.sleep('6h');
+        await testServer().sleep('6h');
         expect(scripted.deliveries.length).toBe(1); // no copy resent while nothing changed
         const held = await status(handle);
         expect(held.status).toBe('degraded');
@@ -169,15 +156,15 @@ describe('destination workflow', () => {
   });
 
   it('follows the service’s settings from the next write: a shorter window applies to a destination already failing', async () => {
-    await withDestination(env, { deliver: async () => Promise.reject(failure('webhook answered HTTP 503')) }, async ({ handle, scripted }) => {
+    await withDestination(testServer(), { deliver: async () => Promise.reject(failure('webhook answered HTTP 503')) }, async ({ handle, scripted }) => {
       await handle.signal('eventsReady', { ranges: [range(1, 2, await now())] });
       const before = await until(handle, (s) => s.status === 'degraded');
       const firstFailure = before.lastErrorAt!;
       expect(before.windowEndsAt).toBe(firstFailure + 24 * 3600_000);
       scripted.policy = { ...policy24h, retryWindowMs: 30 * 60_000 }; // the service restarted with a 30-minute window
-      await env.sleep('10m');
+      await testServer().sleep('10m');
       expect(await status(handle)).toMatchObject({ status: 'degraded', windowEndsAt: firstFailure + 30 * 60_000 });
-      await env.sleep('25m');
+      await testServer().sleep('25m');
       const after = await until(handle, (s) => s.status === 'failed');
       expect(after.dropped).toBe(2);
     });
@@ -185,7 +172,7 @@ describe('destination workflow', () => {
 
   it('starts from the state recovered from MongoDB when it has no carried state', async () => {
     await withDestination(
-      env,
+      testServer(),
       {
         deliver: async (input) => settleExpected(input),
         recovered: {

@@ -1,14 +1,16 @@
 // Runs the real destination workflow against scripted activities on a Temporal test server:
 // no MongoDB, no service, no destination — the workflow's transitions alone.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterEach, beforeEach } from 'vitest';
+import { tools } from '../../src/stack/local.js';
 import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { installRuntime } from '../../src/temporal/runtime.js';
 import { randomUUID } from 'node:crypto';
 import type { CheckpointInput, DeliverInput, RecordInput, RecoverInput } from '../../activities/delivery.js';
 import { deliveryFailedType, destinationWorkflowId, misconfiguredType, type DestinationWorkflowInput } from '../../workflows/messages.js';
 import type { PendingRange } from '../../workflows/ranges.js';
-import { initialState, type DeliveryPolicy, type DeliveryProgress, type DestinationState } from '../../workflows/state.js';
+import { initialState, type DeliveryPolicy, type DeliveryProgress, type DestinationSnapshot, type DestinationState } from '../../workflows/state.js';
 import { workflowsPath } from '../../src/temporal/worker.js';
 
 export const policy24h: DeliveryPolicy = {
@@ -152,3 +154,21 @@ export async function withDestination<T>(
     }
   });
 }
+
+/**
+ * A time-skipping test server per test: time skipped in one test (or a workflow it left behind)
+ * must not hold up the clock of the next. Answers the current test's environment.
+ */
+export function testServerPerTest(): () => TestWorkflowEnvironment {
+  let env: TestWorkflowEnvironment | undefined;
+  beforeEach(async () => {
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: tools.temporalTestServer } } });
+  });
+  afterEach(async () => {
+    await env?.teardown();
+  });
+  return () => env!;
+}
+
+/** The workflow's `status` query. */
+export const statusOf = (handle: { query: (name: string) => Promise<unknown> }) => handle.query('status') as Promise<DestinationSnapshot>;
