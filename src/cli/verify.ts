@@ -46,13 +46,13 @@ function describe(report: DestinationReport): string {
   for (const line of report.invalidCheckpoints) lines.push(`  INVALID: ${line}`);
   if (report.duplicates > 0) lines.push(`  duplicates (the same record again): ${report.duplicates}`);
   if (report.uncovered > 0) lines.push(`  not yet covered by a checkpoint: ${report.uncovered} events`);
-  if (report.replays > 0) lines.push(`  backfill replays (outside the sequence): ${report.replays}`);
   return lines.join('\n');
 }
 
 export function describeReport(report: VerifyReport): string {
   if (report.destinations.length === 0) return `no auditstream events or checkpoints found (${report.otherRecords} other records)`;
-  return [...report.destinations.map(describe), `verdict: ${report.verdict}`].join('\n');
+  const replays = report.replays > 0 ? [`backfill replays (outside any sequence): ${report.replays}`] : [];
+  return [...report.destinations.map(describe), ...replays, `verdict: ${report.verdict}`].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -37,14 +37,14 @@ export interface DestinationReport {
   invalidCheckpoints: string[];
   /** Events after the last checkpoint (or before the first): not yet provable. */
   uncovered: number;
-  /** Events replayed by a backfill: marked, outside the sequence. */
-  replays: number;
 }
 
 export interface VerifyReport {
   verdict: Verdict;
   destinations: DestinationReport[];
-  /** Records that are neither an event with a sequence nor a checkpoint. */
+  /** Events replayed by a backfill: marked, outside any sequence (a replay names its backfill, not its destination). */
+  replays: number;
+  /** Records that are neither an event with a sequence, nor a replay, nor a checkpoint. */
   otherRecords: number;
 }
 
@@ -94,7 +94,7 @@ const rangeText = ({ lo, hi }: SequenceRange) => (lo === hi ? `${lo}` : `${lo}â€
 export function verifyRecords(records: unknown[], verifiers: NoteVerifier[], options: { destinationId?: string } = {}): VerifyReport {
   const events = new Map<string, StreamedEvent[]>();
   const notes: FoundCheckpoint[] = [];
-  const replays = new Map<string, number>();
+  let replays = 0;
   let otherRecords = 0;
   for (const record of records) {
     if (record === null || typeof record !== 'object') {
@@ -109,11 +109,8 @@ export function verifyRecords(records: unknown[], verifiers: NoteVerifier[], opt
       const list = events.get(stream.destinationId) ?? [];
       list.push({ ...stream, digest: recordDigest(fields) });
       events.set(stream.destinationId, list);
-    } else if (isReplay(fields)) {
-      const id = ((fields.resource ?? {}) as Record<string, unknown>).id;
-      replays.set(String(id), (replays.get(String(id)) ?? 0) + 1);
-      otherRecords++;
-    } else otherRecords++;
+    } else if (isReplay(fields)) replays++;
+    else otherRecords++;
   }
 
   // Checkpoints are trusted once their signature verifies; each then says whose it is.
@@ -140,7 +137,7 @@ export function verifyRecords(records: unknown[], verifiers: NoteVerifier[], opt
   const destinations = [...ids]
     .filter((id) => options.destinationId === undefined || id === options.destinationId)
     .sort()
-    .map((id) => verifyDestination(id, events.get(id) ?? [], checkpoints.get(id) ?? [], replays.get(id) ?? 0));
+    .map((id) => verifyDestination(id, events.get(id) ?? [], checkpoints.get(id) ?? []));
   // A checkpoint no key vouches for cannot be placed: every destination's report names it.
   for (const report of destinations) {
     report.invalidCheckpoints.unshift(...untrusted);
@@ -151,7 +148,7 @@ export function verifyRecords(records: unknown[], verifiers: NoteVerifier[], opt
   }
   const order: Verdict[] = ['complete', 'dropped-reported', 'incomplete', 'invalid'];
   const verdict = destinations.reduce<Verdict>((worst, report) => (order.indexOf(report.verdict) > order.indexOf(worst) ? report.verdict : worst), destinations.length === 0 ? 'incomplete' : 'complete');
-  return { verdict, destinations, otherRecords };
+  return { verdict, destinations, replays, otherRecords };
 }
 
 function emptyReport(destinationId: string): DestinationReport {
@@ -168,7 +165,6 @@ function emptyReport(destinationId: string): DestinationReport {
     altered: [],
     invalidCheckpoints: [],
     uncovered: 0,
-    replays: 0,
   };
 }
 
@@ -179,9 +175,8 @@ function verdictOf(report: DestinationReport): Verdict {
   return 'complete';
 }
 
-function verifyDestination(destinationId: string, events: StreamedEvent[], found: { body: CheckpointBody; text: string }[], replays: number): DestinationReport {
+function verifyDestination(destinationId: string, events: StreamedEvent[], found: { body: CheckpointBody; text: string }[]): DestinationReport {
   const report = emptyReport(destinationId);
-  report.replays = replays;
 
   // One record per sequence: copies must be the same record (a resend), else one was altered.
   const bySequence = new Map<number, Buffer>();

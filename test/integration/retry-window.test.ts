@@ -18,7 +18,12 @@ beforeAll(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: tools.temporalTestServer } },
   });
-  pipeline = await inProcessPipeline(env); // the default policy: a 24 h window, backoff capped at 5 min
+  // The default policy (a 24 h window, backoff capped at 5 min), but idle destinations' checkpoints
+  // a month apart, not hourly: with the earlier tests' idle workflows each keeping an hourly
+  // checkpoint timer, the third test never got past its first simulated hour on the
+  // time-skipping server (measured: stuck until its 180 s timeout; 10 s with this). The hourly
+  // idle checkpoint has tests of its own (test/workflow/checkpoints.test.ts).
+  pipeline = await inProcessPipeline(env, { checkpointIdleMs: 30 * 24 * 3600_000 });
 }, 120_000);
 
 afterAll(async () => {

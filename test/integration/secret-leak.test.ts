@@ -1,4 +1,4 @@
-// Recognisable secrets in every provider's credentials go through create, update, list,
+// Recognisable secrets in every provider's credentials (and the checkpoint signing keys) go through create, update, list,
 // get, test and failing deliveries; then every API response, every log line, the whole
 // Temporal history of each destination's workflow (payloads decoded) and every raw
 // MongoDB document are searched: the secrets appear nowhere in clear text — also where a
@@ -6,6 +6,7 @@
 // does the Datadog fake).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeClients, connectJson, database, historyText, rest, stack } from '../support/clients.js';
 import { startFakeDatadog } from '../support/fakes/datadog.js';
@@ -78,6 +79,10 @@ describe('credentials never leak', () => {
       expect(splunk.requests.some((r) => r.headers.authorization === `Splunk ${destinations[0].fields.token}`)).toBe(true);
       expect(haystacks['service log'].length).toBeGreaterThan(0);
       expect(haystacks['collection destinations']).toContain(ids[0]);
+      // The checkpoint signing keys are secrets too: their seeds appear nowhere either.
+      const signingKeys = readFileSync(join(stack.serviceEnv.AUDITSTREAM_DATA_DIR, 'signing.keys'), 'utf8').trim();
+      secrets.push(...signingKeys.split(',').map((entry) => entry.split(':')[1]));
+      expect(secrets.at(-1)).toMatch(/^[A-Za-z0-9+/]{43}=$/);
       for (const secret of secrets) {
         for (const [where, text] of Object.entries(haystacks)) {
           expect(text.includes(secret), `${secret.slice(0, 14)}… found in ${where}`).toBe(false);

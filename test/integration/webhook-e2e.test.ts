@@ -67,6 +67,8 @@ describe('webhook destination, end to end', () => {
         resource: { type: 'session', id: 's-1' },
         requestId: 'req-7',
         metadata: { mfa: true, region: 'eu-west-1' },
+        // The destination's own sequence number of it, which its signed checkpoints cover.
+        stream: { destinationId: expect.stringMatching(/^dst_/), sequence: expect.any(Number) },
       });
       expect(receiver.badSignatures).toEqual([]);
       const [delivery] = receiver.accepted;

@@ -122,6 +122,11 @@ describe('checkpoints and the verifier', () => {
     expect(verifyRecords(records, verifiers)).toMatchObject({ verdict: 'complete', destinations: [{ destinationId: dst, eventsChecked: 12, checkpoints: { verified: 3, first: 1, last: 3 }, gaps: [], duplicates: 0 }] });
     const resent = [...records, records[0], records[7]];
     expect(verifyRecords(resent, verifiers)).toMatchObject({ verdict: 'complete', destinations: [{ duplicates: 2 }] });
+    // A backfill's replay carries no sequence: counted apart, the verdict unchanged.
+    const { stream, ...plain } = event('e1', 1, dst);
+    const replay = encodeWebhookEvent({ ...plain, replayOf: 'bf_1' }, { tenantId }).record;
+    expect(stream).toBeDefined();
+    expect(verifyRecords([...records, JSON.parse(JSON.stringify(replay))], verifiers)).toMatchObject({ verdict: 'complete', replays: 1, otherRecords: 0 });
   });
 
   it('names a removed event as a gap', () => {

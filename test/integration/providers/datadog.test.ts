@@ -72,6 +72,7 @@ describe('Datadog Logs API', () => {
       delivered: 4,
       rejected: [{ eventId: 'iso-2', reason: 'Datadog refused a log item: HTTP 400: {"errors":["Invalid log item"]}' }],
       confirmed: 5,
+      digests: [],
     });
   });
 
