@@ -462,14 +462,16 @@ function numberEvents(destinationId: string, next: number, plan: { portions: Por
 function streamProgressOf(numbered: Numbered, chain: string, confirmed: number, report: DeliveryReport): StreamProgress {
   const refused = new Set(report.rejected.map((rejection) => rejection.eventId));
   const progress: StreamProgress = { next: numbered.firstSequence + confirmed, chain, sent: 0, dropped: numbered.dropped, rejected: [] };
+  let folded: Buffer = Buffer.from(chain, 'base64');
   numbered.events.slice(0, confirmed).forEach((event, index) => {
     const sequence = numbered.firstSequence + index;
     if (refused.has(event.id)) addRange(progress.rejected, sequence, sequence);
     else {
-      progress.chain = chainNext(progress.chain, report.digests[index]);
+      folded = chainNext(folded, report.digests[index]);
       progress.sent++;
     }
   });
+  progress.chain = folded.toString('base64');
   return progress;
 }
 

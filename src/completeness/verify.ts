@@ -231,7 +231,7 @@ function checkCovered(report: DestinationReport, body: CheckpointBody, bySequenc
     report.invalidCheckpoints.push(`checkpoint ${body.n}: counts ${body.count} events, but its range less its dropped and refused ones holds ${span - rangeLength(skipped)}`);
     return;
   }
-  let chain = zeroHash;
+  let chain: Buffer = Buffer.from(zeroHash, 'base64');
   const gaps: SequenceRange[] = [];
   for (let sequence = body.first; sequence <= body.last; sequence++) {
     const digest = bySequence.get(sequence);
@@ -247,7 +247,7 @@ function checkCovered(report: DestinationReport, body: CheckpointBody, bySequenc
     report.eventsChecked++;
   }
   for (const gap of gaps) addRange(report.gaps, gap.lo, gap.hi);
-  if (gaps.length === 0 && chain !== body.events) {
+  if (gaps.length === 0 && chain.toString('base64') !== body.events) {
     report.altered.push(`sequence ${rangeText({ lo: body.first, hi: body.last })}: the records do not hash to checkpoint ${body.n}'s (an event was altered, or events reordered)`);
   }
 }

@@ -3,7 +3,8 @@
 // chain, a checkpoint of another destination or signed by another key.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chainNext, checkpointBodyOf, checkpointEvent, checkpointHash, checkpointText, parseCheckpointText, recordDigest } from '../../src/completeness/checkpoint.js';
+import canonicalize from 'canonicalize';
+import { canonicalJson, chainNext, checkpointBodyOf, checkpointEvent, checkpointHash, checkpointText, parseCheckpointText, recordDigest } from '../../src/completeness/checkpoint.js';
 import { SigningKeys } from '../../src/completeness/keys.js';
 import { openNote, parseVerifierKey, signNote, signerOf, verifierKeyOf, type NoteSigner } from '../../src/completeness/note.js';
 import { addRange, initialStream, makeCheckpoint, streamDropped, checkpointSent, type StreamState } from '../../src/completeness/stream.js';
@@ -82,7 +83,7 @@ function buildStream(destinationId: string, signer: NoteSigner, plan: (number | 
       }
       for (let i = 0; i < part; i++) {
         const encoded = encode(event(`e${stream.next}`, stream.next, destinationId), target);
-        stream.chain = chainNext(stream.chain, recordDigest(encoded.record));
+        stream.chain = chainNext(Buffer.from(stream.chain, 'base64'), recordDigest(encoded.record)).toString('base64');
         stream.sent++;
         stream.next++;
         records.push(JSON.parse(JSON.stringify(encoded.record)));
@@ -95,6 +96,23 @@ function buildStream(destinationId: string, signer: NoteSigner, plan: (number | 
     checkpointSent(stream, checkpointHash(text));
   }
   return { records, stream };
+}
+
+describe('canonical JSON (RFC 8785)', () => {
+  it('is what the canonicalize package (a reference implementation) writes, for records, numbers and key orders', () => {
+    const values: object[] = [
+      // RFC 8785's own examples: number forms, and keys sorted by UTF-16 code units.
+      { numbers: [333333333.33333329, 1e30, 4.5, 2e-3, 0.000000000000000000000000001], string: '€$\u000f\nA\'B"\\\\"/', literals: [null, true, false] },
+      { '\u20ac': 'Euro Sign', '\r': 'Carriage Return', '\ufb33': 'Hebrew Letter Dalet With Dagesh', '1': 'One', '\ud83d\ude00': 'Emoji: Grinning Face', '\u0080': 'Control', '\u00f6': 'Latin Small Letter O With Diaeresis' },
+      { b: { z: 1, a: [{ y: 2, x: -0 }, 'x', 1e21, 1e-7] }, a: undefined, c: 'ok' },
+      toWireEventLike(),
+    ];
+    for (const value of values) expect(canonicalJson(value)).toBe(canonicalize(value));
+  });
+});
+
+function toWireEventLike(): object {
+  return encodeWebhookEvent({ ...event('e1', 7, 'dst_x'), metadata: { zeta: 1, alpha: { nested: [3, 2, 1], 'key with space': 'v' } } }, { tenantId }).record;
 }
 
 describe('checkpoints and the verifier', () => {
