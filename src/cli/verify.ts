@@ -17,7 +17,7 @@ const usage = `usage: npm run verify -- <stored records file> --keys <keys file 
        npm run verify -- --export <export file> --manifest <manifest, or GetExport's JSON> --keys <keys file or URL>`;
 
 /** Verifier keys from a keys file's text: the well-known JSON, or one key a line. */
-export function verifierKeysIn(text: string): NoteVerifier[] {
+function verifierKeysIn(text: string): NoteVerifier[] {
   const trimmed = text.trim();
   const lines = trimmed.startsWith('{') ? (JSON.parse(trimmed) as { keys: { verifierKey: string }[] }).keys.map((key) => key.verifierKey) : trimmed.split('\n');
   return lines.map((line) => line.trim()).filter((line) => line && !line.startsWith('#')).map(parseVerifierKey);
@@ -49,7 +49,7 @@ function describe(report: DestinationReport): string {
   return lines.join('\n');
 }
 
-export function describeReport(report: VerifyReport): string {
+function describeReport(report: VerifyReport): string {
   if (report.destinations.length === 0) return `no auditstream events or checkpoints found (${report.otherRecords} other records)`;
   const replays = report.replays > 0 ? [`backfill replays (outside any sequence): ${report.replays}`] : [];
   return [...report.destinations.map(describe), ...replays, `verdict: ${report.verdict}`].join('\n');
@@ -83,12 +83,10 @@ async function main(argv: string[]): Promise<number> {
   return exitStatus[report.verdict];
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv.slice(2)).then(
-    (status) => process.exit(status),
-    (error: Error) => {
-      console.error(error.message);
-      process.exit(64);
-    },
-  );
-}
+main(process.argv.slice(2)).then(
+  (status) => process.exit(status),
+  (error: Error) => {
+    console.error(error.message);
+    process.exit(64);
+  },
+);
