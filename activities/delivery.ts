@@ -355,7 +355,7 @@ export function createDeliveryActivities({ collections, destinations, http, deli
       await checkpoints.save(input.destinationId, { ...body, _id: body.n, time: new Date(body.time), keyId, note });
       const context = Context.current();
       try {
-        const report = await deliverWithFallback(target, [checkpointEvent(body, note, keyId)], { http, now: () => new Date(), signal: context.cancellationSignal });
+        const report = await deliverWithFallback(target, [checkpointEvent(body, note, keyId, serviceActor)], { http, now: () => new Date(), signal: context.cancellationSignal });
         if (report.rejected.length > 0) log.warn('the destination refused a checkpoint record; it stays listed', { destinationId: input.destinationId, n: body.n, reason: report.rejected[0].reason });
       } catch (error) {
         if (!(error instanceof DeliveryFailure)) throw error;

@@ -9,7 +9,6 @@
 // workflow's state), and a SIEM holds every event anyway, so a tree's inclusion proofs would
 // buy nothing. Checkpoints chain too: each names the SHA-256 of the previous one's text.
 import { createHash, hash } from 'node:crypto';
-import { serviceActor } from '../audit/self-audit.js';
 import type { AuditEvent } from '../model.js';
 import type { CheckpointPlan, SequenceRange } from './stream.js';
 
@@ -135,7 +134,7 @@ export const checkpointAction = 'auditstream.checkpoint';
  * (so it lands in the same index, log group or endpoint, in the destination's format): the
  * signed note is what a verifier trusts; the other fields say the same for a human reader.
  */
-export function checkpointEvent(body: CheckpointBody, note: string, keyId: string): AuditEvent {
+export function checkpointEvent(body: CheckpointBody, note: string, keyId: string, actor: NonNullable<AuditEvent['actor']>): AuditEvent {
   const at = new Date(body.time);
   return {
     // A service record's id (src/audit/self-audit.ts), the same each time it is sent: a receiver deduplicates it.
@@ -144,7 +143,7 @@ export function checkpointEvent(body: CheckpointBody, note: string, keyId: strin
     receivedAt: at,
     action: checkpointAction,
     outcome: 'success',
-    actor: serviceActor,
+    actor,
     resource: { type: 'siem_destination', id: body.destinationId },
     metadata: {
       checkpoint: {

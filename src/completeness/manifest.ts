@@ -3,13 +3,25 @@
 // checkpoints (./keys.ts), so an auditor can check a downloaded file against it with
 // `npm run verify -- --export <file> --manifest <manifest>` and trust it without trusting us.
 import { createHash } from 'node:crypto';
-import type { ExportDoc } from '../store/mongo.js';
 import { openNote, parseNote, type NoteVerifier } from './note.js';
 
 const header = 'auditstream export manifest v1';
 
+/** What a manifest says of an export job (the store's ExportDoc has these fields). */
+interface ExportFacts {
+  _id: string;
+  tenantId: string;
+  format: 'ndjson' | 'csv';
+  gzip: boolean;
+  preset?: string;
+  filter: object;
+  count: number;
+  size: number;
+  sha256: string;
+}
+
 /** The file name a download of the export is given. */
-export function exportFileName(job: Pick<ExportDoc, '_id' | 'format' | 'gzip'>): string {
+export function exportFileName(job: Pick<ExportFacts, '_id' | 'format' | 'gzip'>): string {
   return `audit-${job._id}.${job.format === 'csv' ? 'csv' : 'ndjson'}${job.gzip ? '.gz' : ''}`;
 }
 
@@ -27,7 +39,7 @@ export interface ExportManifest {
   time: string;
 }
 
-export function manifestOf(job: ExportDoc, finishedAt: Date): ExportManifest {
+export function manifestOf(job: ExportFacts, finishedAt: Date): ExportManifest {
   return {
     tenantId: job.tenantId,
     exportId: job._id,

@@ -50,6 +50,7 @@ describe('signed notes', () => {
 // ---- a destination's stream as the worker makes it, built from the same pieces ----
 
 const tenantId = 'tenant-verify';
+const service = { type: 'service', id: 'auditstream', name: 'auditstream' };
 const at = new Date('2026-12-04T10:00:00Z');
 const event = (id: string, sequence: number, destinationId: string): AuditEvent => ({
   id,
@@ -92,7 +93,7 @@ function buildStream(destinationId: string, signer: NoteSigner, plan: (number | 
     const body = checkpointBodyOf(makeCheckpoint(stream, at.getTime()), tenantId, destinationId);
     const text = checkpointText(body);
     const note = signNote(text, signer);
-    records.push(JSON.parse(JSON.stringify(encode(checkpointEvent(body, note, signer.keyId.toString(16)), target).record)));
+    records.push(JSON.parse(JSON.stringify(encode(checkpointEvent(body, note, signer.keyId.toString(16), service), target).record)));
     checkpointSent(stream, checkpointHash(text));
   }
   return { records, stream };
@@ -207,7 +208,7 @@ describe('checkpoints and the verifier', () => {
     stream.previous = checkpointHash('something else\n');
     const body = checkpointBodyOf(makeCheckpoint(stream, at.getTime()), tenantId, dst);
     const note = signNote(checkpointText(body), signer);
-    const records = [...withoutCheckpoint(intact(), 3), JSON.parse(JSON.stringify(encodeWebhookEvent(checkpointEvent(body, note, 'x'), { tenantId }).record))];
+    const records = [...withoutCheckpoint(intact(), 3), JSON.parse(JSON.stringify(encodeWebhookEvent(checkpointEvent(body, note, 'x', service), { tenantId }).record))];
     const report = verifyRecords(records, verifiers);
     expect(report.verdict).toBe('invalid');
     expect(report.destinations[0].invalidCheckpoints).toEqual(
