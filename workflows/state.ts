@@ -291,10 +291,17 @@ function sendsNow(state: DestinationState, now: number): boolean {
   return state.enabled && state.status !== 'failed' && !state.awaitingUpdate && (state.retryAt === undefined || now >= state.retryAt);
 }
 
-/** When the next checkpoint is to be made: an interval after the last, a longer one when nothing was sent since. */
+/**
+ * Dropped or refused ranges a checkpoint gathers before it is made early: scattered refusals
+ * would otherwise grow the workflow's state (and its mirror) for a whole interval.
+ */
+export const maxRangesPerCheckpoint = 64;
+
+/** When the next checkpoint is to be made: an interval after the last, a longer one when nothing was sent since, at once when it holds many ranges. */
 export function checkpointDueAt(state: DestinationState): number | undefined {
   const { stream, policy } = state;
   if (stream.unsent || stream.lastMadeAt === undefined || !state.enabled || state.status === 'failed') return undefined;
+  if (stream.dropped.length + stream.rejected.length >= maxRangesPerCheckpoint) return stream.lastMadeAt;
   return stream.lastMadeAt + (stream.next > stream.from ? policy.checkpointIntervalMs : policy.checkpointIdleMs);
 }
 

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   announce,
   backoffMs,
+  checkpointDue,
+  checkpointDueAt,
+  maxRangesPerCheckpoint,
   changed,
   mirrorDelayMs,
   mirrorDue,
@@ -164,5 +167,19 @@ describe('delivery state', () => {
     expect(record.statusChanges.map((change) => change.to)).toEqual(['degraded']);
     recordWritten(state, record);
     expect(state.statusChanges).toEqual([]);
+  });
+
+  it('makes a checkpoint an interval after the last while events flow, an hour when none do, and at once when refusals scatter', () => {
+    const state = initialState(true, policy);
+    state.stream.lastMadeAt = 0;
+    expect(checkpointDueAt(state)).toBe(3600_000);
+    state.stream.next = 5; // events sent since
+    expect(checkpointDueAt(state)).toBe(60_000);
+    expect(checkpointDue(state, 59_999)).toBe(false);
+    // Scattered refusals: the state would grow for a whole interval; the checkpoint is made now.
+    for (let i = 0; i < maxRangesPerCheckpoint; i++) state.stream.rejected.push({ lo: 10 + 2 * i, hi: 10 + 2 * i });
+    expect(checkpointDue(state, 1)).toBe(true);
+    // Not while disabled or failed: nothing is sent then.
+    expect(checkpointDueAt({ ...state, enabled: false })).toBeUndefined();
   });
 });
