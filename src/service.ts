@@ -9,6 +9,7 @@ import { log } from './log.js';
 import { registerDependencyGauge, registerDestinationGauges } from './metrics.js';
 import { bufferRetentionMs, type Config } from './config.js';
 import { Dispatcher } from './ingest/dispatcher.js';
+import { IdIndexer } from './ingest/id-indexer.js';
 import { IngestLease, NotIngesting } from './ingest/lease.js';
 import { Publisher } from './ingest/publisher.js';
 import { finishInterrupted, startSweeper } from './ingest/sweeper.js';
@@ -161,12 +162,20 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
     // runs what finishes and relays writes in the background.
     let lease: IngestLease | undefined;
     const leadership = { get leading() { return lease?.leading ?? false; }, leader: () => lease?.leader() };
-    const publisher = new Publisher(tenants, auditLog, outbox, dispatcher, {
-      check: () => {
-        if (!lease) throw new NotIngesting('this API process is starting');
-        lease.check();
+    const indexer = new IdIndexer(auditLog.ids, auditLog, () => lease?.holds ?? false);
+    const publisher = new Publisher(
+      tenants,
+      auditLog,
+      outbox,
+      dispatcher,
+      {
+        check: () => {
+          if (!lease) throw new NotIngesting('this API process is starting');
+          lease.check();
+        },
       },
-    });
+      indexer,
+    );
     const publish = (tenantId: string, list: AuditEvent[], options: { exclude: string[] }) => publisher.publish(tenantId, list, options);
     const serviceEvents = new ServiceEvents(store.collections, publish);
     const jobs = new AuditJobs(client, config.taskQueue, config.retentionIntervalMs);
@@ -221,7 +230,9 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
       // Flushes a previous leader left are finished before this one acknowledges anything.
       const finished = await finishInterrupted(outbox, publisher);
       if (finished > 0) log.info('finished flushes an earlier API process left', { flushes: finished });
+      indexer.lead(await tenants.chunkHeads());
       leaderTasks.push(
+        indexer.start(),
         startServiceEventRelay(serviceEvents, publish, 1_000),
         startSweeper(outbox, publisher, dispatcher, {
           intervalMs: config.delivery.sweepIntervalMs,

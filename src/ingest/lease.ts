@@ -86,6 +86,11 @@ export class IngestLease {
     return this.ready && !this.lost;
   }
 
+  /** Whether this process holds the lease now (taking up the lead, or leading): it alone may write what the leader writes. */
+  get holds(): boolean {
+    return this.holding && !this.lost && Date.now() - this.lastBeat < this.options.ttlMs / 2;
+  }
+
   /** The leader as last seen by this follower; undefined while none is known. */
   leader(): LeaseDoc | undefined {
     return this.holding ? undefined : this.seen?.doc;

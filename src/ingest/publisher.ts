@@ -9,7 +9,8 @@
 // 3. its chunks into the audit log, which is also what destinations read (src/store/audit-log.ts);
 // 4. its ids into the registry: those the tenant published before are repeats, answered
 //    `duplicate: true` and taken out of this flush's chunks (no reader has been shown them);
-// 5. the announcement to the destinations' workflows (the dispatcher removes the entry once told).
+// 5. the announcement to the destinations' workflows (the dispatcher removes the entry once told),
+//    and its ids to the id index's writer (src/ingest/id-indexer.ts), which `GetEvent` reads.
 // A flush that fails after taking its numbers is finished before the tenant's next flush takes
 // any: chunk numbers are final in order, which the readers of the log rely on.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -52,6 +53,11 @@ export interface Announcer {
   announce(flush: OutboxDoc): void;
 }
 
+/** Told each flush once it is final: which chunk holds each of its events (src/ingest/id-indexer.ts). */
+export interface FlushIndexer {
+  took(tenantId: string, firstChunk: number, endChunk: number, ids: string[], chunks: number[]): void;
+}
+
 /** Whether this process may acknowledge events now (it holds the store's ingest lease): throws when not. */
 export interface IngestGate {
   check(): void;
@@ -71,6 +77,7 @@ export class Publisher {
     private readonly outbox: Outbox,
     private readonly announcer: Announcer,
     private readonly gate: IngestGate,
+    private readonly indexer: FlushIndexer,
     /** A publish not durable within this answers PublishTimeout (the caller retries). */
     private readonly timeoutMs = 4_500,
     private readonly maxEventsPerFlush = 5_000,
@@ -209,7 +216,7 @@ export class Publisher {
     try {
       await this.outbox.insert(entry);
       await this.auditLog.write(tenantId, chunks);
-      const duplicates = await this.auditLog.register(tenantId, unique, chunks.flatMap((chunk) => chunk.events.map(() => chunk.n)), at);
+      const duplicates = await this.auditLog.register(tenantId, unique, at);
       if (duplicates.size > 0) {
         const duplicateIds = new Set([...duplicates].map((index) => unique[index].id));
         for (const result of results) if (duplicateIds.has(result.id)) result.duplicate = true;
@@ -221,6 +228,9 @@ export class Publisher {
       }
       if (entry.count === 0) await this.outbox.remove([entry._id]);
       else this.announcer.announce({ ...entry, ...receivers(entry.destinations, filters, unique.filter((_, index) => !duplicates.has(index))) });
+      const chunkOf = chunks.flatMap((chunk) => chunk.events.map(() => chunk.n));
+      const kept = unique.flatMap((event, index) => (duplicates.has(index) ? [] : [index]));
+      this.indexer.took(tenantId, entry.firstChunk, entry.lastChunk + 1, kept.map((index) => unique[index].id), kept.map((index) => chunkOf[index]));
       return results;
     } catch (error) {
       this.unfinished.set(tenantId, entry);
@@ -244,13 +254,18 @@ export class Publisher {
       await this.outbox.remove([entry._id]);
       return;
     }
-    for (const chunk of chunks) {
-      await this.auditLog.register(entry.tenantId, chunk.events, chunk.events.map(() => chunk.n), chunk.at);
-    }
+    for (const chunk of chunks) await this.auditLog.register(entry.tenantId, chunk.events, chunk.at);
     const first = chunks[0];
     const last = chunks[chunks.length - 1];
     const events = chunks.flatMap((chunk) => chunk.events);
     log.info('finishing an interrupted flush', { tenantId: entry.tenantId, firstChunk: first.n, events: events.length });
+    this.indexer.took(
+      entry.tenantId,
+      entry.firstChunk,
+      entry.lastChunk + 1,
+      events.map((event) => event.id),
+      chunks.flatMap((chunk) => chunk.events.map(() => chunk.n)),
+    );
     this.announcer.announce({
       ...entry,
       firstSeq: first.firstSeq,

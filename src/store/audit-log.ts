@@ -24,17 +24,20 @@
 // is older than the settle time, by when its flush has finished.
 //
 // Which ids a tenant has published is its registry, in week-long generations by acceptance time
-// (`ids_<tenant key>_<generation>`, `_id` = event id, `c` = its chunk). It is only ever inserted
-// into: an insert's unique `_id` finds a repeat without reading the collection. An id repeated in
-// the same generation is a duplicate key; within the first day of a generation the previous one
-// is asked too, by inserting into it. So a repeat is recognised for at least a day (in practice
-// until the end of the next generation), and retention drops whole generations.
+// (`ids_<tenant key>_<generation>`, `_id` = event id). It is only ever inserted into: an insert's
+// unique `_id` finds a repeat without reading the collection. An id repeated in the same
+// generation is a duplicate key; within the first day of a generation the previous one is asked
+// too, by inserting into it. So a repeat is recognised for at least a day (in practice until the
+// end of the next generation), and retention drops whole generations. The registry is never
+// read: where an event is, `GetEvent` learns from the id index (src/store/id-index.ts), whose
+// lookups do not pass every id of a week.
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { constants, gunzip, gzip } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import { BSON, Binary, type Collection, type Db } from 'mongodb';
 import type { AuditEvent, AuditFilter } from '../model.js';
+import { IdIndex } from './id-index.js';
 import { insertNew, type Collections } from './mongo.js';
 import { subscriptionMatcher, type SubscriptionFilter } from '../subscription/filter.js';
 
@@ -137,10 +140,9 @@ export function tenantKey(tenantId: string): string {
   return createHash('sha256').update(tenantId).digest('hex').slice(0, 16);
 }
 
-/** One event id in the registry: the chunk holding it. */
+/** One event id in the registry. */
 interface RegistryDoc {
   _id: string;
-  c: number;
 }
 
 /** Splits a flush's events into chunks within `chunkLimits`, in order. */
@@ -207,12 +209,15 @@ export class AuditLog {
   private readonly cache: LRUCache<string, Chunk> | undefined;
   /** Reads under way, by chunk: a tenant's destinations deliver the same new chunks at the same moment, and read them once. */
   private readonly reading = new Map<string, Promise<Chunk | undefined>>();
+  /** Where each event id is: written by the leading API process (src/ingest/id-indexer.ts). */
+  readonly ids: IdIndex;
 
   constructor(
     private readonly db: Db,
     private readonly collections: Pick<Collections, 'tenants' | 'logFloors'>,
     readonly options: AuditLogOptions,
   ) {
+    this.ids = new IdIndex(db);
     this.cache =
       options.cacheEvents > 0 ? new LRUCache<string, Chunk>({ maxSize: options.cacheEvents, sizeCalculation: (chunk) => Math.max(1, chunk.events.length) }) : undefined;
   }
@@ -266,13 +271,13 @@ export class AuditLog {
   }
 
   /**
-   * Registers the ids of a flush's events (`chunks[i]`: the chunk of `events[i]`) and answers the
-   * indexes of those the tenant had published before. A repeat within the flush is left to the caller.
+   * Registers the ids of a flush's events and answers the indexes of those the tenant had
+   * published before. A repeat within the flush is left to the caller.
    */
-  async register(tenantId: string, events: AuditEvent[], chunks: number[], at: Date): Promise<Set<number>> {
+  async register(tenantId: string, events: AuditEvent[], at: Date): Promise<Set<number>> {
     const duplicates = new Set<number>();
     const generation = generationOf(at);
-    const docs = events.map((event, index) => ({ _id: event.id, c: chunks[index] }));
+    const docs = events.map((event) => ({ _id: event.id }));
     // The previous generation first: an id found there must not be registered anew in this one
     // (its entry would name the copy about to be taken out). Inserting there leaves extra
     // entries of this generation's ids, which go with it.
@@ -520,13 +525,14 @@ export class AuditLog {
     return total;
   }
 
-  /** An event by id: the registry (newest generation first) names its chunk. */
+  /**
+   * An event by id, once the id index has taken it (about a second after its acceptance): the
+   * index names the chunks that may hold it, oldest first (an id in the log twice — a flush
+   * finished after a crash keeps its repeats — is its first).
+   */
   async get(tenantId: string, eventId: string): Promise<SeqEvent | undefined> {
-    const generations = (await this.generations(tenantId)).reverse();
-    const entries = await Promise.all(generations.map((generation) => this.registry(tenantId, generation).findOne({ _id: eventId })));
-    for (const entry of entries) {
-      if (!entry) continue;
-      const event = (await this.chunk(tenantId, entry.c))?.events.find((candidate) => candidate.id === eventId);
+    for (const n of await this.ids.candidates(tenantKey(tenantId), eventId)) {
+      const event = (await this.chunk(tenantId, n))?.events.find((candidate) => candidate.id === eventId);
       if (event) return event;
     }
     return undefined;
@@ -583,7 +589,10 @@ export class AuditLog {
       if (gone.length > 0) floor = gone[gone.length - 1].n + 1;
       done = true;
     }
-    if (floor !== bounds.floor) await this.collections.logFloors.updateOne({ _id: tenantId }, { $set: { chunk: floor } }, { upsert: true });
+    if (floor !== bounds.floor) {
+      await this.collections.logFloors.updateOne({ _id: tenantId }, { $set: { chunk: floor } }, { upsert: true });
+      await this.ids.expire(tenantKey(tenantId), floor);
+    }
     done ||= floor >= bounds.head;
     // The registry forgets the generations whose whole week has expired; the one holding the
     // cutoff keeps its expired ids until it goes too (a repeat of one of them is a duplicate).

@@ -60,6 +60,12 @@ export class TenantStore {
     });
   }
 
+  /** Every tenant's chunk counter: the number its next flush takes. */
+  async chunkHeads(): Promise<{ tenantId: string; head: number }[]> {
+    const docs = await this.collections.tenants.find({}, { projection: { chunks: 1 } }).toArray();
+    return docs.map((doc) => ({ tenantId: doc._id, head: doc.chunks ?? 0 }));
+  }
+
   /** The tenant's last sequence number (0 before its first event). */
   async head(tenantId: string): Promise<number> {
     return (await this.get(tenantId))?.seq ?? 0;

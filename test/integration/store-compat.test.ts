@@ -36,15 +36,15 @@ async function writeChunks(s: Store, log: AuditLog, chunks: NewChunk[], tenantId
   }
 }
 
-/** Each id in the tenant's registry with its chunk, as the newest generation holding it says. */
-async function registered(s: Store, tenantId: string): Promise<Map<string, number>> {
+/** The ids in each of the tenant's registry generations, by generation. */
+async function registered(s: Store, tenantId: string): Promise<Map<number, string[]>> {
   const prefix = `ids_${tenantKey(tenantId)}_`;
-  const names = (await s.db.listCollections({}, { nameOnly: true }).toArray())
-    .map((c) => c.name)
-    .filter((name) => name.startsWith(prefix))
-    .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
-  const ids = new Map<string, number>();
-  for (const name of names) for (const doc of await s.db.collection<{ _id: string; c: number }>(name).find({}).toArray()) ids.set(doc._id, doc.c);
+  const names = (await s.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((name) => name.startsWith(prefix));
+  const ids = new Map<number, string[]>();
+  for (const name of names) {
+    const docs = await s.db.collection<{ _id: string }>(name).find({}).toArray();
+    ids.set(Number(name.slice(prefix.length)), docs.map((doc) => doc._id).sort());
+  }
   return ids;
 }
 
@@ -88,9 +88,9 @@ describe('store features on FerretDB', () => {
     const s = await store();
     const log = logOf(s);
     const now = new Date();
-    expect(await log.register('t', [event('a'), event('b')], [0, 0], now)).toEqual(new Set());
-    expect(await log.register('t', [event('c'), event('a'), event('d'), event('b')], [1, 1, 1, 1], now)).toEqual(new Set([1, 3]));
-    expect(await registered(s, 't')).toEqual(new Map([['a', 0], ['b', 0], ['c', 1], ['d', 1]]));
+    expect(await log.register('t', [event('a'), event('b')], now)).toEqual(new Set());
+    expect(await log.register('t', [event('c'), event('a'), event('d'), event('b')], now)).toEqual(new Set([1, 3]));
+    expect(await registered(s, 't')).toEqual(new Map([[generationOf(now), ['a', 'b', 'c', 'd']]]));
   });
 
   it('recognises a repeat across the registry’s week boundary within a day, and forgets whole weeks past the retention', async () => {
@@ -98,13 +98,14 @@ describe('store features on FerretDB', () => {
     const log = logOf(s);
     const boundary = new Date((generationOf(new Date('2026-06-10T00:00:00Z')) + 1) * 7 * 86_400_000);
     const at = (hours: number) => new Date(boundary.getTime() + hours * 3_600_000);
-    expect(await log.register('t', [event('late')], [1], at(-1))).toEqual(new Set());
+    expect(await log.register('t', [event('late')], at(-1))).toEqual(new Set());
     // An hour into the next week: the previous one is asked first; a new id is registered in both.
-    expect(await log.register('t', [event('late'), event('new')], [2, 2], at(1))).toEqual(new Set([0]));
-    expect(await log.register('t', [event('new')], [3], at(2))).toEqual(new Set([0]));
+    expect(await log.register('t', [event('late'), event('new')], at(1))).toEqual(new Set([0]));
+    expect(await registered(s, 't')).toEqual(new Map([[generationOf(at(-1)), ['late', 'new']], [generationOf(at(1)), ['new']]]));
+    expect(await log.register('t', [event('new')], at(2))).toEqual(new Set([0]));
     // Past the first day of the week, only this week's ids are repeats.
-    expect(await log.register('t', [event('new'), event('late')], [4, 4], at(30))).toEqual(new Set([0]));
-    expect(await registered(s, 't')).toEqual(new Map([['late', 4], ['new', 2]]));
+    expect(await log.register('t', [event('new'), event('late')], at(30))).toEqual(new Set([0]));
+    expect(await registered(s, 't')).toEqual(new Map([[generationOf(at(-1)), ['late', 'new']], [generationOf(at(1)), ['late', 'new']]]));
     // The generations are found by a listCollections filtered by a name pattern ($regex).
     const generations = async () => (await s.db.listCollections({ name: { $regex: `^ids_${tenantKey('t')}_` } }, { nameOnly: true }).toArray()).map((c) => c.name).sort();
     expect(await generations()).toEqual([`ids_${tenantKey('t')}_${generationOf(at(-1))}`, `ids_${tenantKey('t')}_${generationOf(at(1))}`]);
