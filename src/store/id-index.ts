@@ -12,7 +12,7 @@
 // at 1,000,000 events, where the registry passed megabytes — then the chunks its key names
 // (a key shared by another id only costs a chunk read). Retention deletes a bucket's oldest
 // documents, which are met first.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Binary, type Collection, type Db } from 'mongodb';
 import { insertNew } from './mongo.js';
 
@@ -38,7 +38,7 @@ interface BucketDoc {
 
 /** An id's key: the first 4 bytes of its SHA-256. Its low bits choose its bucket. */
 export function keyOf(id: string): number {
-  return createHash('sha256').update(id).digest().readUInt32LE(0);
+  return hash('sha256', id, 'buffer').readUInt32LE(0);
 }
 
 function bucketOf(key: number): number {
