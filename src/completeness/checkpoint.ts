@@ -40,9 +40,14 @@ export function canonicalJson(value: unknown): string {
   return `${text}}`;
 }
 
-/** SHA-256 of a record's canonical JSON (one-shot `hash`: this runs for every event sent, per destination). */
+/** SHA-256 of a record's canonical JSON. */
 export function recordDigest(record: object): Buffer {
-  return hash('sha256', canonicalJson(record), 'buffer');
+  return canonicalDigest(canonicalJson(record));
+}
+
+/** SHA-256 of a record's canonical JSON, given as text (one-shot `hash`: this runs for every event sent, per destination). */
+export function canonicalDigest(canonical: string): Buffer {
+  return hash('sha256', canonical, 'buffer');
 }
 
 /** The chain after one more record: SHA-256(chain ‖ digest). */

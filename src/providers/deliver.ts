@@ -2,7 +2,7 @@
 // provider's limits, sends them in order, and turns every answer into progress. A request
 // that is too large, or holds one bad event, is halved until the culprit stands alone and
 // is rejected with the provider's reason: one bad event never blocks the stream.
-import { recordDigest } from '../completeness/checkpoint.js';
+import { canonicalDigest } from '../completeness/checkpoint.js';
 import type { AuditEvent } from '../model.js';
 import { deliveryRequestDuration, deliveryRequests } from '../metrics.js';
 import { credentialValues, scrubSecrets } from './secrets.js';
@@ -124,7 +124,7 @@ export async function deliverEvents(
     // Cancelled (the destination is being deleted): stop between requests, report what went.
     if (context.signal?.aborted) return { ...report, confirmed };
     const item = provider.encode(events[index], target, context.now());
-    if (item.event.stream) report.digests[index] = recordDigest(item.record);
+    if (item.event.stream) report.digests[index] = canonicalDigest(item.record);
     const size = item.bytes.length + framing.perEvent;
     if (item.bytes.length > limits.maxBytesPerEvent || framing.perRequest + size > limits.maxBytesPerRequest) {
       reject(item, `event is ${item.bytes.length} bytes, over the ${provider.name} limit of ${limits.maxBytesPerEvent} bytes per event`);

@@ -65,8 +65,12 @@ export interface DeliveryTarget {
 /** An event encoded for one provider; `bytes` is what counts against its size limits. */
 export interface EncodedEvent {
   event: AuditEvent;
-  /** The JSON the destination stores as the event: what a verifier reads back and hashes (src/completeness). */
-  record: object;
+  /**
+   * The JSON the destination stores as the event, canonical (RFC 8785), and written into `bytes`
+   * as it is: what its checkpoint chains is the very text sent, and what a verifier reads back
+   * and canonicalises again (src/completeness).
+   */
+  record: string;
   bytes: Buffer;
 }
 

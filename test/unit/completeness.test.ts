@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import canonicalize from 'canonicalize';
-import { canonicalJson, chainNext, checkpointBodyOf, checkpointEvent, checkpointHash, checkpointText, parseCheckpointText, recordDigest } from '../../src/completeness/checkpoint.js';
+import { canonicalJson, chainNext, checkpointBodyOf, checkpointEvent, checkpointHash, checkpointText, parseCheckpointText, canonicalDigest } from '../../src/completeness/checkpoint.js';
 import { SigningKeys } from '../../src/completeness/keys.js';
 import { openNote, parseVerifierKey, signNote, signerOf, verifierKeyOf, type NoteSigner } from '../../src/completeness/note.js';
 import { addRange, initialStream, makeCheckpoint, streamDropped, checkpointSent, type StreamState } from '../../src/completeness/stream.js';
@@ -12,6 +12,9 @@ import { readStoredRecords, verifyRecords } from '../../src/completeness/verify.
 import type { AuditEvent } from '../../src/model.js';
 import { encodeWebhookEvent } from '../../src/providers/webhook/encode.js';
 import { encodeElasticEvent } from '../../src/providers/elastic/encode.js';
+import { encodeSplunkEvent } from '../../src/providers/splunk/encode.js';
+import { encodeDatadogEvent } from '../../src/providers/datadog/encode.js';
+import { encodeCloudWatchEvent } from '../../src/providers/cloudwatch/encode.js';
 
 describe('signed notes', () => {
   // The example of Go's golang.org/x/mod/sumdb/note (and the C2SP spec's implementations).
@@ -84,16 +87,16 @@ function buildStream(destinationId: string, signer: NoteSigner, plan: (number | 
       }
       for (let i = 0; i < part; i++) {
         const encoded = encode(event(`e${stream.next}`, stream.next, destinationId), target);
-        stream.chain = chainNext(Buffer.from(stream.chain, 'base64'), recordDigest(encoded.record)).toString('base64');
+        stream.chain = chainNext(Buffer.from(stream.chain, 'base64'), canonicalDigest(encoded.record)).toString('base64');
         stream.sent++;
         stream.next++;
-        records.push(JSON.parse(JSON.stringify(encoded.record)));
+        records.push(JSON.parse(encoded.record));
       }
     }
     const body = checkpointBodyOf(makeCheckpoint(stream, at.getTime()), tenantId, destinationId);
     const text = checkpointText(body);
     const note = signNote(text, signer);
-    records.push(JSON.parse(JSON.stringify(encode(checkpointEvent(body, note, signer.keyId.toString(16), service), target).record)));
+    records.push(JSON.parse(encode(checkpointEvent(body, note, signer.keyId.toString(16), service), target).record));
     checkpointSent(stream, checkpointHash(text));
   }
   return { records, stream };
@@ -112,8 +115,33 @@ describe('canonical JSON (RFC 8785)', () => {
   });
 });
 
+describe('what each provider sends as an event', () => {
+  it('is its record’s canonical JSON, written into the request as it is: the text the checkpoint chains is the text sent', () => {
+    const sample = { ...event('e1', 7, 'dst_x'), metadata: { zeta: 1, alpha: { nested: [3, 2, 1], 'key with space': 'v' } } };
+    const now = new Date();
+    for (const format of [undefined, 'ocsf'] as const) {
+      const target = { tenantId, format, settings: { index: 'audit' } };
+      const sent = [
+        encodeWebhookEvent(sample, target),
+        encodeCloudWatchEvent(sample, target),
+        encodeSplunkEvent(sample, target),
+        encodeElasticEvent(sample, target),
+        encodeDatadogEvent(sample, target, now),
+      ];
+      for (const { record, bytes } of sent) {
+        expect(record).toBe(canonicalize(JSON.parse(record)));
+        const body = bytes.toString('utf8');
+        // Datadog carries the record as its `message` string; the others as JSON, as it is.
+        expect(body.includes(record) || JSON.parse(body).message === record).toBe(true);
+      }
+      // Splunk's envelope is JSON still, its event the record.
+      expect(JSON.parse(sent[2].bytes.toString('utf8')).event).toEqual(JSON.parse(sent[2].record));
+    }
+  });
+});
+
 function toWireEventLike(): object {
-  return encodeWebhookEvent({ ...event('e1', 7, 'dst_x'), metadata: { zeta: 1, alpha: { nested: [3, 2, 1], 'key with space': 'v' } } }, { tenantId }).record;
+  return JSON.parse(encodeWebhookEvent({ ...event('e1', 7, 'dst_x'), metadata: { zeta: 1, alpha: { nested: [3, 2, 1], 'key with space': 'v' } } }, { tenantId }).record);
 }
 
 describe('checkpoints and the verifier', () => {
@@ -145,7 +173,7 @@ describe('checkpoints and the verifier', () => {
     const { stream, ...plain } = event('e1', 1, dst);
     const replay = encodeWebhookEvent({ ...plain, replayOf: 'bf_1' }, { tenantId }).record;
     expect(stream).toBeDefined();
-    expect(verifyRecords([...records, JSON.parse(JSON.stringify(replay))], verifiers)).toMatchObject({ verdict: 'complete', replays: 1, otherRecords: 0 });
+    expect(verifyRecords([...records, JSON.parse(replay)], verifiers)).toMatchObject({ verdict: 'complete', replays: 1, otherRecords: 0 });
   });
 
   it('names a removed event as a gap', () => {
@@ -208,7 +236,7 @@ describe('checkpoints and the verifier', () => {
     stream.previous = checkpointHash('something else\n');
     const body = checkpointBodyOf(makeCheckpoint(stream, at.getTime()), tenantId, dst);
     const note = signNote(checkpointText(body), signer);
-    const records = [...withoutCheckpoint(intact(), 3), JSON.parse(JSON.stringify(encodeWebhookEvent(checkpointEvent(body, note, 'x', service), { tenantId }).record))];
+    const records = [...withoutCheckpoint(intact(), 3), JSON.parse(encodeWebhookEvent(checkpointEvent(body, note, 'x', service), { tenantId }).record)];
     const report = verifyRecords(records, verifiers);
     expect(report.verdict).toBe('invalid');
     expect(report.destinations[0].invalidCheckpoints).toEqual(

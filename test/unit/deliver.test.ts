@@ -25,7 +25,7 @@ function scripted(answer: (batch: EncodedEvent[]) => SendOutcome) {
     settings: {},
     limits: { maxEventsPerRequest: 4, maxBytesPerRequest: 100, maxBytesPerEvent: 40 },
     framing: { perRequest: 10, perEvent: 1 },
-    encode: (event) => ({ event, record: { action: event.action }, bytes: Buffer.from(event.action) }),
+    encode: (event) => ({ event, record: JSON.stringify({ action: event.action }), bytes: Buffer.from(event.action) }),
     async send(batch) {
       requests.push(batch.map((item) => item.event.id));
       return answer(batch);

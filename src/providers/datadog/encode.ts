@@ -1,6 +1,7 @@
 // One Datadog log item per audit event: the event's JSON as `message`, the standard
 // attributes (ddsource, service, ddtags, hostname, timestamp) and Datadog's reserved
 // attributes for event, user and client IP so its facets work out of the box.
+import { canonicalJson } from '../../completeness/checkpoint.js';
 import type { AuditEvent } from '../../model.js';
 import type { DeliveryTarget, EncodedEvent } from '../provider.js';
 import { payloadOf } from '../wire-event.js';
@@ -18,11 +19,16 @@ export interface DatadogItem {
   [attribute: string]: unknown;
 }
 
-export function datadogItem(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>, now: Date, payload = payloadOf(event, target)): DatadogItem {
+export function datadogItem(
+  event: AuditEvent,
+  target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>,
+  now: Date,
+  message = canonicalJson(payloadOf(event, target)),
+): DatadogItem {
   const { settings } = target;
   const tags = [`action:${event.action}`, `outcome:${event.outcome}`, ...(event.replayOf ? ['replay:true'] : []), ...(settings.tags ? [settings.tags] : [])].join(',');
   const item: DatadogItem = {
-    message: JSON.stringify(payload),
+    message,
     // In OCSF, the source names the format, so that Datadog's OCSF processing picks the events up.
     ddsource: settings.source ?? (target.format === 'ocsf' ? 'ocsf' : 'auditstream'),
     service: settings.service ?? 'auditstream',
@@ -42,6 +48,6 @@ export function datadogItem(event: AuditEvent, target: Pick<DeliveryTarget, 'set
 
 export function encodeDatadogEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>, now: Date): EncodedEvent {
   // What Datadog keeps of the event is its message: the event's JSON.
-  const record = payloadOf(event, target);
+  const record = canonicalJson(payloadOf(event, target));
   return { event, record, bytes: Buffer.from(JSON.stringify(datadogItem(event, target, now, record)), 'utf8') };
 }

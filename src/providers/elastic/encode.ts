@@ -1,5 +1,6 @@
 // ECS-shaped documents for the _bulk API, each carrying the original audit event too.
 import { isIP } from 'node:net';
+import { canonicalJson } from '../../completeness/checkpoint.js';
 import type { AuditEvent } from '../../model.js';
 import { toOcsfApiActivity } from '../../subscription/ocsf.js';
 import type { DeliveryTarget, EncodedEvent } from '../provider.js';
@@ -32,6 +33,6 @@ function ocsfDocument(event: AuditEvent, tenantId: string): Record<string, unkno
  */
 export function encodeElasticEvent(event: AuditEvent, target: Pick<DeliveryTarget, 'settings' | 'format' | 'tenantId'>): EncodedEvent {
   const action = JSON.stringify({ create: { _index: target.settings.index ?? defaultIndex, _id: event.id } });
-  const doc = target.format === 'ocsf' ? ocsfDocument(event, target.tenantId) : ecsDocument(event);
-  return { event, record: doc, bytes: Buffer.from(`${action}\n${JSON.stringify(doc)}\n`, 'utf8') };
+  const record = canonicalJson(target.format === 'ocsf' ? ocsfDocument(event, target.tenantId) : ecsDocument(event));
+  return { event, record, bytes: Buffer.from(`${action}\n${record}\n`, 'utf8') };
 }
