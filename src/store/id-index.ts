@@ -10,8 +10,8 @@
 // bucket collection (`idx_<tenant key>_<bucket>`), and the tail starts empty again. Finding an
 // id reads the tail and its one bucket collection whole — 1/64 of the tenant's entries: 125 KB
 // at 1,000,000 events, where the registry passed megabytes — then the chunks its key names
-// (a key shared by another id only costs a chunk read). Retention deletes a bucket's oldest
-// documents, which are met first.
+// (a key shared by another id only costs a chunk read). Retention deletes what is below its
+// floor from each bucket.
 import { hash } from 'node:crypto';
 import { Binary, type Collection, type Db } from 'mongodb';
 import { insertNew } from './mongo.js';
@@ -151,16 +151,8 @@ export class IdIndex {
 
   // ---- retention ----
 
-  /** Deletes sealed entries of chunks below `floor`: each bucket's oldest documents, met first. */
+  /** Deletes sealed entries of chunks below `floor`: one delete per bucket, which reads the bucket (as a lookup does). */
   async expire(tenantKey: string, floor: number): Promise<void> {
-    for (let bucket = 0; bucket < buckets; bucket++) {
-      const collection = this.bucket(tenantKey, bucket);
-      for (;;) {
-        // No filter and no sort: FerretDB reads only the first document.
-        const [oldest] = await collection.find({}, { projection: { to: 1 } }).limit(1).toArray();
-        if (!oldest || oldest.to > floor) break;
-        await collection.deleteOne({ _id: oldest._id });
-      }
-    }
+    for (let bucket = 0; bucket < buckets; bucket++) await this.bucket(tenantKey, bucket).deleteMany({ to: { $lte: floor } });
   }
 }
