@@ -67,6 +67,9 @@ describe('a second API process on the same store', () => {
     const tenant = await newTenant();
     const published = await publish(follower.httpUrl, tenant.key, ['via-follower-1', 'via-follower-2']);
     expect(published).toEqual({ status: 200, body: { results: [{ id: 'via-follower-1', duplicate: false }, { id: 'via-follower-2', duplicate: false }] } });
+    // Read back by id on the follower: the leader keeps the id index, any process reads it.
+    const byId = await eventually(() => call(follower.httpUrl, tenant.key, 'GET', '/v1/audit/events/via-follower-2'), (answer) => answer.status === 200, 10_000);
+    expect(byId.body.event).toMatchObject({ id: 'via-follower-2', action: 'scale.event' });
     // Over gRPC too (h2c, as internal services publish), and a repeat is a duplicate there as well.
     const grpc = grpcClient('EventService', tenant.key, follower.grpcUrl);
     try {
@@ -198,6 +201,8 @@ describe('the ingest lease', () => {
     const local = await anotherApi({ MONGODB_DATABASE: database, AUDITSTREAM_INGEST_LEASE_TTL: '10m' });
     const first = await startServiceProcess(local.env, local.log);
     expect((await leases.findOne({ _id: 'ingest' as never }))?.pid).toBe(first.child.pid);
+    const key = (await new ApiKeyStore({ apiKeys: mongo.db(database).collection('api_keys') } as never).issue('lease-tenant', 'test')).key;
+    expect((await publish(first.httpUrl, key, ['before-takeover'])).status).toBe(200);
     await first.stop();
     // Released on a clean stop; now a silent holder on another machine: followed, then taken over once its beat has stood still for the TTL.
     expect(await leases.countDocuments({})).toBe(0);
@@ -208,6 +213,9 @@ describe('the ingest lease', () => {
     // A takeover removes the stale lease, then inserts its own: wait for the new one, not the moment between.
     const lease = await eventually(() => leases.findOne({ _id: 'ingest' as never }), (doc) => doc !== null && doc.holder !== 'silent', 10_000);
     expect(lease?.pid).toBe(second.child.pid);
+    // The new leader's id index takes what the previous one acknowledged (read from the log if that one stopped before writing it).
+    const found = await eventually(() => call(second.httpUrl, key, 'GET', '/v1/audit/events/before-takeover'), (answer) => answer.status === 200, 10_000);
+    expect(found.body.event).toMatchObject({ id: 'before-takeover', action: 'scale.event' });
     await second.stop();
     await mongo.db(database).dropDatabase();
   });
