@@ -22,8 +22,10 @@ const catchUpWindow = 8;
 const idleMs = 30_000;
 
 interface TenantTail extends IndexedTail {
-  /** Entries added since the tail was last written. */
+  /** Entries added, or chunks passed, since the tail was last written. */
   unwritten: boolean;
+  /** The buckets whose tails have entries since then. */
+  changed: Set<number>;
   touchedAt: number;
 }
 
@@ -45,7 +47,7 @@ export class IdIndexer {
     this.queue(tenantId, async (tail) => {
       if (endChunk <= tail.through) return; // already indexed (a flush finished again)
       await this.catchUp(tenantId, tail, firstChunk);
-      for (let i = 0; i < ids.length; i++) if (chunks[i] >= tail.through) tail.entries.add(ids[i], chunks[i]);
+      for (let i = 0; i < ids.length; i++) if (chunks[i] >= tail.through) tail.changed.add(tail.entries.add(ids[i], chunks[i]));
       this.advance(tail, endChunk);
       if (tail.entries.length >= sealAt) await this.write(tenantId, tail);
     });
@@ -101,7 +103,7 @@ export class IdIndexer {
       return known;
     }
     const { floor } = await this.auditLog.bounds(tenantId);
-    const tail: TenantTail = { ...(await this.index.tail(tenantKey(tenantId), floor)), unwritten: false, touchedAt: Date.now() };
+    const tail: TenantTail = { ...(await this.index.tail(tenantKey(tenantId), floor)), unwritten: false, changed: new Set(), touchedAt: Date.now() };
     this.tails.set(tenantId, tail);
     return tail;
   }
@@ -111,7 +113,7 @@ export class IdIndexer {
     while (tail.through < to) {
       const numbers = Array.from({ length: Math.min(catchUpWindow, to - tail.through) }, (_, i) => tail.through + i);
       for (const chunk of await this.auditLog.chunks(tenantId, numbers, { remember: false })) {
-        for (const event of chunk?.events ?? []) tail.entries.add(event.id, chunk!.n);
+        for (const event of chunk?.events ?? []) tail.changed.add(tail.entries.add(event.id, chunk!.n));
       }
       this.advance(tail, numbers[numbers.length - 1] + 1);
       if (tail.entries.length >= sealAt) await this.write(tenantId, tail);
@@ -123,7 +125,7 @@ export class IdIndexer {
     tail.unwritten = true;
   }
 
-  /** Writes the tail — sealed into the buckets first when full. */
+  /** Writes the tails that changed, or seals them all when full. */
   private async write(tenantId: string, tail: TenantTail): Promise<void> {
     if (!tail.unwritten) return;
     if (!this.mayWrite()) throw new Error('this process does not hold the ingest lease: another one writes the id index');
@@ -132,8 +134,10 @@ export class IdIndexer {
       await this.index.seal(key, tail);
       tail.sealed = tail.through;
       tail.entries = new Entries();
+    } else {
+      await this.index.writeTail(key, tail, tail.changed);
     }
-    await this.index.writeTail(key, tail);
+    tail.changed.clear();
     tail.unwritten = false;
   }
 }

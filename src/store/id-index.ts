@@ -3,36 +3,36 @@
 // before it that week (docs/store.md).
 //
 // An entry is 8 bytes: the first 4 bytes of SHA-256(id) as a key, and the number of the chunk
-// holding the event. A tenant's newest entries are one document, the tail (`idx_<tenant key>`,
-// `_id` "tail"), rewritten by its one writer (the indexer of the API process that leads the
-// store, src/ingest/id-indexer.ts) about once a second; once the tail holds `sealAt` entries
-// they are sealed: split by the key's low bits into `buckets` documents, one in each
-// bucket collection (`idx_<tenant key>_<bucket>`), and the tail starts empty again. Finding an
-// id reads the tail and its one bucket collection whole — 1/64 of the tenant's entries: 125 KB
-// at 1,000,000 events, where the registry passed megabytes — then the chunks its key names
-// (a key shared by another id only costs a chunk read). Retention deletes what is below its
-// floor from each bucket.
+// holding the event. The key's low 6 bits choose one of 64 bucket collections
+// (`idx_<tenant key>_<bucket>`). In each, the bucket's newest entries are one document, its tail
+// (`_id` "tail"), rewritten by the one writer (the indexer of the API process that leads the
+// store, src/ingest/id-indexer.ts) about once a second; once the tenant's tails hold `sealAt`
+// entries together, each is sealed: inserted as a document of its own and emptied. Where the
+// writer stands (the chunks its entries cover) is the tenant's state document (`idx_<tenant
+// key>`). Finding an id reads its one bucket collection whole — 1/64 of the tenant's entries:
+// ≈130 KB at 1,000,000 events, where the registry passed megabytes — then the chunks its key
+// names (a key shared by another id only costs a chunk read). Retention deletes what is below
+// its floor from each bucket.
 import { hash } from 'node:crypto';
 import { Binary, type Collection, type Db } from 'mongodb';
 import { insertNew } from './mongo.js';
 
 /** Bucket collections per tenant: a lookup reads one of them. */
 export const buckets = 64;
-/** Entries the tail holds before they are sealed into the buckets (256 KB). */
+/** Entries the tails hold together before they are sealed (8 bytes each: 256 KB, 4 KB a bucket). */
 export const sealAt = 32_768;
 
-/** The tail: entries of chunks from `sealed` up to (not including) `through`. */
-interface TailDoc {
-  _id: 'tail';
+/** Where the writer stands: its entries cover chunks below `through`; those from `sealed` on are in the tails. */
+interface StateDoc {
+  _id: 'state';
   sealed: number;
   through: number;
-  entries: Binary;
 }
 
-/** A bucket's share of the entries of chunks below `to`, sealed together. */
+/** A bucket's tail (`_id` "tail": no `to`), or its share of the entries of chunks below `to`, sealed together. */
 interface BucketDoc {
   _id: string;
-  to: number;
+  to?: number;
   entries: Binary;
 }
 
@@ -55,19 +55,23 @@ export class Entries {
     this.length = packed ? Math.floor(this.bytes.length / 8) : 0;
   }
 
-  add(id: string, chunk: number): void {
+  /** Entries packed in several documents, as one list. */
+  static joined(packed: Binary[]): Entries {
+    return new Entries(new Binary(Buffer.concat(packed.map((part) => Buffer.from(part.buffer)))));
+  }
+
+  /** Adds an entry; answers its bucket. */
+  add(id: string, chunk: number): number {
+    const key = keyOf(id);
     if ((this.length + 1) * 8 > this.bytes.length) {
-      const grown = Buffer.alloc(this.bytes.length * 2);
+      const grown = Buffer.alloc(Math.max(8 * 1024, this.bytes.length * 2));
       this.bytes.copy(grown);
       this.bytes = grown;
     }
-    this.bytes.writeUInt32LE(keyOf(id), this.length * 8);
+    this.bytes.writeUInt32LE(key, this.length * 8);
     this.bytes.writeUInt32LE(chunk, this.length * 8 + 4);
     this.length++;
-  }
-
-  pack(): Binary {
-    return new Binary(Buffer.from(this.bytes.subarray(0, this.length * 8)));
+    return bucketOf(key);
   }
 
   /** The entries split by bucket, each packed. */
@@ -93,7 +97,7 @@ function chunksWithKey(packed: Binary, key: number): number[] {
   return found;
 }
 
-/** What the index holds of a tenant: its tail, as last written. */
+/** What the index holds of a tenant: the entries of chunks from `sealed` to `through` (not sealed yet), by bucket in the store. */
 export interface IndexedTail {
   sealed: number;
   through: number;
@@ -103,8 +107,8 @@ export interface IndexedTail {
 export class IdIndex {
   constructor(private readonly db: Db) {}
 
-  private tails(tenantKey: string): Collection<TailDoc> {
-    return this.db.collection<TailDoc>(`idx_${tenantKey}`);
+  private state(tenantKey: string): Collection<StateDoc> {
+    return this.db.collection<StateDoc>(`idx_${tenantKey}`);
   }
 
   private bucket(tenantKey: string, bucket: number): Collection<BucketDoc> {
@@ -113,28 +117,43 @@ export class IdIndex {
 
   // ---- the writer (one per tenant: the indexer of the leading API process) ----
 
-  /** The tail as last written, or an empty one starting at `floor` (nothing indexed yet). */
+  /**
+   * The tails as last written, or empty ones starting at `floor` (nothing indexed yet). A tail
+   * may hold entries past the state's `through` (the writer stopped between the two): taken
+   * again from the log, they repeat, which a lookup does not mind.
+   */
   async tail(tenantKey: string, floor: number): Promise<IndexedTail> {
-    const doc = await this.tails(tenantKey).findOne({ _id: 'tail' });
-    if (!doc) return { sealed: floor, through: floor, entries: new Entries() };
-    return { sealed: doc.sealed, through: doc.through, entries: new Entries(doc.entries) };
+    const state = await this.state(tenantKey).findOne({ _id: 'state' });
+    if (!state) return { sealed: floor, through: floor, entries: new Entries() };
+    const tails = await Promise.all(Array.from({ length: buckets }, (_, bucket) => this.bucket(tenantKey, bucket).findOne({ _id: 'tail' })));
+    return { sealed: state.sealed, through: state.through, entries: Entries.joined(tails.flatMap((tail) => (tail ? [tail.entries] : []))) };
   }
 
-  /** Writes the tail: entries of chunks from `sealed` to `through`. */
-  async writeTail(tenantKey: string, tail: IndexedTail): Promise<void> {
-    await this.tails(tenantKey).replaceOne({ _id: 'tail' }, { sealed: tail.sealed, through: tail.through, entries: tail.entries.pack() }, { upsert: true });
+  /** Writes the tails of `changed` buckets, then where the writer stands. */
+  async writeTail(tenantKey: string, tail: IndexedTail, changed: Set<number>): Promise<void> {
+    const packed = tail.entries.packBuckets();
+    await Promise.all([...changed].map((bucket) => this.bucket(tenantKey, bucket).replaceOne({ _id: 'tail' }, { entries: packed[bucket] }, { upsert: true })));
+    await this.state(tenantKey).replaceOne({ _id: 'state' }, { sealed: tail.sealed, through: tail.through }, { upsert: true });
   }
 
   /**
-   * Seals a tail's entries into the buckets. Safe to repeat: a seal's documents are named by its
-   * chunk range, and one written again over an overlapping range only repeats entries (a lookup
-   * takes each chunk once).
+   * Seals the tails: each bucket's entries become a document of their own, its tail is emptied,
+   * and the writer stands at `through` with nothing unsealed. Safe to repeat: a seal's documents
+   * are named by its chunk range, and one written again over an overlapping range only repeats
+   * entries (a lookup takes each chunk once).
    */
   async seal(tenantKey: string, tail: IndexedTail): Promise<void> {
     const _id = `${tail.sealed}-${tail.through}`;
+    const empty = new Binary(Buffer.alloc(0));
     await Promise.all(
-      tail.entries.packBuckets().map((entries, bucket) => (entries.length() > 0 ? insertNew(this.bucket(tenantKey, bucket), [{ _id, to: tail.through, entries }]) : undefined)),
+      tail.entries.packBuckets().map(async (entries, bucket) => {
+        if (entries.length() === 0) return;
+        const collection = this.bucket(tenantKey, bucket);
+        await insertNew(collection, [{ _id, to: tail.through, entries }]);
+        await collection.replaceOne({ _id: 'tail' }, { entries: empty }, { upsert: true });
+      }),
     );
+    await this.state(tenantKey).replaceOne({ _id: 'state' }, { sealed: tail.through, through: tail.through }, { upsert: true });
   }
 
   // ---- readers ----
@@ -142,10 +161,8 @@ export class IdIndex {
   /** The chunks that may hold `id`, oldest first. */
   async candidates(tenantKey: string, id: string): Promise<number[]> {
     const key = keyOf(id);
-    const [tail, sealed] = await Promise.all([this.tails(tenantKey).findOne({ _id: 'tail' }), this.bucket(tenantKey, bucketOf(key)).find({}).toArray()]);
     const chunks = new Set<number>();
-    for (const doc of sealed) for (const chunk of chunksWithKey(doc.entries, key)) chunks.add(chunk);
-    if (tail) for (const chunk of chunksWithKey(tail.entries, key)) chunks.add(chunk);
+    for (const doc of await this.bucket(tenantKey, bucketOf(key)).find({}).toArray()) for (const chunk of chunksWithKey(doc.entries, key)) chunks.add(chunk);
     return [...chunks].sort((a, b) => a - b);
   }
 
