@@ -12,7 +12,7 @@ import { every } from '../every.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { errorMessage, log } from '../log.js';
 import { tenantKey, type AuditLog } from '../store/audit-log.js';
-import { sealAt, Entries, type IdIndex, type IndexedTail } from '../store/id-index.js';
+import { sealAt, tailOf, Entries, type IdIndex, type IndexedTail } from '../store/id-index.js';
 
 /** How often gathered entries are written: how soon `GetEvent` finds an event. */
 const writeIntervalMs = 1_000;
@@ -24,7 +24,7 @@ const idleMs = 30_000;
 interface TenantTail extends IndexedTail {
   /** Entries added, or chunks passed, since the tail was last written. */
   unwritten: boolean;
-  /** The buckets whose tails have entries since then. */
+  /** The tails with entries since then. */
   changed: Set<number>;
   touchedAt: number;
 }
@@ -47,7 +47,7 @@ export class IdIndexer {
     this.queue(tenantId, async (tail) => {
       if (endChunk <= tail.through) return; // already indexed (a flush finished again)
       await this.catchUp(tenantId, tail, firstChunk);
-      for (let i = 0; i < ids.length; i++) if (chunks[i] >= tail.through) tail.changed.add(tail.entries.add(ids[i], chunks[i]));
+      for (let i = 0; i < ids.length; i++) if (chunks[i] >= tail.through) tail.changed.add(tailOf(tail.entries.add(ids[i], chunks[i])));
       this.advance(tail, endChunk);
       if (tail.entries.length >= sealAt) await this.write(tenantId, tail);
     });
@@ -113,7 +113,7 @@ export class IdIndexer {
     while (tail.through < to) {
       const numbers = Array.from({ length: Math.min(catchUpWindow, to - tail.through) }, (_, i) => tail.through + i);
       for (const chunk of await this.auditLog.chunks(tenantId, numbers, { remember: false })) {
-        for (const event of chunk?.events ?? []) tail.changed.add(tail.entries.add(event.id, chunk!.n));
+        for (const event of chunk?.events ?? []) tail.changed.add(tailOf(tail.entries.add(event.id, chunk!.n)));
       }
       this.advance(tail, numbers[numbers.length - 1] + 1);
       if (tail.entries.length >= sealAt) await this.write(tenantId, tail);
