@@ -10,26 +10,19 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkExport, manifestNoteIn } from '../completeness/manifest.js';
-import { parseVerifierKey, type NoteVerifier } from '../completeness/note.js';
+import { parseVerifierKeys, type NoteVerifier } from '../completeness/note.js';
 import { exitStatus, readStoredRecords, verifyRecords, type DestinationReport, type VerifyReport } from '../completeness/verify.js';
 
 const usage = `usage: npm run verify -- <stored records file> --keys <keys file or URL> [--destination <id>] [--json]
        npm run verify -- --export <export file> --manifest <manifest, or GetExport's JSON> --keys <keys file or URL>`;
 
-/** Verifier keys from a keys file's text: the well-known JSON, or one key a line. */
-function verifierKeysIn(text: string): NoteVerifier[] {
-  const trimmed = text.trim();
-  const lines = trimmed.startsWith('{') ? (JSON.parse(trimmed) as { keys: { verifierKey: string }[] }).keys.map((key) => key.verifierKey) : trimmed.split('\n');
-  return lines.map((line) => line.trim()).filter((line) => line && !line.startsWith('#')).map(parseVerifierKey);
-}
-
 async function readKeys(source: string): Promise<NoteVerifier[]> {
   if (/^https?:\/\//.test(source)) {
     const response = await fetch(source);
     if (!response.ok) throw new Error(`${source} answered HTTP ${response.status}`);
-    return verifierKeysIn(await response.text());
+    return parseVerifierKeys(await response.text());
   }
-  return verifierKeysIn(readFileSync(source, 'utf8'));
+  return parseVerifierKeys(readFileSync(source, 'utf8'));
 }
 
 const ranges = (list: { lo: number; hi: number }[]) => list.map(({ lo, hi }) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(', ');

@@ -65,6 +65,13 @@ export function parseVerifierKey(text: string): NoteVerifier {
   return { name, keyId, publicKey: createPublicKey({ key: Buffer.concat([spkiPrefix, key.subarray(1)]), format: 'der', type: 'spki' }) };
 }
 
+/** Verifier keys from a keys document: the JSON of the service's well-known signing-keys path, or one key a line (`#` comments). */
+export function parseVerifierKeys(text: string): NoteVerifier[] {
+  const trimmed = text.trim();
+  const lines = trimmed.startsWith('{') ? (JSON.parse(trimmed) as { keys: { verifierKey: string }[] }).keys.map((key) => key.verifierKey) : trimmed.split('\n');
+  return lines.map((line) => line.trim()).filter((line) => line && !line.startsWith('#')).map(parseVerifierKey);
+}
+
 /** Signs `text` (which must end in a newline and hold no blank line) as a signed note. */
 export function signNote(text: string, signer: NoteSigner): string {
   if (!text.endsWith('\n') || text.includes('\n\n')) throw new Error('a note text ends in a newline and has no blank line');

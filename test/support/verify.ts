@@ -1,7 +1,7 @@
 // Running the verifier as a customer would on what a test's receiver stored: the public keys
 // from the service's well-known path, the records as the receiver kept them.
 import { isCheckpointNote, parseCheckpointText } from '../../src/completeness/checkpoint.js';
-import { parseVerifierKey, type NoteVerifier } from '../../src/completeness/note.js';
+import { parseVerifierKeys, type NoteVerifier } from '../../src/completeness/note.js';
 import { readStoredRecords, verifyRecords, type DestinationReport } from '../../src/completeness/verify.js';
 import type { WebhookReceiver } from './receiver.js';
 
@@ -10,8 +10,7 @@ export const signingKeysUrl = (httpUrl: string) => `${httpUrl}/.well-known/audit
 export async function verifierKeys(httpUrl: string): Promise<NoteVerifier[]> {
   const answer = await fetch(signingKeysUrl(httpUrl));
   if (!answer.ok) throw new Error(`the signing keys answered HTTP ${answer.status}`);
-  const { keys } = (await answer.json()) as { keys: { verifierKey: string }[] };
-  return keys.map((key) => parseVerifierKey(key.verifierKey));
+  return parseVerifierKeys(await answer.text());
 }
 
 /** What a webhook receiver stored, as NDJSON of the delivery bodies (what `npm run verify` reads). */

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import canonicalize from 'canonicalize';
 import { canonicalJson, chainNext, checkpointBodyOf, checkpointEvent, checkpointHash, checkpointText, parseCheckpointText, canonicalDigest } from '../../src/completeness/checkpoint.js';
 import { SigningKeys } from '../../src/completeness/keys.js';
-import { openNote, parseVerifierKey, signNote, signerOf, verifierKeyOf, type NoteSigner } from '../../src/completeness/note.js';
+import { openNote, parseVerifierKey, parseVerifierKeys, signNote, signerOf, verifierKeyOf, type NoteSigner } from '../../src/completeness/note.js';
 import { addRange, initialStream, makeCheckpoint, streamDropped, checkpointSent, type StreamState } from '../../src/completeness/stream.js';
 import { readStoredRecords, verifyRecords } from '../../src/completeness/verify.js';
 import type { AuditEvent } from '../../src/model.js';
@@ -35,6 +35,15 @@ describe('signed notes', () => {
     expect(openNote(note.replace('cryptography', 'cryptographi'), [verifier])).toEqual({ error: expect.stringMatching(/does not verify/) });
     expect(openNote(note, [parseVerifierKey(verifierKeyOf(signerOf('PeterNeumann', randomBytes(32))))])).toEqual({ error: expect.stringMatching(/no known key/) });
     expect(() => parseVerifierKey('PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW')).toThrow(/does not match/);
+  });
+
+  it('reads a keys document as the well-known JSON or as one key a line, the same keys either way', () => {
+    const keys = [signerOf('auditstream', randomBytes(32)), signerOf('auditstream', randomBytes(32))].map(verifierKeyOf);
+    const ids = (text: string) => parseVerifierKeys(text).map((key) => key.keyId);
+    const expected = keys.map((key) => parseVerifierKey(key).keyId);
+    expect(ids(JSON.stringify({ keys: keys.map((verifierKey, index) => ({ version: index + 1, verifierKey })) }))).toEqual(expected);
+    expect(ids(`# auditstream's keys\n${keys[0]}\n\n  ${keys[1]}  \n`)).toEqual(expected);
+    expect(() => parseVerifierKeys('not a key')).toThrow(/not a verifier key/);
   });
 
   it('keeps every key version verifying after a rotation, the newest signing', () => {
