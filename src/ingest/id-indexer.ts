@@ -31,8 +31,6 @@ interface TenantTail extends IndexedTail {
 
 export class IdIndexer {
   private readonly tails = new Map<string, TenantTail>();
-  /** Tenants with a task queued or running: their tails may not be in memory yet. */
-  private readonly busy = new Map<string, number>();
   private readonly mutex = new KeyedMutex();
 
   constructor(
@@ -76,23 +74,18 @@ export class IdIndexer {
 
   /** Writes what is gathered now, and answers once it is written. */
   async writeNow(): Promise<void> {
-    const tenants = new Set([...this.tails.keys(), ...this.busy.keys()]);
+    // Tenants with a task queued may not have their tails in memory yet.
+    const tenants = new Set([...this.tails.keys(), ...this.mutex.keys()]);
     await Promise.all([...tenants].map((tenantId) => this.mutex.run(tenantId, async () => this.write(tenantId, await this.loaded(tenantId)))));
   }
 
   /** Runs `task` on the tenant's tail, one task at a time per tenant; a failed one drops the tail from memory (read again next time). */
   private queue(tenantId: string, task: (tail: TenantTail) => Promise<void>): void {
-    this.busy.set(tenantId, (this.busy.get(tenantId) ?? 0) + 1);
     void this.mutex
       .run(tenantId, async () => task(await this.loaded(tenantId)))
       .catch((error) => {
         this.tails.delete(tenantId);
         log.warn('could not index event ids; will catch up from the log', { tenantId, error: errorMessage(error) });
-      })
-      .finally(() => {
-        const left = this.busy.get(tenantId)! - 1;
-        if (left === 0) this.busy.delete(tenantId);
-        else this.busy.set(tenantId, left);
       });
   }
 
