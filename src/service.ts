@@ -203,6 +203,7 @@ export async function startService(config: Config, endpoints: ServiceEndpoints, 
       deleteFlushDeadlineMs: config.delivery.deleteFlushDeadlineMs,
       http,
       masking,
+      checkpoints,
     });
     const server = await startApiServer(
       {

@@ -46,6 +46,7 @@ import type { DependencyMonitor } from './dependencies.js';
 import { owedOf, viewDuringOutage } from './delivery-status.js';
 import { filtersAsJson, type SubscriptionFilter } from '../subscription/filter.js';
 import type { TenantMasking } from '../subscription/masking.js';
+import type { CheckpointStore } from '../store/checkpoints.js';
 import { invalid, parseDestinationChanges, parseDestinationId, parseNewDestination } from './validate.js';
 
 export interface DestinationsApiOptions {
@@ -55,6 +56,8 @@ export interface DestinationsApiOptions {
   http: HttpClient;
   /** Tenants' masking keys: test events are masked as live ones, and MaskToken answers from them. */
   masking: TenantMasking;
+  /** Each destination's signed checkpoints: dropped with it once its workflow has ended. */
+  checkpoints: CheckpointStore;
 }
 
 /** A tenant's destinations as read together: their workflows' records, and the tenant's counters. */
@@ -393,6 +396,9 @@ export class DestinationsApi {
         Code.Unavailable,
       );
     }
+    // Its workflow has ended, so no checkpoint is written after this; a crash before the
+    // configuration is removed leaves it marked deleting, and this runs again.
+    await this.options.checkpoints.dropAll(doc._id);
     await this.store.remove(doc);
     this.unfinishedDeletions.delete(doc._id);
     log.info('destination deleted', { tenantId: doc.tenantId, destinationId: doc._id, ...result });

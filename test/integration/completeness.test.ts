@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { readStoredRecords, verifyRecords, type VerifyReport } from '../../src/completeness/verify.js';
 import { projectRoot } from '../../src/stack/local.js';
-import { rest, stack } from '../support/clients.js';
+import { database, rest, stack } from '../support/clients.js';
 import { cloudwatchMessages } from '../support/read-back.js';
 import { tenantsOfThisFile } from '../support/tenant.js';
 import { vendorFakesOfThisFile } from '../support/vendor-fakes.js';
@@ -137,6 +137,12 @@ describe('proving completeness', () => {
     // Another tenant cannot list this destination's checkpoints.
     const stranger = await newTenant();
     expect((await rest(stranger.key, 'GET', `/v1/audit/siem/${webhook.id}/checkpoints`)).status).toBe(404);
+
+    // Deleting the destination drops its checkpoints with it: nothing stays that no call can reach.
+    const checkpointCollections = async () => (await (await database()).listCollections({ name: `checkpoints_${webhook.id}` }, { nameOnly: true }).toArray()).length;
+    expect(await checkpointCollections()).toBe(1);
+    expect((await rest(t.key, 'DELETE', `/v1/audit/siem/${webhook.id}`)).status).toBe(200);
+    expect(await checkpointCollections()).toBe(0);
   });
 
   it('names exactly the ranges an outage past the retry window dropped, as the counters report them', async () => {

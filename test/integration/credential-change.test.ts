@@ -22,6 +22,7 @@ import { EgressPolicy } from '../../src/providers/egress.js';
 import { HttpClient } from '../../src/providers/http.js';
 import { replaceCredentials } from '../../src/providers/provider.js';
 import { CredentialCipher } from '../../src/store/crypto.js';
+import { CheckpointStore } from '../../src/store/checkpoints.js';
 import { DestinationStore } from '../../src/store/destinations.js';
 import { connectStore } from '../../src/store/mongo.js';
 import { TenantStore } from '../../src/store/tenants.js';
@@ -161,6 +162,7 @@ describe('previous credentials', () => {
         deleteFlushDeadlineMs: 1_000,
         http,
         masking: new TenantMasking(randomBytes(32)),
+        checkpoints: new CheckpointStore(store.db),
       });
       const since = new Date();
       const day = 24 * 3600_000;

@@ -64,6 +64,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
   const destinationStore = new DestinationStore(store.collections, cipher);
   const outbox = new Outbox(store.collections);
   const tenants = new TenantStore(store.collections);
+  const checkpoints = new CheckpointStore(store.db);
   const taskQueue = `pipeline-${randomUUID()}`;
   const workflows = new DestinationWorkflows(env.client, taskQueue, false, (id) => destinationStore.byId(id));
   const dispatcher = new Dispatcher((id, ranges) => workflows.announce(id, ranges), outbox, 0);
@@ -83,7 +84,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
     backfills: new BackfillStore(store.collections),
     masking,
     signingKeys: new SigningKeys('auditstream-test', () => `1:${signingSeed}`),
-    checkpoints: new CheckpointStore(store.db),
+    checkpoints,
   });
   return {
     store,
@@ -93,6 +94,7 @@ export async function inProcessPipeline(env: TestWorkflowEnvironment, delivery: 
       deleteFlushDeadlineMs: policy.deleteFlushDeadlineMs,
       http,
       masking,
+      checkpoints,
     }),
     // These tests read no event by id: nothing keeps the id index.
     publisher: new Publisher(tenants, auditLog, outbox, dispatcher, lease, { took: () => undefined }),
