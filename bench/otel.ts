@@ -4,10 +4,13 @@
 // tools/otelcol. The same event, published the same way (4 callers sending batches of 500 as
 // fast as they are answered), to the same kind of loopback receivers; then the service's own
 // `sustained` and `backlog` scenarios, and our figures as ratios of the collector's.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { freePort, startProcess, waitForPort, type ManagedProcess } from '../src/stack/processes.js';
+import { bundledApart } from '../src/temporal/worker.js';
 import { round, type BenchStack } from './harness.js';
 import { startHecBenchReceiver, type BenchReceiver } from './receiver.js';
 import { backlog, sustained } from './scenarios.js';
@@ -135,6 +138,18 @@ async function collectorBacklog(bench: BenchStack, size: number) {
   }
 }
 
+/**
+ * The resident memory of a Temporal worker running our workflow bundle and nothing else
+ * (bench/worker-floor.mjs): below it no API + worker pair on this stack can go, whatever the
+ * service does.
+ */
+async function workerFloorMiB(bench: BenchStack): Promise<number> {
+  const script = join(new URL('.', import.meta.url).pathname, 'worker-floor.mjs');
+  const namespace = bench.serviceEnv.TEMPORAL_NAMESPACE ?? 'default';
+  const { stdout } = await bundledApart(({ codePath }) => promisify(execFile)(process.execPath, ['--expose-gc', script, bench.stack.temporalAddress!, namespace, codePath]));
+  return JSON.parse(stdout.trim().split('\n').pop()!).rssMiB;
+}
+
 /** The collector and the service, one after the other in this run, and the service's figures as ratios of the collector's. */
 export async function otelComparison(bench: BenchStack) {
   const theirs = {
@@ -145,6 +160,7 @@ export async function otelComparison(bench: BenchStack) {
   console.log(JSON.stringify(theirs));
   const [ourOne, ourThree] = await sustained(bench, [1, 3]);
   const [ourBacklog] = await backlog(bench, [1_000_000]);
+  const floor = await workerFloorMiB(bench);
   const ourQueuedRss = (ourBacklog['API RSS before / outage / peak / after MiB'] as string).split(' / ').map(Number)[1] + (ourBacklog['worker RSS before / outage / peak / after MiB'] as string).split(' / ').map(Number)[1];
   const theirQueuedRss = Number(theirs.backlog['RSS before / queued / peak MiB'].split(' / ')[1]);
   const ratio = (ours: number, their: number) => `${round(ours / their, 2)}×`;
@@ -153,5 +169,6 @@ export async function otelComparison(bench: BenchStack) {
     { figure: 'sustained delivered/s per destination, 3', collector: theirs.three['delivered/s per dest'], auditstream: ourThree['delivered/s per dest (sustained)'], 'auditstream ÷ collector': ratio(Number(ourThree['delivered/s per dest (sustained)']), theirs.three['delivered/s per dest']) },
     { figure: 'drain of a 1,000,000 backlog, events/s', collector: theirs.backlog['drain/s'], auditstream: ourBacklog['drain/s'], 'auditstream ÷ collector': ratio(Number(ourBacklog['drain/s']), theirs.backlog['drain/s']) },
     { figure: 'resident memory with 1,000,000 queued, MiB (API + worker)', collector: round(theirQueuedRss), auditstream: round(ourQueuedRss), 'auditstream ÷ collector': ratio(ourQueuedRss, theirQueuedRss) },
+    { figure: 'the stack\'s floor: a Temporal worker with our workflows and nothing else, idle, MiB', collector: round(theirQueuedRss), auditstream: round(floor), 'auditstream ÷ collector': ratio(floor, theirQueuedRss) },
   ];
 }

@@ -352,7 +352,8 @@ export async function storeCosts(bench: BenchStack) {
  * page, a page deep in the log, a rare filter read to the end, an export of every event (the
  * worker's memory sampled throughout) and a retention run deleting half — through the
  * service's API and jobs. The log is filled directly (as the publisher writes it), its older
- * half accepted 400 days ago.
+ * half accepted 400 days ago. Run with AUDITSTREAM_BENCH_WORKER_NODE_OPTIONS=--max-old-space-size=96
+ * to see the export done in a worker whose heap cannot grow with the log.
  */
 export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_000]) {
   const rows = [];
@@ -469,6 +470,7 @@ export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_0
       'export events': Number(exported.result.eventCount),
       'export MiB (gzip)': round(Number(exported.result.sizeBytes) / 2 ** 20, 1),
       'worker RSS before → peak MiB': `${round(rssBefore)} → ${round(rssPeak)}`,
+      'worker NODE_OPTIONS': process.env.AUDITSTREAM_BENCH_WORKER_NODE_OPTIONS ?? '—',
       'retention s (deletes half)': round(retention.ms / 1000, 1),
       deleted: retention.result.deleted,
     });
