@@ -3,7 +3,8 @@
 // order, where it resumes, what a chunk retention took means, how `record` mirrors, and how a
 // lost workflow's state is rebuilt from its mirror and the log.
 import { SigningKeys } from '../../src/completeness/keys.js';
-import { zeroHash } from '../../src/completeness/stream.js';
+import { makeCheckpoint, zeroHash } from '../../src/completeness/stream.js';
+import { deliveryFailedType } from '../../workflows/messages.js';
 import { CheckpointStore } from '../../src/store/checkpoints.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -178,6 +179,22 @@ describe('delivery activity', () => {
     });
     // The configuration is another document, which the mirror never writes.
     expect(await store.collections.destinations.findOne({ _id: destinationId })).not.toHaveProperty('status');
+  });
+
+  it('checkpoint mirrors the state, the checkpoint it sends included, before sending: a refused send leaves it to be sent again, and listed', async () => {
+    const stream = { ...record.stream, next: 4, sent: 3 };
+    const plan = makeCheckpoint(stream, Date.now());
+    receiver.respondWith(() => ({ status: 503 }));
+    try {
+      const sending = new MockActivityEnvironment({ attempt: 1 }, { logger: quiet }).run(activities.checkpoint, { destinationId, tenantId, record: { ...record, stream }, plan });
+      await expect(sending).rejects.toMatchObject({ type: deliveryFailedType });
+    } finally {
+      receiver.respondWith(() => ({ status: 200 }));
+    }
+    expect(receiver.accepted).toHaveLength(0);
+    // What a lost workflow's successor starts from: the same checkpoint, unsent.
+    expect((await destinations.deliveryState(destinationId))?.stream?.unsent).toEqual(plan);
+    expect((await dependencies.checkpoints.newestFirst(tenantId, destinationId, 1, 1)).map((doc) => doc._id)).toEqual([1]);
   });
 
   it('recovers a lost workflow: its mirror, and the chunks for it the log got after the newest it had been told about', async () => {
