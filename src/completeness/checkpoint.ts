@@ -13,6 +13,8 @@ import { configure } from 'safe-stable-stringify';
 import type { AuditEvent } from '../model.js';
 import type { CheckpointPlan, SequenceRange } from './stream.js';
 
+const stableJson = configure({ deterministic: true, circularValue: TypeError });
+
 /**
  * A value's RFC 8785 (JCS) canonical JSON: keys sorted by UTF-16 code units at every level,
  * numbers and strings as JSON.stringify writes them (ECMAScript's forms, which JCS adopts), built
@@ -22,7 +24,9 @@ import type { CheckpointPlan, SequenceRange } from './stream.js';
  * null (NaN) is hashed as that null, so the text hashed is the text sent; a cycle throws, as
  * JSON.stringify does.
  */
-export const canonicalJson: (value: unknown) => string = configure({ deterministic: true, circularValue: TypeError }) as (value: unknown) => string;
+export function canonicalJson(value: unknown): string {
+  return stableJson(value) ?? 'null'; // undefined only for a bare undefined or function, as JSON.stringify: no record is one
+}
 
 /** SHA-256 of a record's canonical JSON. */
 export function recordDigest(record: object): Buffer {
