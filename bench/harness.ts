@@ -25,6 +25,8 @@ export interface BenchStack {
   service: ServiceProcess;
   /** The delivery worker process. */
   worker: ServiceProcess;
+  /** The Node options the worker runs with (AUDITSTREAM_BENCH_WORKER_NODE_OPTIONS), if any. */
+  workerNodeOptions?: string;
   mongo: MongoClient;
   temporal: Client;
   /** The service processes' environment: another API or worker process started with it joins this one. */
@@ -92,6 +94,7 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     mongo,
     temporal,
     serviceEnv,
+    workerNodeOptions,
     issueKey: async (tenantId) => (await keys.issue(tenantId, 'bench')).key,
     events: (key, grpcUrl = service.grpcUrl) => {
       const transport = transportTo(grpcUrl);

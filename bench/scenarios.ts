@@ -470,7 +470,7 @@ export async function auditLogScale(bench: BenchStack, sizes = [100_000, 1_000_0
       'export events': Number(exported.result.eventCount),
       'export MiB (gzip)': round(Number(exported.result.sizeBytes) / 2 ** 20, 1),
       'worker RSS before → peak MiB': `${round(rssBefore)} → ${round(rssPeak)}`,
-      'worker NODE_OPTIONS': process.env.AUDITSTREAM_BENCH_WORKER_NODE_OPTIONS ?? '—',
+      'worker NODE_OPTIONS': bench.workerNodeOptions ?? '—',
       'retention s (deletes half)': round(retention.ms / 1000, 1),
       deleted: retention.result.deleted,
     });
